@@ -1,0 +1,107 @@
+"""Fixtures shared by the package test suites: start a service as a real process on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+LISTENING = re.compile(r"^(?:(?P<label>\w+) )?listening on (?P<host>[^\s]+):(?P<port>\d+)$")
+STARTUP_DEADLINE_SECONDS = 20
+
+
+@dataclass
+class RunningService:
+    process: subprocess.Popen
+    ports: dict[str, int]
+    output: list[str] = field(default_factory=list)
+
+    def url(self, path: str, label: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[label]}{path}"
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def http():
+    """http(url, data=None, cookie=None) -> (status, headers, JSON body)."""
+    return request_json
+
+
+def request_json(url: str, data: bytes | None = None, cookie: str | None = None):
+    """(status, headers, parsed JSON body) of one request; HTTP errors are returned, not raised."""
+    request = urllib.request.Request(url, data=data)
+    if cookie:
+        request.add_header("Cookie", cookie)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
+@pytest.fixture
+def start_service():
+    """start_service(module, *args, env=..., expect=("",)): a RunningService, stopped after."""
+    started: list[RunningService] = []
+
+    def start(module: str, *args: str, env: dict[str, str] | None = None, expect=("",)):
+        environment = {**os.environ, **(env or {})}
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
+        )
+        service = RunningService(process, {})
+        started.append(service)
+        announced = threading.Event()
+
+        def read_output() -> None:
+            for line in process.stdout:
+                service.output.append(line.rstrip("\n"))
+                match = LISTENING.match(line.strip())
+                if match:
+                    service.ports[match["label"] or ""] = int(match["port"])
+                    if all(label in service.ports for label in expect):
+                        announced.set()
+            announced.set()
+
+        threading.Thread(target=read_output, daemon=True).start()
+        announced.wait(STARTUP_DEADLINE_SECONDS)
+        if not all(label in service.ports for label in expect):
+            service.stop(signal.SIGKILL)
+            raise AssertionError(f"{module} did not announce its ports: {service.output}")
+        return service
+
+    yield start
+    for service in started:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait(timeout=10)
+
+
+@pytest.fixture
+def pyproject_version():
+    """pyproject_version("agent") -> the version written in packages/agent/pyproject.toml."""
+
+    def read(package_dir: str) -> str:
+        path = Path(__file__).parent / "packages" / package_dir / "pyproject.toml"
+        return tomllib.loads(path.read_text())["project"]["version"]
+
+    return read

@@ -1,0 +1,57 @@
+"""Command line of ``lumen-argus-agent``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lumen_argus_core.build_info import load_build_info, package_version
+from lumen_argus_core.loopback import is_loopback
+
+from lumen_argus_agent import DISTRIBUTION, SERVICE
+
+DEFAULT_PORT = 8070
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lumen-argus-agent", description="Loopback relay of lumen-argus."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {package_version('lumen_argus_agent', DISTRIBUTION)}",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    relay = commands.add_parser("relay", help="serve the relay on a loopback address")
+    relay.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    relay.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port, 0 picks a free one (default 8070)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if not is_loopback(options.host):
+        parser.exit(
+            2,
+            f"lumen-argus-agent: error: refusing to bind to {options.host}: the relay serves "
+            "unauthenticated endpoints and only listens on loopback\n"
+            "hint: use --host 127.0.0.1 (or ::1)\n",
+        )
+    if not 0 <= options.port <= 65535:
+        parser.exit(2, f"lumen-argus-agent: error: port {options.port} is out of range 0-65535\n")
+
+    from lumen_argus_agent.server import serve
+
+    identity = load_build_info("lumen_argus_agent", DISTRIBUTION, SERVICE)
+    try:
+        return serve(options.host, options.port, identity)
+    except OSError as error:
+        print(
+            f"lumen-argus-agent: error: cannot listen on {options.host}:{options.port}: {error}",
+            file=sys.stderr,
+        )
+        return 1

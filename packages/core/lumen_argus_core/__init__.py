@@ -1,0 +1,1 @@
+"""Shared pieces of the lumen-argus services: build identity and loopback binding."""

@@ -1,0 +1,177 @@
+//! `cargo xtask doctor`: what this machine has for building a release, and how to get the rest.
+
+use std::path::Path;
+
+use crate::failure::refuse;
+use crate::flags::DoctorFlags;
+use crate::workspace::Workspace;
+use crate::{targets, tools};
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Ok,
+    /// Not there, but the xtask copes or installs it itself.
+    Note,
+    /// Not there, and the named commands will fail until it is.
+    Missing,
+}
+
+struct Finding {
+    what: &'static str,
+    verdict: Verdict,
+    detail: String,
+    fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(what: &'static str, detail: impl Into<String>) -> Finding {
+        Finding { what, verdict: Verdict::Ok, detail: detail.into(), fix: None }
+    }
+}
+
+pub fn run(_flags: &DoctorFlags) -> anyhow::Result<()> {
+    let workspace = Workspace::discover()?;
+    let findings = examine(&workspace);
+    print!("{}", render(&findings));
+    let missing = findings.iter().filter(|finding| finding.verdict == Verdict::Missing).count();
+    if missing > 0 {
+        return Err(refuse(
+            format!("{missing} required tool(s) missing"),
+            "follow the `fix:` lines above, then run `cargo xtask doctor` again",
+        ));
+    }
+    Ok(())
+}
+
+fn examine(workspace: &Workspace) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let git = tools::find_git().ok();
+    findings.push(match &git {
+        Some(path) => Finding::ok("git", tools::first_line_of(path, &["--version"]).unwrap_or_default()),
+        None => Finding {
+            what: "git",
+            verdict: Verdict::Missing,
+            detail: "not on PATH".into(),
+            fix: Some("install git (git-scm.com or your package manager)".into()),
+        },
+    });
+    findings.push(examine_clone(&workspace.root, git.as_deref()));
+    let python = tools::find_python();
+    findings.push(match &python {
+        Ok(python) => Finding::ok("python", format!("{} ({})", python.version, python.path.display())),
+        Err(error) => {
+            let (message, hint) = crate::failure::lines(error);
+            Finding { what: "python", verdict: Verdict::Missing, detail: message, fix: hint }
+        }
+    });
+    findings.push(match tools::find_uv(workspace) {
+        Some(path) => Finding::ok(
+            "uv",
+            format!("{} ({})", tools::first_line_of(&path, &["--version"]).unwrap_or_default(), path.display()),
+        ),
+        None => {
+            let pip =
+                python.as_ref().ok().and_then(|python| tools::first_line_of(&python.path, &["-m", "pip", "--version"]));
+            match pip {
+                Some(_) => Finding {
+                    what: "uv",
+                    verdict: Verdict::Note,
+                    detail: format!(
+                        "not found; installed automatically into {} on first use",
+                        tools::bootstrap_dir(workspace).display()
+                    ),
+                    fix: None,
+                },
+                None => Finding {
+                    what: "uv",
+                    verdict: Verdict::Missing,
+                    detail: "not found, and there is no pip to install it with".into(),
+                    fix: Some("install uv (pip install uv, or docs.astral.sh/uv), or Python's pip".into()),
+                },
+            }
+        }
+    });
+    findings.push(match tools::locked_version(workspace, "pyinstaller") {
+        Some(version) => {
+            Finding::ok("pyinstaller", format!("{version} pinned in uv.lock; uv installs it on first build"))
+        }
+        None => Finding {
+            what: "pyinstaller",
+            verdict: Verdict::Missing,
+            detail: "uv.lock pins no pyinstaller".into(),
+            fix: Some("add pyinstaller to the dev group of the root pyproject.toml and run `uv lock`".into()),
+        },
+    });
+    findings.push(match targets::host() {
+        Ok(target) => Finding::ok("host triple", target.triple),
+        Err(error) => Finding {
+            what: "host triple",
+            verdict: Verdict::Missing,
+            detail: crate::failure::lines(&error).0,
+            fix: Some(format!("build sidecars on one of: {}", targets::supported_list())),
+        },
+    });
+    findings
+}
+
+fn examine_clone(root: &Path, git: Option<&Path>) -> Finding {
+    let Some(git) = git else {
+        return Finding { what: "clone", verdict: Verdict::Note, detail: "unknown without git".into(), fix: None };
+    };
+    let root_text = root.to_string_lossy();
+    let shallow = tools::first_line_of(git, &["-C", &root_text, "rev-parse", "--is-shallow-repository"]);
+    match shallow.as_deref() {
+        Some("true") => Finding {
+            what: "clone",
+            verdict: Verdict::Note,
+            detail: "shallow: sidecars build (GIT_COMMIT is HEAD), but a release needs the history and tags".into(),
+            fix: Some("git fetch --unshallow --tags".into()),
+        },
+        Some(_) => Finding::ok("clone", "full history"),
+        None => Finding {
+            what: "clone",
+            verdict: Verdict::Note,
+            detail: "not a git checkout: GIT_COMMIT will be `unknown`".into(),
+            fix: Some("build from a git clone to record the commit".into()),
+        },
+    }
+}
+
+fn render(findings: &[Finding]) -> String {
+    let width = findings.iter().map(|finding| finding.what.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    for finding in findings {
+        let mark = match finding.verdict {
+            Verdict::Ok => "ok     ",
+            Verdict::Note => "note   ",
+            Verdict::Missing => "MISSING",
+        };
+        text.push_str(&format!("{mark}  {:width$}  {}\n", finding.what, finding.detail));
+        if let Some(fix) = &finding.fix {
+            text.push_str(&format!("{:7}  {:width$}  fix: {fix}\n", "", ""));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_lines_up_and_shows_fixes() {
+        let findings = vec![
+            Finding::ok("git", "git version 2.47.3"),
+            Finding {
+                what: "python",
+                verdict: Verdict::Missing,
+                detail: "no Python".into(),
+                fix: Some("install it".into()),
+            },
+        ];
+        assert_eq!(
+            render(&findings),
+            "ok       git     git version 2.47.3\nMISSING  python  no Python\n                 fix: install it\n"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Every command and flag of `cargo xtask`, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, check and release the lumen-argus packages, images and sidecars",
+    disable_version_flag = true
+)]
+pub struct Xtask {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write <import package>/_build_info.py (VERSION, GIT_COMMIT, BUILT_AT) for each sidecar
+    BuildInfo(BuildInfoFlags),
+    /// Build the PyInstaller sidecars for a target triple into dist/
+    Sidecar(SidecarFlags),
+    /// Start each sidecar and check that it reports its own build_id
+    Smoke(SmokeFlags),
+    /// Write checksums.txt and release-notes.md from the *.sha256 files of a folder
+    Checksums(ChecksumsFlags),
+    /// Bump one package's version (major minor patch alpha beta rc post dev release, or X.Y.Z)
+    Bump(BumpFlags),
+    /// The maintainer's release runbook: a dry run unless --execute
+    Release(ReleaseFlags),
+    /// Run every test and check of the repository
+    Test(TestFlags),
+    /// Report the tools this machine has and how to get the missing ones
+    Doctor(DoctorFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildInfoFlags {
+    /// Only this package (directory name under packages/, e.g. proxy)
+    #[arg(long = "package", value_name = "NAME")]
+    pub package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SidecarFlags {
+    /// Rust target triple to build for (default: this machine's)
+    #[arg(long, value_name = "TRIPLE")]
+    pub target: Option<String>,
+    /// Only this package (directory name under packages/, e.g. proxy)
+    #[arg(long = "package", value_name = "NAME")]
+    pub package: Option<String>,
+    /// Run PyInstaller even when the build cache has the binary
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeFlags {
+    /// Check the sidecars in dist/ for this triple (default: this machine's)
+    #[arg(long, value_name = "TRIPLE", conflicts_with = "binary")]
+    pub target: Option<String>,
+    /// Check this file instead (named <binary>-<triple>[.exe]); repeat for several
+    #[arg(long, value_name = "PATH")]
+    pub binary: Vec<PathBuf>,
+    /// Seconds each sidecar gets to start and answer
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecksumsFlags {
+    /// Folder holding the artifacts and their .sha256 files
+    #[arg(value_name = "DIR", default_value = "dist")]
+    pub dir: PathBuf,
+    /// Check DIR against its checksums.txt instead of writing it
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpFlags {
+    /// Package to bump: core, agent or proxy (directory name under packages/)
+    #[arg(value_name = "PACKAGE", required_unless_present = "show")]
+    pub package: Option<String>,
+    /// major, minor, patch, alpha, beta, rc, post, dev, release, or an explicit PEP 440 version
+    #[arg(value_name = "KIND|VERSION", required_unless_present = "show")]
+    pub kind: Option<String>,
+    /// Print the diff of every file it would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the packages and their versions instead
+    #[arg(long, conflicts_with_all = ["package", "kind", "dry_run"])]
+    pub show: bool,
+    /// With --show: print JSON
+    #[arg(long, requires = "show")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseFlags {
+    /// Rewrite the changelog, commit and tag (without it: a dry run)
+    #[arg(long)]
+    pub execute: bool,
+    /// After --execute: push main, then the tag
+    #[arg(long, requires = "execute")]
+    pub push: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestFlags {}
+
+#[derive(Debug, Args)]
+pub struct DoctorFlags {}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Xtask::command().debug_assert();
+    }
+}

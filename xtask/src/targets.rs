@@ -1,0 +1,150 @@
+//! The Rust target triples a sidecar is built for, and which of them this machine is.
+
+use crate::failure::refuse;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    Linux,
+    MacOs,
+    Windows,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Target {
+    pub triple: &'static str,
+    pub os: Os,
+    pub arch: Arch,
+    /// The GitHub-hosted runner that builds this triple natively.
+    pub runner: &'static str,
+}
+
+pub const SUPPORTED: [Target; 5] = [
+    Target { triple: "x86_64-unknown-linux-gnu", os: Os::Linux, arch: Arch::X86_64, runner: "ubuntu-latest" },
+    Target { triple: "aarch64-unknown-linux-gnu", os: Os::Linux, arch: Arch::Aarch64, runner: "ubuntu-24.04-arm" },
+    Target { triple: "x86_64-apple-darwin", os: Os::MacOs, arch: Arch::X86_64, runner: "macos-15-intel" },
+    Target { triple: "aarch64-apple-darwin", os: Os::MacOs, arch: Arch::Aarch64, runner: "macos-14" },
+    Target { triple: "x86_64-pc-windows-msvc", os: Os::Windows, arch: Arch::X86_64, runner: "windows-latest" },
+];
+
+impl Target {
+    /// `.exe` on Windows, nothing elsewhere.
+    pub fn executable_suffix(&self) -> &'static str {
+        if self.os == Os::Windows { ".exe" } else { "" }
+    }
+
+    /// `zip` for Windows triples, `tar.gz` for the others.
+    pub fn archive_extension(&self) -> &'static str {
+        if self.os == Os::Windows { "zip" } else { "tar.gz" }
+    }
+}
+
+pub fn supported_list() -> String {
+    SUPPORTED.iter().map(|target| target.triple).collect::<Vec<_>>().join(", ")
+}
+
+pub fn parse(triple: &str) -> anyhow::Result<&'static Target> {
+    SUPPORTED.iter().find(|target| target.triple == triple).ok_or_else(|| {
+        refuse(format!("unsupported target triple `{triple}`"), format!("use one of: {}", supported_list()))
+    })
+}
+
+/// The triple of the machine running the xtask.
+pub fn host() -> anyhow::Result<&'static Target> {
+    host_for(std::env::consts::OS, std::env::consts::ARCH).ok_or_else(|| {
+        refuse(
+            format!(
+                "this machine ({} {}) builds none of the supported triples",
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ),
+            format!("build on a machine of one of: {}", supported_list()),
+        )
+    })
+}
+
+fn host_for(os: &str, arch: &str) -> Option<&'static Target> {
+    let os = match os {
+        "linux" => Os::Linux,
+        "macos" => Os::MacOs,
+        "windows" => Os::Windows,
+        _ => return None,
+    };
+    let arch = match arch {
+        "x86_64" => Arch::X86_64,
+        "aarch64" => Arch::Aarch64,
+        _ => return None,
+    };
+    SUPPORTED.iter().find(|target| target.os == os && target.arch == arch)
+}
+
+/// The triple to build for: the one asked for, which must be this machine's, or this machine's.
+pub fn buildable(requested: Option<&str>) -> anyhow::Result<&'static Target> {
+    let host = host()?;
+    let Some(requested) = requested else { return Ok(host) };
+    let target = parse(requested)?;
+    if target != host {
+        return Err(refuse(
+            format!("cannot build {} on this {} machine: PyInstaller does not cross-build", target.triple, host.triple),
+            format!("build it on a {} runner (binaries.yml does), or drop --target here", target.runner),
+        ));
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_triple_parses_to_itself() {
+        for target in &SUPPORTED {
+            assert_eq!(parse(target.triple).unwrap().triple, target.triple);
+        }
+    }
+
+    #[test]
+    fn windows_is_the_only_target_with_exe_and_zip() {
+        for target in &SUPPORTED {
+            let windows = target.triple.contains("windows");
+            assert_eq!(target.executable_suffix() == ".exe", windows, "{}", target.triple);
+            assert_eq!(target.archive_extension() == "zip", windows, "{}", target.triple);
+        }
+    }
+
+    #[test]
+    fn host_detection_maps_os_and_arch() {
+        assert_eq!(host_for("linux", "x86_64").unwrap().triple, "x86_64-unknown-linux-gnu");
+        assert_eq!(host_for("linux", "aarch64").unwrap().triple, "aarch64-unknown-linux-gnu");
+        assert_eq!(host_for("macos", "aarch64").unwrap().triple, "aarch64-apple-darwin");
+        assert_eq!(host_for("macos", "x86_64").unwrap().triple, "x86_64-apple-darwin");
+        assert_eq!(host_for("windows", "x86_64").unwrap().triple, "x86_64-pc-windows-msvc");
+        assert_eq!(host_for("windows", "aarch64"), None);
+        assert_eq!(host_for("freebsd", "x86_64"), None);
+    }
+
+    #[test]
+    fn unknown_triple_is_refused_with_the_list() {
+        let error = parse("riscv64gc-unknown-linux-gnu").unwrap_err();
+        let (message, hint) = crate::failure::lines(&error);
+        assert!(message.contains("riscv64gc-unknown-linux-gnu"));
+        assert!(hint.unwrap().contains("x86_64-pc-windows-msvc"));
+    }
+
+    #[test]
+    fn a_foreign_triple_is_refused_with_its_runner() {
+        let host = host().unwrap();
+        let foreign = SUPPORTED.iter().find(|target| *target != host).unwrap();
+        let error = buildable(Some(foreign.triple)).unwrap_err();
+        let (message, hint) = crate::failure::lines(&error);
+        assert!(message.contains("does not cross-build"), "{message}");
+        assert!(hint.unwrap().contains(foreign.runner));
+        assert_eq!(buildable(None).unwrap(), host);
+        assert_eq!(buildable(Some(host.triple)).unwrap(), host);
+    }
+}

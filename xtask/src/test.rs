@@ -1,0 +1,147 @@
+//! `cargo xtask test`: every test and check of the repository, ending with `N passed, N failed`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+
+use crate::failure::refuse;
+use crate::flags::TestFlags;
+use crate::process::Supervised;
+use crate::workspace::Workspace;
+use crate::{gha, tools};
+
+/// What one step counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+}
+
+pub fn run(_flags: &TestFlags) -> anyhow::Result<()> {
+    let workspace = Workspace::discover()?;
+    tools::find_python()?;
+    let uv = tools::uv(&workspace)?;
+    gha::group("uv sync --locked", || tools::sync(&workspace, &uv))?;
+
+    let mut steps: Vec<(&str, Tally)> = Vec::new();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cargo_test = Command::new(cargo);
+    cargo_test.current_dir(&workspace.root).args(["test", "--workspace", "--locked"]).env("XTASK_UV", &uv);
+    steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
+
+    let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"]);
+    steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, count_pytest))?));
+
+    for (name, args) in
+        [("ruff check", &["ruff", "check", "."][..]), ("ruff format --check", &["ruff", "format", "--check", "."][..])]
+    {
+        let mut check = tools::uv_run(&workspace, &uv, args);
+        steps.push((name, gha::group(name, || run_check(&mut check))?));
+    }
+
+    let mut total = Tally::default();
+    let mut summary = String::from("| step | passed | failed |\n|---|---:|---:|\n");
+    println!();
+    for (name, tally) in &steps {
+        total += *tally;
+        println!("{name:<22} {:>5} passed {:>3} failed", tally.passed, tally.failed);
+        summary.push_str(&format!("| {name} | {} | {} |\n", tally.passed, tally.failed));
+    }
+    gha::step_summary(&summary)?;
+    println!("{} passed, {} failed", total.passed, total.failed);
+    if total.failed > 0 {
+        return Err(refuse(format!("{} test(s) or check(s) failed", total.failed), "scroll up to the first failure"));
+    }
+    Ok(())
+}
+
+/// Run a test runner, echo its output, and count with `count` over its lines. A runner that
+/// fails without reporting a failed test counts as one failure.
+fn run_counted(command: &mut Command, count: fn(&str) -> Tally) -> anyhow::Result<Tally> {
+    command.stdout(Stdio::piped());
+    let mut child = Supervised::spawn(command, "a test runner")?;
+    let stdout = child.child_mut().stdout.take().context("test runner output")?;
+    let mut tally = Tally::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading test runner output")?;
+        println!("{line}");
+        tally += count(&line);
+    }
+    let status = child.wait()?;
+    if !status.success() && tally.failed == 0 {
+        tally.failed = 1;
+    }
+    Ok(tally)
+}
+
+/// A check without test counts (a linter): one pass or one failure.
+fn run_check(command: &mut Command) -> anyhow::Result<Tally> {
+    let status = Supervised::spawn(command, "a check")?.wait()?;
+    Ok(if status.success() { Tally { passed: 1, failed: 0 } } else { Tally { passed: 0, failed: 1 } })
+}
+
+/// `test result: ok. 12 passed; 0 failed; 0 ignored; ...`
+fn count_cargo_test(line: &str) -> Tally {
+    let Some(rest) = line.strip_prefix("test result: ") else { return Tally::default() };
+    Tally { passed: number_before(rest, " passed"), failed: number_before(rest, " failed") }
+}
+
+/// pytest's closing line: `3 failed, 46 passed, 1 error in 5.30s` (errors count as failures).
+fn count_pytest(line: &str) -> Tally {
+    let trimmed = line.trim_matches(|c: char| c == '=' || c.is_whitespace());
+    if !trimmed.contains(" in ")
+        || !(trimmed.contains(" passed") || trimmed.contains(" failed") || trimmed.contains(" error"))
+    {
+        return Tally::default();
+    }
+    Tally {
+        passed: number_before(trimmed, " passed"),
+        failed: number_before(trimmed, " failed") + number_before(trimmed, " error"),
+    }
+}
+
+/// The number written just before `word`, e.g. `12` in `..., 12 passed; ...`.
+fn number_before(text: &str, word: &str) -> u64 {
+    let Some(end) = text.find(word) else { return 0 };
+    let digits: String =
+        text[..end].chars().rev().take_while(char::is_ascii_digit).collect::<Vec<_>>().into_iter().rev().collect();
+    digits.parse().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_cargo_test_result_lines() {
+        assert_eq!(
+            count_cargo_test(
+                "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            ),
+            Tally { passed: 12, failed: 0 }
+        );
+        assert_eq!(
+            count_cargo_test("test result: FAILED. 3 passed; 2 failed; 0 ignored"),
+            Tally { passed: 3, failed: 2 }
+        );
+        assert_eq!(count_cargo_test("test tests::x ... ok"), Tally::default());
+    }
+
+    #[test]
+    fn counts_pytest_summary_lines() {
+        assert_eq!(count_pytest("49 passed in 5.30s"), Tally { passed: 49, failed: 0 });
+        assert_eq!(
+            count_pytest("========= 2 failed, 47 passed, 1 error in 6.01s ========="),
+            Tally { passed: 47, failed: 3 }
+        );
+        assert_eq!(count_pytest("packages/core/tests/test_x.py ....  [ 40%]"), Tally::default());
+    }
+}

@@ -1,0 +1,71 @@
+//! Repository habits that `cargo test` enforces: no file but a package's own `pyproject.toml`
+//! (and the lock files and changelog history) writes that package's version.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::workspace::{Workspace, find_root};
+
+/// Files allowed to carry package versions: the sources of truth, the locks and the history.
+fn may_mention_versions(path: &str) -> bool {
+    let exempt_exact = ["uv.lock", "Cargo.lock", "docs/development/changelog.md"];
+    exempt_exact.contains(&path)
+        || (path.starts_with("packages/") && path.ends_with("/pyproject.toml"))
+        // The xtask's own tests use made-up versions as fixtures.
+        || path.starts_with("xtask/")
+}
+
+/// Byte offsets where `version` stands alone: not part of a longer number (`10.4.0`, `0.4.01`,
+/// `0.4.0.1`) or of another version (`0.4.0rc1`). A `v` or `-` in front still counts.
+fn standalone_occurrences(text: &str, version: &str) -> Vec<usize> {
+    text.match_indices(version)
+        .map(|(start, _)| start)
+        .filter(|&start| {
+            let before = text[..start].chars().next_back();
+            let rest = &text[start + version.len()..];
+            let mut after = rest.chars();
+            let clean_start = !before.is_some_and(|c| c.is_ascii_digit() || c == '.');
+            let clean_end = match after.next() {
+                None => true,
+                Some('.') => !after.next().is_some_and(|c| c.is_ascii_digit()),
+                Some(c) => !c.is_ascii_alphanumeric(),
+            };
+            clean_start && clean_end
+        })
+        .collect()
+}
+
+fn tracked_files(root: &Path) -> Vec<String> {
+    let output = Command::new("git").current_dir(root).args(["ls-files", "-z"]).output().expect("git ls-files");
+    assert!(output.status.success(), "git ls-files failed");
+    String::from_utf8(output.stdout).unwrap().split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect()
+}
+
+#[test]
+fn no_file_hard_codes_a_package_version() {
+    let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let workspace = Workspace::load(&root).unwrap();
+    let mut offenders = Vec::new();
+    for path in tracked_files(&root).into_iter().filter(|path| !may_mention_versions(path)) {
+        let Ok(text) = std::fs::read_to_string(root.join(&path)) else { continue };
+        for package in &workspace.packages {
+            for offset in standalone_occurrences(&text, &package.version) {
+                let line = text[..offset].lines().count().max(1);
+                offenders.push(format!("{path}:{line}: {} {}", package.distribution, package.version));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "versions belong only in packages/<name>/pyproject.toml; read them from there instead:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn version_finder_sees_standalone_versions_only() {
+    assert_eq!(standalone_occurrences("VERSION = \"0.4.0\"", "0.4.0"), [11]);
+    assert_eq!(standalone_occurrences("lumen-argus 0.4.0.", "0.4.0"), [12]);
+    assert!(standalone_occurrences("10.4.0 and 0.4.01 and 0.4.0rc1 and 0.4.0.1 and v0.4.0x", "0.4.0").is_empty());
+    assert!(standalone_occurrences("core>=0.4,<0.5", "0.4.0").is_empty());
+}

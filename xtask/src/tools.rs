@@ -1,0 +1,185 @@
+//! The outside tools the xtask drives (git, Python, uv) and how it gets uv when it is missing.
+//!
+//! Python tools (PyInstaller, pytest, ruff) are never called directly: they run through
+//! `uv run --locked`, pinned by `uv.lock`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::failure::refuse;
+use crate::workspace::Workspace;
+
+/// The uv the bootstrap installs when none is found.
+const BOOTSTRAP_UV_REQUIREMENT: &str = "uv>=0.9,<0.14";
+const MINIMUM_PYTHON: (u32, u32) = (3, 11);
+
+/// The first executable called `name` on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let suffixes: &[&str] = if cfg!(windows) { &[".exe", ".cmd", ""] } else { &[""] };
+    std::env::split_paths(&std::env::var_os("PATH")?).find_map(|dir| {
+        suffixes.iter().map(|suffix| dir.join(format!("{name}{suffix}"))).find(|candidate| candidate.is_file())
+    })
+}
+
+/// First line of `program args...` on success.
+pub fn first_line_of(program: &Path, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines().next().map(|line| line.trim().to_string())
+}
+
+pub struct Python {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+/// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH.
+pub fn find_python() -> anyhow::Result<Python> {
+    let candidates: Vec<PathBuf> = std::env::var_os("XTASK_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(find_on_path("python3"))
+        .chain(find_on_path("python"))
+        .collect();
+    let mut too_old = Vec::new();
+    for path in candidates {
+        let Some(version) = first_line_of(&path, &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+        else {
+            continue;
+        };
+        if python_is_recent_enough(&version) {
+            return Ok(Python { path, version });
+        }
+        too_old.push(format!("{} is {version}", path.display()));
+    }
+    let found = if too_old.is_empty() { "no Python found on PATH".to_string() } else { too_old.join(", ") };
+    Err(refuse(
+        format!("Python {}.{} or newer is required: {found}", MINIMUM_PYTHON.0, MINIMUM_PYTHON.1),
+        "install Python 3.11+ with pip (python.org or your package manager), or point XTASK_PYTHON at one",
+    ))
+}
+
+fn python_is_recent_enough(version: &str) -> bool {
+    let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= MINIMUM_PYTHON
+}
+
+pub fn find_git() -> anyhow::Result<PathBuf> {
+    find_on_path("git").ok_or_else(|| {
+        refuse("git is not installed", "install git (git-scm.com or your package manager) and run again")
+    })
+}
+
+/// Where the bootstrap puts uv: a private virtualenv under `target/`.
+pub fn bootstrap_dir(workspace: &Workspace) -> PathBuf {
+    workspace.target_dir().join("xtask-tools").join("uv")
+}
+
+fn venv_executable(venv: &Path, name: &str) -> PathBuf {
+    if cfg!(windows) { venv.join("Scripts").join(format!("{name}.exe")) } else { venv.join("bin").join(name) }
+}
+
+/// uv as found without installing anything: `XTASK_UV`, PATH, or an earlier bootstrap.
+pub fn find_uv(workspace: &Workspace) -> Option<PathBuf> {
+    std::env::var_os("XTASK_UV")
+        .map(PathBuf::from)
+        .filter(|path| path.is_file())
+        .or_else(|| find_on_path("uv"))
+        .or_else(|| Some(venv_executable(&bootstrap_dir(workspace), "uv")).filter(|path| path.is_file()))
+}
+
+/// uv, installed into `target/xtask-tools/uv` with the system Python's pip when it is missing.
+pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
+    if let Some(path) = find_uv(workspace) {
+        return Ok(path);
+    }
+    let python = find_python()?;
+    let venv = bootstrap_dir(workspace);
+    eprintln!("note: uv was not found; installing it into {} with {}'s pip", venv.display(), python.path.display());
+    let created = Command::new(&python.path)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .with_context(|| format!("running {} -m venv", python.path.display()))?;
+    if !created.success() {
+        return Err(refuse(
+            format!("{} -m venv {} failed", python.path.display(), venv.display()),
+            "install Python's venv module (Debian: apt-get install python3-venv), or install uv yourself: pip install uv",
+        ));
+    }
+    let installed = Command::new(venv_executable(&venv, "python"))
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT])
+        .status()
+        .context("running pip install uv")?;
+    let uv = venv_executable(&venv, "uv");
+    if !installed.success() || !uv.is_file() {
+        return Err(refuse(
+            "pip could not install uv",
+            "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
+        ));
+    }
+    Ok(uv)
+}
+
+/// A `uv run --locked <args>` command rooted at the workspace.
+pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(uv);
+    command.current_dir(&workspace.root).args(["run", "--locked", "--quiet"]).args(args);
+    command
+}
+
+/// `uv sync --locked`: the workspace's virtualenv matches `uv.lock`, or the lock is refused.
+pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
+    let status = Command::new(uv)
+        .current_dir(&workspace.root)
+        .args(["sync", "--locked", "--quiet"])
+        .status()
+        .with_context(|| format!("running {} sync", uv.display()))?;
+    if !status.success() {
+        return Err(refuse(
+            "uv sync --locked failed: uv.lock does not match the pyproject.toml files, or a package could not be installed",
+            "run `uv lock` and commit uv.lock if a pyproject.toml changed; otherwise read uv's message above",
+        ));
+    }
+    Ok(())
+}
+
+/// The version of a package pinned in `uv.lock`, e.g. PyInstaller's.
+pub fn locked_version(workspace: &Workspace, package: &str) -> Option<String> {
+    let lock = std::fs::read_to_string(workspace.root.join("uv.lock")).ok()?;
+    let document: toml_edit::DocumentMut = lock.parse().ok()?;
+    document.get("package")?.as_array_of_tables()?.iter().find_map(|entry| {
+        (entry.get("name")?.as_str()? == package).then(|| entry.get("version")?.as_str().map(str::to_string))?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_version_floor() {
+        assert!(python_is_recent_enough("3.11.0"));
+        assert!(python_is_recent_enough("3.13.1"));
+        assert!(python_is_recent_enough("4.0.0"));
+        assert!(!python_is_recent_enough("3.10.12"));
+        assert!(!python_is_recent_enough("2.7.18"));
+        assert!(!python_is_recent_enough("garbage"));
+    }
+
+    #[test]
+    fn the_lock_pins_pyinstaller() {
+        let root = crate::workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let workspace = Workspace::load(&root).unwrap();
+        let version = locked_version(&workspace, "pyinstaller").expect("uv.lock pins pyinstaller");
+        let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+        assert!(major >= 6, "{version}");
+    }
+}

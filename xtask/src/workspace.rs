@@ -1,0 +1,295 @@
+//! The repository as data: where its root is, which Python packages it holds, their versions and
+//! the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use toml_edit::{DocumentMut, Item};
+
+use crate::failure::{WithHint, refuse};
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    /// Sorted by directory name.
+    pub packages: Vec<Package>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Package {
+    /// The directory name under `packages/`: `core`, `agent`, `proxy`.
+    pub name: String,
+    /// The distribution name on PyPI: `lumen-argus-core`.
+    pub distribution: String,
+    pub version: String,
+    pub dir: PathBuf,
+    pub sidecar: Option<Sidecar>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sidecar {
+    pub binary: String,
+    /// Path of the PyInstaller spec, relative to the package directory.
+    pub spec: String,
+    /// The import package that receives `_build_info.py`.
+    pub import_package: String,
+    /// What the running sidecar reports as `service`.
+    pub service: String,
+    pub smoke: SmokeLaunch,
+}
+
+/// How `cargo xtask smoke` starts a sidecar and where it finds its endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmokeLaunch {
+    pub args: Vec<String>,
+    /// Label of the announced port that serves `/health` (`""`: the unlabelled `listening on` line).
+    pub health_port: String,
+    /// Label of the announced port that serves `/api/v1/*`.
+    pub api_port: String,
+    /// The environment variable that sets a dashboard password, when the service has auth.
+    pub password_env: Option<String>,
+}
+
+impl Workspace {
+    /// Find the root from the current directory upwards and read every package.
+    pub fn discover() -> anyhow::Result<Workspace> {
+        let current = std::env::current_dir().context("reading the current directory")?;
+        let root = find_root(&current)?;
+        Workspace::load(&root)
+    }
+
+    pub fn load(root: &Path) -> anyhow::Result<Workspace> {
+        let packages_dir = root.join("packages");
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(&packages_dir)
+            .with_context(|| format!("listing {}", packages_dir.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.join("pyproject.toml").is_file())
+            .collect();
+        entries.sort();
+        let mut packages = Vec::new();
+        for dir in entries {
+            let name = dir.file_name().and_then(|name| name.to_str()).context("package directory name is not UTF-8")?;
+            let manifest = dir.join("pyproject.toml");
+            let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let package = parse_package(name, &dir, &text).with_context(|| format!("in {}", manifest.display()))?;
+            packages.push(package);
+        }
+        if packages.is_empty() {
+            return Err(refuse(
+                format!("no package found under {}", packages_dir.display()),
+                "each package is a folder packages/<name>/ with a pyproject.toml",
+            ));
+        }
+        Ok(Workspace { root: root.to_path_buf(), packages })
+    }
+
+    pub fn package(&self, name: &str) -> anyhow::Result<&Package> {
+        self.packages.iter().find(|package| package.name == name || package.distribution == name).ok_or_else(|| {
+            refuse(format!("no package named `{name}`"), format!("use one of: {}", self.package_names().join(", ")))
+        })
+    }
+
+    pub fn package_names(&self) -> Vec<&str> {
+        self.packages.iter().map(|package| package.name.as_str()).collect()
+    }
+
+    /// The packages that ship a sidecar, or just the one asked for.
+    pub fn sidecar_packages(&self, only: Option<&str>) -> anyhow::Result<Vec<&Package>> {
+        let selected: Vec<&Package> = match only {
+            Some(name) => vec![self.package(name)?],
+            None => self.packages.iter().collect(),
+        };
+        let with_sidecar: Vec<&Package> = selected.into_iter().filter(|package| package.sidecar.is_some()).collect();
+        if with_sidecar.is_empty() {
+            return Err(refuse(
+                format!("{} declares no sidecar", only.unwrap_or("no package")),
+                "a package ships a binary by declaring [tool.xtask.sidecar] in its pyproject.toml",
+            ));
+        }
+        Ok(with_sidecar)
+    }
+
+    pub fn target_dir(&self) -> PathBuf {
+        self.root.join("target")
+    }
+
+    pub fn dist_dir(&self) -> PathBuf {
+        self.root.join("dist")
+    }
+}
+
+impl Package {
+    pub fn pyproject_path(&self) -> PathBuf {
+        self.dir.join("pyproject.toml")
+    }
+}
+
+/// The nearest folder at or above `start` holding `Cargo.toml`, `pyproject.toml` and `packages/`.
+pub fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| {
+            dir.join("Cargo.toml").is_file() && dir.join("pyproject.toml").is_file() && dir.join("packages").is_dir()
+        })
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            refuse(
+                format!("{} is not inside the lumen-argus repository", start.display()),
+                "run cargo xtask from the repository (the folder with Cargo.toml, pyproject.toml and packages/)",
+            )
+        })
+}
+
+/// Read one package from the text of its `pyproject.toml`.
+pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<Package> {
+    let document: DocumentMut = pyproject.parse().hint("fix the TOML syntax of this pyproject.toml")?;
+    let project = document
+        .get("project")
+        .and_then(Item::as_table_like)
+        .ok_or_else(|| refuse("there is no [project] table", "add [project] with name and version"))?;
+    let distribution = project
+        .get("name")
+        .and_then(Item::as_str)
+        .ok_or_else(|| refuse("[project].name is missing", "add name = \"lumen-argus-<name>\" under [project]"))?
+        .to_string();
+    let dynamic_version = project
+        .get("dynamic")
+        .and_then(Item::as_array)
+        .is_some_and(|dynamic| dynamic.iter().any(|value| value.as_str() == Some("version")));
+    if dynamic_version {
+        return Err(refuse(
+            format!("{distribution} declares its version as dynamic"),
+            "write the version in [project].version: it is the only source of truth (DESIGN §2)",
+        ));
+    }
+    let version = project
+        .get("version")
+        .and_then(Item::as_str)
+        .ok_or_else(|| {
+            refuse(format!("[project].version is missing in {distribution}"), "add version = \"0.1.0\" under [project]")
+        })?
+        .to_string();
+    let sidecar = document
+        .get("tool")
+        .and_then(|tool| tool.get("xtask"))
+        .and_then(|xtask| xtask.get("sidecar"))
+        .map(|table| parse_sidecar(table, &distribution))
+        .transpose()?;
+    Ok(Package { name: name.to_string(), distribution, version, dir: dir.to_path_buf(), sidecar })
+}
+
+fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
+    let text = |item: Option<&Item>, key: &str| -> anyhow::Result<String> {
+        item.and_then(Item::as_str).map(str::to_string).ok_or_else(|| {
+            refuse(
+                format!("[tool.xtask.sidecar] of {distribution} has no string `{key}`"),
+                format!("add {key} = \"...\" (see docs/reference/sidecar-declaration.md)"),
+            )
+        })
+    };
+    let binary = text(table.get("binary"), "binary")?;
+    let spec = text(table.get("spec"), "spec")?;
+    let import_package = text(table.get("import-package"), "import-package")?;
+    let service = text(table.get("service"), "service")?;
+    let smoke = table.get("smoke");
+    let args = smoke
+        .and_then(|smoke| smoke.get("args"))
+        .and_then(Item::as_array)
+        .map(|array| array.iter().map(|value| value.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+        .flatten()
+        .ok_or_else(|| {
+            refuse(
+                format!("[tool.xtask.sidecar.smoke] of {distribution} has no `args` list of strings"),
+                "add args = [\"serve\", \"--port\", \"0\"]: how to start the binary on free loopback ports",
+            )
+        })?;
+    let optional = |key: &str| smoke.and_then(|smoke| smoke.get(key)).and_then(Item::as_str).map(str::to_string);
+    Ok(Sidecar {
+        binary,
+        spec,
+        import_package,
+        service,
+        smoke: SmokeLaunch {
+            args,
+            health_port: optional("health-port").unwrap_or_default(),
+            api_port: optional("api-port").unwrap_or_default(),
+            password_env: optional("password-env"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH_SIDECAR: &str = r#"
+[project]
+name = "lumen-argus-gadget"
+version = "1.2.3rc1"
+
+[tool.xtask.sidecar]
+binary = "gadget"
+spec = "gadget.spec"
+import-package = "gadget"
+service = "gadget-service"
+
+[tool.xtask.sidecar.smoke]
+args = ["serve", "--port", "0"]
+api-port = "dashboard"
+password-env = "GADGET_PASSWORD"
+"#;
+
+    fn parse(text: &str) -> anyhow::Result<Package> {
+        parse_package("gadget", Path::new("packages/gadget"), text)
+    }
+
+    #[test]
+    fn reads_a_package_with_a_sidecar() {
+        let package = parse(WITH_SIDECAR).unwrap();
+        assert_eq!(package.distribution, "lumen-argus-gadget");
+        assert_eq!(package.version, "1.2.3rc1");
+        let sidecar = package.sidecar.unwrap();
+        assert_eq!(sidecar.binary, "gadget");
+        assert_eq!(sidecar.smoke.args, ["serve", "--port", "0"]);
+        assert_eq!(sidecar.smoke.health_port, "");
+        assert_eq!(sidecar.smoke.api_port, "dashboard");
+        assert_eq!(sidecar.smoke.password_env.as_deref(), Some("GADGET_PASSWORD"));
+    }
+
+    #[test]
+    fn a_package_without_the_table_ships_no_sidecar() {
+        let package = parse("[project]\nname = \"lumen-argus-core\"\nversion = \"0.1.0\"\n").unwrap();
+        assert_eq!(package.sidecar, None);
+    }
+
+    #[test]
+    fn refusals_name_the_problem_and_the_fix() {
+        let cases = [
+            ("[project\n", "TOML"),
+            ("[tool.x]\n", "[project]"),
+            ("[project]\nname = \"p\"\n", "[project].version is missing"),
+            ("[project]\nname = \"p\"\ndynamic = [\"version\"]\n", "dynamic"),
+            ("[project]\nname = \"p\"\nversion = \"1.0\"\n[tool.xtask.sidecar]\nbinary = \"b\"\n", "no string `spec`"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).unwrap_err();
+            let (message, hint) = crate::failure::lines(&error);
+            assert!(
+                message.contains(expected) || hint.as_deref().unwrap_or("").contains(expected),
+                "{text:?}: {message}"
+            );
+            assert!(hint.is_some(), "{text:?} has no hint");
+        }
+    }
+
+    #[test]
+    fn the_repository_declares_two_sidecars() {
+        let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let workspace = Workspace::load(&root).unwrap();
+        assert_eq!(workspace.package_names(), ["agent", "core", "proxy"]);
+        let binaries: Vec<_> =
+            workspace.sidecar_packages(None).unwrap().iter().map(|p| p.sidecar.clone().unwrap().binary).collect();
+        assert_eq!(binaries, ["lumen-argus-agent", "lumen-argus"]);
+        assert!(workspace.sidecar_packages(Some("core")).is_err());
+    }
+}
