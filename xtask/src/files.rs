@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    write_atomically_with_mode(path, contents, None)
+    write_atomically_with_mode(path, contents, Some(0o644))
 }
 
 /// Like [`write_atomically`], with Unix permission bits (ignored elsewhere).
@@ -23,22 +23,6 @@ pub fn write_atomically_with_mode(path: &Path, contents: &[u8], mode: Option<u32
     temporary.as_file().sync_all().with_context(|| format!("flushing {}", path.display()))?;
     set_mode(temporary.path(), mode)?;
     temporary.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
-}
-
-/// Copy a file into place atomically, keeping `mode` on Unix.
-pub fn copy_atomically(source: &Path, destination: &Path, mode: Option<u32>) -> anyhow::Result<()> {
-    let folder = destination.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".xtask-")
-        .suffix(".partial")
-        .tempfile_in(folder)
-        .with_context(|| format!("creating a temporary file in {}", folder.display()))?;
-    std::fs::copy(source, temporary.path())
-        .with_context(|| format!("copying {} to {}", source.display(), destination.display()))?;
-    set_mode(temporary.path(), mode)?;
-    temporary.persist(destination).with_context(|| format!("renaming into {}", destination.display()))?;
     Ok(())
 }
 
@@ -70,18 +54,5 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
         let names: Vec<_> = std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("checksums.txt")]);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn copy_sets_the_requested_mode() {
-        use std::os::unix::fs::PermissionsExt;
-        let folder = tempfile::tempdir().unwrap();
-        let source = folder.path().join("source");
-        std::fs::write(&source, "binary").unwrap();
-        let destination = folder.path().join("out/binary");
-        copy_atomically(&source, &destination, Some(0o755)).unwrap();
-        let mode = std::fs::metadata(&destination).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o755);
     }
 }

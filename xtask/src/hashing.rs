@@ -29,10 +29,6 @@ fn to_hex(digest: &[u8]) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-pub fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,11 +46,9 @@ mod tests {
         std::fs::write(&path, &payload).unwrap();
         assert_eq!(sha256_hex_of_file(&path).unwrap(), sha256_hex_of_bytes(&payload));
     }
+}
 
-    #[test]
-    fn hex_shape() {
-        assert!(is_sha256_hex(&"a".repeat(64)));
-        assert!(!is_sha256_hex(&"A".repeat(64)));
-        assert!(!is_sha256_hex(&"a".repeat(63)));
-    }
+/// One line of a `.sha256` file or of `checksums.txt`: `<hex>  <name>\n` (two spaces, text mode).
+pub fn checksum_line(hex: &str, file_name: &str) -> String {
+    format!("{hex}  {file_name}\n")
 }

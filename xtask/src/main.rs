@@ -1,14 +1,19 @@
 //! `cargo xtask`: every release step of the lumen-argus monorepo. This file only dispatches.
 
+mod archive;
+mod build_cache;
 mod build_info;
 mod bump;
 mod checksums;
+mod clock;
 mod doctor;
+mod executable_format;
 mod failure;
 mod files;
 mod flags;
 mod gha;
 mod hashing;
+mod manifest;
 mod naming;
 mod process;
 mod release;

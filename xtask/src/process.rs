@@ -60,10 +60,6 @@ impl Supervised {
         Ok(Supervised { child, reaped: None })
     }
 
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
     }
@@ -204,7 +200,7 @@ mod tests {
     #[test]
     fn dropping_a_supervised_child_stops_it() {
         let supervised = Supervised::spawn(Command::new("sleep").arg("60"), "sleep").unwrap();
-        let pid = supervised.id();
+        let pid = supervised.child.id();
         drop(supervised);
         assert!(!alive(pid), "the child was reaped, so its pid must be gone");
     }

@@ -1,11 +1,455 @@
-//! `cargo xtask smoke`: not built yet (tracked in the issue list).
+//! `cargo xtask smoke`: start each sidecar on free loopback ports and prove it reports its own
+//! identity: `build_id` equal to `sha256:` + the hash of the file on disk (and its `.sha256`),
+//! the workspace's version and commit, and, where the service has auth, 401 without a session.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
 
 use crate::failure::refuse;
 use crate::flags::SmokeFlags;
+use crate::process::{STOP_GRACE, Supervised};
+use crate::workspace::{Package, Sidecar, Workspace};
+use crate::{build_info, gha, hashing, naming, targets};
 
-pub fn run(_flags: &SmokeFlags) -> anyhow::Result<()> {
-    Err(refuse(
-        "`cargo xtask smoke` is not built yet",
-        "see the open issues; `cargo xtask --help` lists what works today",
-    ))
+/// Lines of a sidecar's output shown when its check fails.
+const OUTPUT_TAIL_LINES: usize = 20;
+
+/// One binary to check and what it must report.
+#[derive(Debug, Clone)]
+pub struct SmokeCase {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub sidecar: Sidecar,
+    pub expected_version: String,
+    pub expected_commit: String,
+}
+
+#[derive(Debug)]
+pub struct SmokeResult {
+    pub file_name: String,
+    pub startup_ms: Option<u128>,
+    pub build_id_matches: bool,
+    pub failure: Option<String>,
+    pub output_tail: Vec<String>,
+}
+
+pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
+    let workspace = Workspace::discover()?;
+    let commit = build_info::provenance(&workspace.root, true)?.git_commit;
+    let cases = if flags.binary.is_empty() {
+        cases_for_target(&workspace, flags.target.as_deref(), &commit)?
+    } else {
+        flags.binary.iter().map(|path| case_for_file(&workspace, path, &commit)).collect::<anyhow::Result<_>>()?
+    };
+    let results = check_all(&cases, Duration::from_secs(flags.timeout));
+    let table = render_table(&results);
+    println!("{table}");
+    gha::step_summary(&format!("### Smoke test\n\n{table}"))?;
+    let failed: Vec<&SmokeResult> = results.iter().filter(|result| result.failure.is_some()).collect();
+    for result in &failed {
+        eprintln!("--- last lines of {} ---", result.file_name);
+        for line in &result.output_tail {
+            eprintln!("{line}");
+        }
+    }
+    crate::process::check_interrupted()?;
+    match failed.as_slice() {
+        [] => Ok(()),
+        [only] => Err(refuse(
+            format!("{}: {}", only.file_name, only.failure.as_deref().unwrap_or_default()),
+            "the sidecar's last lines are above; rebuild with `cargo xtask sidecar --no-cache` if the source changed",
+        )),
+        several => Err(refuse(
+            several
+                .iter()
+                .map(|result| format!("{}: {}", result.file_name, result.failure.as_deref().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("; "),
+            "each sidecar's last lines are above",
+        )),
+    }
+}
+
+/// The sidecars in `dist/` for a triple (default: the host's, the only one that can run here).
+fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &str) -> anyhow::Result<Vec<SmokeCase>> {
+    let host = targets::host()?;
+    let target = match triple {
+        Some(triple) => targets::parse(triple)?,
+        None => host,
+    };
+    if target != host {
+        return Err(refuse(
+            format!("cannot run {} binaries on this {} machine", target.triple, host.triple),
+            format!("smoke test them on a {} runner (binaries.yml does)", target.runner),
+        ));
+    }
+    let mut cases = Vec::new();
+    for package in workspace.sidecar_packages(None)? {
+        let sidecar = package.sidecar.as_ref().expect("sidecar package");
+        let path = workspace.dist_dir().join(naming::sidecar_file_name(&sidecar.binary, target));
+        if !path.is_file() {
+            return Err(refuse(
+                format!("{} is missing", path.display()),
+                format!("build it first: cargo xtask sidecar --target {}", target.triple),
+            ));
+        }
+        cases.push(case(package, sidecar, path, commit));
+    }
+    Ok(cases)
+}
+
+/// A file named `<binary>-<triple>[.exe]`, mapped to the package that declares `<binary>`.
+fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Result<SmokeCase> {
+    let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    if !path.is_file() {
+        return Err(refuse(format!("{}: no such file", path.display()), "pass the path of a built sidecar"));
+    }
+    let declared: Vec<String> =
+        workspace.packages.iter().filter_map(|p| p.sidecar.as_ref().map(|s| s.binary.clone())).collect();
+    let (binary, _target) = naming::parse_sidecar_file_name(&file_name).ok_or_else(|| {
+        refuse(
+            format!("{file_name}: not named <binary>-<triple>[.exe]"),
+            format!(
+                "sidecars are named like {}",
+                naming::sidecar_file_name("lumen-argus", targets::host().unwrap_or(&targets::SUPPORTED[0]))
+            ),
+        )
+    })?;
+    let package = workspace
+        .packages
+        .iter()
+        .find(|package| package.sidecar.as_ref().is_some_and(|sidecar| sidecar.binary == binary))
+        .ok_or_else(|| {
+            refuse(
+                format!("{file_name}: no package declares a sidecar named `{binary}`"),
+                format!("declared sidecars: {}", declared.join(", ")),
+            )
+        })?;
+    Ok(case(package, package.sidecar.as_ref().expect("matched on sidecar"), path.to_path_buf(), commit))
+}
+
+fn case(package: &Package, sidecar: &Sidecar, path: PathBuf, commit: &str) -> SmokeCase {
+    SmokeCase {
+        file_name: path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        path,
+        sidecar: sidecar.clone(),
+        expected_version: package.version.clone(),
+        expected_commit: commit.to_string(),
+    }
+}
+
+/// Check every case concurrently.
+pub fn check_all(cases: &[SmokeCase], timeout: Duration) -> Vec<SmokeResult> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cases.iter().map(|case| scope.spawn(move || check_one(case, timeout))).collect();
+        handles.into_iter().map(|handle| handle.join().expect("smoke thread panicked")).collect()
+    })
+}
+
+/// What the sidecar has printed so far, and the ports it announced.
+#[derive(Default)]
+struct Observed {
+    lines: Vec<String>,
+    ports: HashMap<String, u16>,
+}
+
+fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let started = Instant::now();
+    let verdict = start_and_verify(case, timeout, &observed, started);
+    let lines = observed.lock().map(|seen| seen.lines.clone()).unwrap_or_default();
+    let output_tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].to_vec();
+    match verdict {
+        Ok(()) => SmokeResult {
+            file_name: case.file_name.clone(),
+            startup_ms: Some(started.elapsed().as_millis()),
+            build_id_matches: true,
+            failure: None,
+            output_tail,
+        },
+        Err(error) => SmokeResult {
+            file_name: case.file_name.clone(),
+            startup_ms: None,
+            build_id_matches: false,
+            failure: Some(crate::failure::lines(&error).0),
+            output_tail,
+        },
+    }
+}
+
+fn start_and_verify(
+    case: &SmokeCase,
+    timeout: Duration,
+    observed: &Arc<Mutex<Observed>>,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let deadline = started + timeout;
+    let file_hash = hashing::sha256_hex_of_file(&case.path)?;
+    let checksum_path = PathBuf::from(format!("{}.sha256", case.path.display()));
+    if let Ok(text) = std::fs::read_to_string(&checksum_path) {
+        let published = text.split_whitespace().next().unwrap_or_default();
+        if published != file_hash {
+            bail!("{} says {published}, but the file hashes to {file_hash}", checksum_path.display());
+        }
+    }
+    let expected_build_id = format!("sha256:{file_hash}");
+    let launch = &case.sidecar.smoke;
+    let password = launch.password_env.as_ref().map(|_| random_password());
+
+    let mut command = Command::new(&case.path);
+    command.args(&launch.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let (Some(variable), Some(password)) = (&launch.password_env, &password) {
+        command.env(variable, password);
+    }
+    let mut child = Supervised::spawn(&mut command, &case.file_name)?;
+    for pipe in [
+        child.child_mut().stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+        child.child_mut().stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let observed = Arc::clone(observed);
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut seen = observed.lock().expect("output lock");
+                if let Some((label, port)) = parse_listening_line(&line) {
+                    seen.ports.insert(label, port);
+                }
+                seen.lines.push(line);
+            }
+        });
+    }
+
+    let outcome = (|| {
+        let wanted = [launch.health_port.as_str(), launch.api_port.as_str()];
+        let ports = wait_for_ports(&mut child, observed, &wanted, deadline)?;
+        let health_url = format!("http://127.0.0.1:{}/health", ports[&launch.health_port]);
+        let api_base = format!("http://127.0.0.1:{}", ports[&launch.api_port]);
+        let agent = http_agent();
+        wait_until_ready(&agent, &mut child, &health_url, deadline)?;
+        let mut cookie = None;
+        if let Some(password) = &password {
+            let (status, body) = get(&agent, &format!("{api_base}/api/v1/build"), None)?;
+            let error_field =
+                serde_json::from_str::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
+            if status != 401 || error_field.as_deref() != Some("authentication_required") {
+                bail!(
+                    "/api/v1/build without a session answered {status} {body:?}, expected 401 authentication_required"
+                );
+            }
+            cookie = Some(login(&agent, &format!("{api_base}/login"), password)?);
+        }
+        let (status, body) = get(&agent, &format!("{api_base}/api/v1/build"), cookie.as_deref())?;
+        if status != 200 {
+            bail!("/api/v1/build answered {status}: {body:?}");
+        }
+        let report: Value =
+            serde_json::from_str(&body).with_context(|| format!("/api/v1/build answered non-JSON {body:?}"))?;
+        verify_report(&report, &expected_build_id, case)
+    })();
+    child.stop(STOP_GRACE);
+    outcome
+}
+
+/// `listening on HOST:PORT` → ("", PORT); `dashboard listening on HOST:PORT` → ("dashboard", PORT).
+pub fn parse_listening_line(line: &str) -> Option<(String, u16)> {
+    let (before, address) = line.trim().split_once("listening on ")?;
+    let label = before.trim();
+    if label.contains(char::is_whitespace) {
+        return None;
+    }
+    let port = address.rsplit_once(':')?.1.parse().ok()?;
+    Some((label.to_string(), port))
+}
+
+fn wait_for_ports(
+    child: &mut Supervised,
+    observed: &Arc<Mutex<Observed>>,
+    wanted: &[&str],
+    deadline: Instant,
+) -> anyhow::Result<HashMap<String, u16>> {
+    loop {
+        {
+            let seen = observed.lock().expect("output lock");
+            if wanted.iter().all(|label| seen.ports.contains_key(*label)) {
+                return Ok(seen.ports.clone());
+            }
+        }
+        if let Some(status) = child.exited()? {
+            bail!("exited during startup ({status}) before announcing its ports");
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = wanted.iter().map(|label| format!("`{label} listening on`")).collect();
+            bail!("never announced its ports ({}) within the deadline", names.join(", "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+/// (status, body) of a GET.
+fn get(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let mut request = agent.get(url);
+    if let Some(cookie) = cookie {
+        request = request.header("Cookie", cookie);
+    }
+    let mut response = request.call().with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Poll `/health` with a short, growing backoff until it answers 200, the process dies, or the deadline.
+fn wait_until_ready(agent: &ureq::Agent, child: &mut Supervised, url: &str, deadline: Instant) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(10);
+    let mut last;
+    loop {
+        match get(agent, url, None) {
+            Ok((200, _)) => return Ok(()),
+            Ok((status, body)) => last = format!("{status} {body:?}"),
+            Err(error) => last = format!("{error:#}"),
+        }
+        if let Some(status) = child.exited()? {
+            bail!("exited ({status}) before /health answered");
+        }
+        if Instant::now() + backoff >= deadline {
+            bail!("/health never answered 200 within the deadline (last: {last})");
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Log in with the password; return the session cookie (`name=value`).
+fn login(agent: &ureq::Agent, url: &str, password: &str) -> anyhow::Result<String> {
+    let mut response = agent.post(url).send_form([("password", password)]).with_context(|| format!("POST {url}"))?;
+    let status = response.status().as_u16();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::to_string);
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    match (status, cookie) {
+        (200, Some(cookie)) => Ok(cookie),
+        _ => bail!("POST /login with the configured password answered {status} {body:?} without a session cookie"),
+    }
+}
+
+/// Compare what the sidecar reports with what it must report.
+pub fn verify_report(report: &Value, expected_build_id: &str, case: &SmokeCase) -> anyhow::Result<()> {
+    let field = |name: &str| report.get(name).and_then(Value::as_str).unwrap_or("<missing>").to_string();
+    let mut problems = Vec::new();
+    let build_id = field("build_id");
+    if build_id != expected_build_id {
+        problems.push(format!("build_id is {build_id}, the file is {expected_build_id}"));
+    }
+    for (name, expected) in [
+        ("version", case.expected_version.as_str()),
+        ("git_commit", case.expected_commit.as_str()),
+        ("service", case.sidecar.service.as_str()),
+    ] {
+        let reported = field(name);
+        if reported != expected {
+            problems.push(format!("{name} is {reported}, expected {expected}"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { bail!("{}", problems.join("; ")) }
+}
+
+fn random_password() -> String {
+    let state = std::collections::hash_map::RandomState::new();
+    (0..4)
+        .map(|round| {
+            let mut hasher = state.build_hasher();
+            hasher.write_u64(round);
+            hasher.write_u128(Instant::now().elapsed().as_nanos());
+            format!("{:016x}", hasher.finish())
+        })
+        .collect()
+}
+
+pub fn render_table(results: &[SmokeResult]) -> String {
+    let mut table = String::from("| binary | startup | build_id | verdict |\n|---|---:|---|---|\n");
+    for result in results {
+        let startup = result.startup_ms.map_or("-".to_string(), |ms| format!("{ms} ms"));
+        let matches = if result.build_id_matches { "match" } else { "-" };
+        let verdict = match &result.failure {
+            None => "pass".to_string(),
+            Some(failure) => format!("FAIL: {failure}"),
+        };
+        table.push_str(&format!("| `{}` | {startup} | {matches} | {verdict} |\n", result.file_name));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::SmokeLaunch;
+
+    #[test]
+    fn listening_lines() {
+        assert_eq!(parse_listening_line("listening on 127.0.0.1:8070"), Some((String::new(), 8070)));
+        assert_eq!(parse_listening_line("dashboard listening on 127.0.0.1:51234\n"), Some(("dashboard".into(), 51234)));
+        assert_eq!(parse_listening_line("listening on [::1]:9"), Some((String::new(), 9)));
+        assert_eq!(parse_listening_line("not yet listening on anything"), None);
+        assert_eq!(parse_listening_line("listening on 127.0.0.1:port"), None);
+    }
+
+    fn fixture_case() -> SmokeCase {
+        SmokeCase {
+            path: "dist/x".into(),
+            file_name: "x".into(),
+            sidecar: Sidecar {
+                binary: "x".into(),
+                spec: "x.spec".into(),
+                import_package: "x".into(),
+                service: "x-service".into(),
+                smoke: SmokeLaunch {
+                    args: vec![],
+                    health_port: String::new(),
+                    api_port: String::new(),
+                    password_env: None,
+                },
+            },
+            expected_version: "1.0".into(),
+            expected_commit: "unknown".into(),
+        }
+    }
+
+    #[test]
+    fn report_must_match_file_version_commit_and_service() {
+        let good = serde_json::json!({"service": "x-service", "version": "1.0", "git_commit": "unknown", "build_id": "sha256:ab", "extra": 1});
+        verify_report(&good, "sha256:ab", &fixture_case()).unwrap();
+        let bad =
+            serde_json::json!({"service": "other", "version": "1.1", "git_commit": "unknown", "build_id": "sha256:cd"});
+        let message = format!("{:#}", verify_report(&bad, "sha256:ab", &fixture_case()).unwrap_err());
+        assert!(message.contains("build_id is sha256:cd, the file is sha256:ab"), "{message}");
+        assert!(message.contains("version is 1.1, expected 1.0"), "{message}");
+        assert!(message.contains("service is other"), "{message}");
+    }
+
+    #[test]
+    fn passwords_differ() {
+        assert_ne!(random_password(), random_password());
+        assert_eq!(random_password().len(), 64);
+    }
 }

@@ -118,12 +118,6 @@ impl Workspace {
     }
 }
 
-impl Package {
-    pub fn pyproject_path(&self) -> PathBuf {
-        self.dir.join("pyproject.toml")
-    }
-}
-
 /// The nearest folder at or above `start` holding `Cargo.toml`, `pyproject.toml` and `packages/`.
 pub fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
     start

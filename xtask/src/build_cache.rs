@@ -1,0 +1,162 @@
+//! Content-addressed cache of built sidecars under `target/sidecar-cache/<key>/`: when nothing
+//! that shapes a binary changed, the binary is copied from here instead of running PyInstaller.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::workspace::Workspace;
+
+/// Bump when the key's recipe changes, so old entries stop matching.
+const KEY_RECIPE: &str = "xtask sidecar cache v1";
+
+/// Everything that shapes one sidecar binary besides the source files.
+pub struct KeyInputs<'a> {
+    pub triple: &'a str,
+    pub binary: &'a str,
+    pub python_version: &'a str,
+    pub pyinstaller_version: &'a str,
+    /// The exact `_build_info.py` baked in (version, commit, build time).
+    pub build_info: &'a str,
+}
+
+/// Environment variables the specs read; their values change the output.
+const SPEC_ENVIRONMENT: [&str; 2] = ["CODESIGN_IDENTITY", "ENTITLEMENTS_FILE"];
+
+pub fn key(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut field = |name: &str, value: &[u8]| {
+        hasher.update(format!("{name} {}\n", value.len()).as_bytes());
+        hasher.update(value);
+    };
+    field("recipe", KEY_RECIPE.as_bytes());
+    field("triple", inputs.triple.as_bytes());
+    field("binary", inputs.binary.as_bytes());
+    field("python", inputs.python_version.as_bytes());
+    field("pyinstaller", inputs.pyinstaller_version.as_bytes());
+    field("build_info", inputs.build_info.as_bytes());
+    for variable in SPEC_ENVIRONMENT {
+        let value = std::env::var(variable).unwrap_or_default();
+        field(variable, value.as_bytes());
+    }
+    for name in ["uv.lock", "pyproject.toml"] {
+        let path = workspace.root.join(name);
+        field(name, &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+    }
+    // Every package's sources: a sidecar bundles its dependencies from the workspace too.
+    let packages_dir = workspace.root.join("packages");
+    for path in source_files(&packages_dir)? {
+        let relative = path.strip_prefix(&workspace.root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        field(
+            &format!("file {relative}"),
+            &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+        );
+    }
+    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// Files under `dir` that go into a build, sorted: no tests, caches, hidden or generated files.
+fn source_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("listing {}", folder.display()))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let skipped_dir =
+                matches!(name.as_str(), "tests" | "__pycache__" | "build" | "dist") || name.starts_with('.');
+            let skipped_file = name == "_build_info.py" || name.ends_with(".pyc") || name.starts_with('.');
+            let kind = entry.file_type()?;
+            if kind.is_dir() && !skipped_dir {
+                pending.push(entry.path());
+            } else if kind.is_file() && !skipped_file {
+                found.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+pub fn cache_dir(workspace: &Workspace) -> PathBuf {
+    workspace.target_dir().join("sidecar-cache")
+}
+
+/// The cached binary for `key`, if a complete entry exists.
+pub fn lookup(workspace: &Workspace, key: &str, file_name: &str) -> Option<PathBuf> {
+    Some(cache_dir(workspace).join(key).join(file_name)).filter(|path| path.is_file())
+}
+
+/// Store a freshly built binary under `key` (a folder renamed into place: never half an entry).
+pub fn store(workspace: &Workspace, key: &str, file_name: &str, built: &Path) -> anyhow::Result<()> {
+    let root = cache_dir(workspace);
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&root)?;
+    std::fs::copy(built, staging.path().join(file_name)).with_context(|| format!("caching {}", built.display()))?;
+    let entry = root.join(key);
+    if entry.exists() {
+        std::fs::remove_dir_all(&entry).with_context(|| format!("replacing {}", entry.display()))?;
+    }
+    std::fs::rename(staging.keep(), &entry).with_context(|| format!("filling {}", entry.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_workspace() -> (tempfile::TempDir, Workspace) {
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path();
+        std::fs::create_dir_all(root.join("packages/tool/tool/__pycache__")).unwrap();
+        std::fs::create_dir_all(root.join("packages/tool/tests")).unwrap();
+        std::fs::write(root.join("uv.lock"), "lock").unwrap();
+        std::fs::write(root.join("pyproject.toml"), "[tool.uv.workspace]").unwrap();
+        std::fs::write(root.join("packages/tool/pyproject.toml"), "[project]\nname='tool'\nversion='1.0'\n").unwrap();
+        std::fs::write(root.join("packages/tool/tool/app.py"), "print('v1')").unwrap();
+        let workspace = Workspace { root: root.to_path_buf(), packages: vec![] };
+        (folder, workspace)
+    }
+
+    fn inputs<'a>(build_info: &'a str) -> KeyInputs<'a> {
+        KeyInputs {
+            triple: "x86_64-unknown-linux-gnu",
+            binary: "tool",
+            python_version: "3.11.7",
+            pyinstaller_version: "6.19.0",
+            build_info,
+        }
+    }
+
+    #[test]
+    fn key_changes_with_sources_and_build_facts_only() {
+        let (_folder, workspace) = fixture_workspace();
+        let root = workspace.root.clone();
+        let original = key(&workspace, &inputs("VERSION = '1.0'")).unwrap();
+        // Tests, bytecode and the generated build info file do not shape the binary.
+        std::fs::write(root.join("packages/tool/tests/test_app.py"), "assert True").unwrap();
+        std::fs::write(root.join("packages/tool/tool/__pycache__/app.pyc"), "bytes").unwrap();
+        std::fs::write(root.join("packages/tool/tool/_build_info.py"), "VERSION = '1.0'").unwrap();
+        assert_eq!(key(&workspace, &inputs("VERSION = '1.0'")).unwrap(), original);
+        assert_ne!(key(&workspace, &inputs("VERSION = '1.1'")).unwrap(), original);
+        std::fs::write(root.join("packages/tool/tool/app.py"), "print('v2')").unwrap();
+        let edited = key(&workspace, &inputs("VERSION = '1.0'")).unwrap();
+        assert_ne!(edited, original);
+        std::fs::write(root.join("uv.lock"), "lock 2").unwrap();
+        assert_ne!(key(&workspace, &inputs("VERSION = '1.0'")).unwrap(), edited);
+    }
+
+    #[test]
+    fn store_then_lookup() {
+        let (folder, workspace) = fixture_workspace();
+        let built = folder.path().join("built");
+        std::fs::write(&built, "binary bytes").unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
+        store(&workspace, "abc", "tool", &built).unwrap();
+        let cached = lookup(&workspace, "abc", "tool").unwrap();
+        assert_eq!(std::fs::read(cached).unwrap(), b"binary bytes");
+        store(&workspace, "abc", "tool", &built).unwrap();
+        assert!(lookup(&workspace, "abc", "tool").is_some());
+    }
+}
