@@ -4,6 +4,7 @@ mod archive;
 mod build_cache;
 mod build_info;
 mod bump;
+mod changelog;
 mod checksums;
 mod clock;
 mod doctor;
