@@ -66,9 +66,11 @@ pub fn build_and_publish(
     let toolchain = toolchain(workspace, &uv)?;
 
     let mut jobs = Vec::new();
+    let mut generated = GeneratedFiles(Vec::new());
     for package in packages {
         let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
         let build_info_path = build_info::write(package, &provenance)?;
+        generated.0.push(build_info_path.clone());
         let build_info_text = std::fs::read_to_string(&build_info_path)?;
         let key = build_cache::key(
             workspace,
@@ -117,6 +119,18 @@ pub fn build_and_publish(
     let records: Vec<ArtifactRecord> = published.iter().flat_map(|item| item.records.clone()).collect();
     manifest::update(&workspace.dist_dir(), &records)?;
     Ok(published)
+}
+
+/// `_build_info.py` files written for a build, removed afterwards (also on failure): left behind,
+/// they would make source runs report a stale commit instead of `unknown`.
+struct GeneratedFiles(Vec<PathBuf>);
+
+impl Drop for GeneratedFiles {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 struct Job<'a> {

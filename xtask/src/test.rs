@@ -40,9 +40,11 @@ pub fn run(_flags: &TestFlags) -> anyhow::Result<()> {
     let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"]);
     steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, count_pytest))?));
 
-    for (name, args) in
-        [("ruff check", &["ruff", "check", "."][..]), ("ruff format --check", &["ruff", "format", "--check", "."][..])]
-    {
+    for (name, args) in [
+        ("ruff check", &["ruff", "check", "."][..]),
+        ("ruff format --check", &["ruff", "format", "--check", "."][..]),
+        ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"][..]),
+    ] {
         let mut check = tools::uv_run(&workspace, &uv, args);
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }

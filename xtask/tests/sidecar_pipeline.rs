@@ -35,6 +35,10 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
 
     // 1. First build: both sidecars, their checksums and archives.
     succeeded(&xtask(&clone, &["sidecar"]), "first sidecar build");
+    // The generated build info goes into the binaries only: source runs keep reporting `unknown`.
+    for generated in ["packages/proxy/lumen_argus/_build_info.py", "packages/agent/lumen_argus_agent/_build_info.py"] {
+        assert!(!clone.join(generated).exists(), "{generated} left behind");
+    }
     for (binary, package) in BINARIES {
         let version = package_version(&clone, package);
         let file = format!("{binary}-{triple}");

@@ -1,0 +1,120 @@
+//! `scripts/install.sh` against a local `python3 -m http.server`: a good release installs, a
+//! tampered binary or a missing file installs nothing and says why.
+
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use support::*;
+
+/// A static file server on loopback, killed when dropped.
+struct FileServer {
+    child: Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn serve(dir: &Path) -> FileServer {
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port =
+            line.split(" port ").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap().parse().unwrap();
+        FileServer { child, port }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn release(dir: &Path, proxy_contents: &[u8]) -> String {
+    let file = format!("lumen-argus-{}", host_triple());
+    std::fs::write(dir.join(&file), b"#!/bin/sh\necho proxy\n").unwrap();
+    let listed = format!("{}  {file}\n", sha256_hex(&dir.join(&file)));
+    std::fs::write(dir.join("checksums.txt"), listed).unwrap();
+    std::fs::write(dir.join(&file), proxy_contents).unwrap();
+    file
+}
+
+fn install(server: &FileServer, destination: &Path, extra: &[&str]) -> Output {
+    Command::new("sh")
+        .arg(repository_root().join("scripts/install.sh"))
+        .args(["--base-url", &format!("http://127.0.0.1:{}", server.port), "--to"])
+        .arg(destination)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_verified_binary_is_installed_with_mode_0755() {
+    let served = tempfile::tempdir().unwrap();
+    release(served.path(), b"#!/bin/sh\necho proxy\n");
+    let server = FileServer::serve(served.path());
+    let destination = tempfile::tempdir().unwrap();
+    let output = install(&server, &destination.path().join("bin"), &["--version", "v0.0.0"]);
+    succeeded(&output, "install.sh");
+    let installed = destination.path().join("bin/lumen-argus");
+    assert_eq!(std::fs::read(&installed).unwrap(), b"#!/bin/sh\necho proxy\n");
+    assert_eq!(std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777, 0o755);
+    assert!(text(&output.stdout).contains("installed lumen-argus-"));
+    let leftovers: Vec<_> = std::fs::read_dir(destination.path().join("bin")).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "only the binary is left");
+}
+
+#[test]
+fn a_tampered_binary_installs_nothing_and_keeps_the_old_one() {
+    let served = tempfile::tempdir().unwrap();
+    release(served.path(), b"#!/bin/sh\necho evil\n");
+    let server = FileServer::serve(served.path());
+    let destination = tempfile::tempdir().unwrap();
+    std::fs::write(destination.path().join("lumen-argus"), b"old version").unwrap();
+    let output = install(&server, destination.path(), &[]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: checksum mismatch for lumen-argus-"), "{stderr}");
+    assert!(stderr.contains("hint: nothing was installed"), "{stderr}");
+    assert_eq!(std::fs::read(destination.path().join("lumen-argus")).unwrap(), b"old version");
+    assert_eq!(std::fs::read_dir(destination.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_failed_download_installs_nothing() {
+    let served = tempfile::tempdir().unwrap();
+    release(served.path(), b"#!/bin/sh\necho proxy\n");
+    let server = FileServer::serve(served.path());
+    let destination = tempfile::tempdir().unwrap();
+    let output = install(&server, &destination.path().join("bin"), &["--binary", "lumen-argus-agent"]);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("error: could not download"), "{}", text(&output.stderr));
+    assert!(!destination.path().join("bin/lumen-argus-agent").exists());
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let output = Command::new("sh")
+        .arg(repository_root().join("scripts/install.sh"))
+        .args(["--binary", "nope"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("error: unknown binary: nope"));
+    let output = Command::new("sh").arg(repository_root().join("scripts/install.sh")).arg("--to").output().unwrap();
+    assert!(text(&output.stderr).contains("error: --to needs a value"));
+}
