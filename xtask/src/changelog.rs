@@ -16,9 +16,65 @@ pub fn section(changelog: &str, heading_prefix: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+// `release_header` and `cut_release` are for `cargo xtask release`, which is not built yet.
+/// `## vX.Y.Z — YYYY-MM-DD`, plus ` (core A, agent B, proxy C)` when the packages' versions differ.
+/// `versions` is (short name, version) in the order to show.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn release_header(tag_version: &str, date: &str, versions: &[(&str, &str)]) -> String {
+    let mut header = format!("## v{tag_version} — {date}");
+    let all_equal = versions.windows(2).all(|pair| pair[0].1 == pair[1].1);
+    if !all_equal {
+        let listed: Vec<String> = versions.iter().map(|(name, version)| format!("{name} {version}")).collect();
+        header.push_str(&format!(" ({})", listed.join(", ")));
+    }
+    header
+}
+
+/// The changelog with `## Unreleased` renamed to `header` and a new empty `## Unreleased` above it.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn cut_release(changelog: &str, header: &str) -> anyhow::Result<String> {
+    if section(changelog, "Unreleased").is_none() {
+        return Err(crate::failure::refuse(
+            format!("the `## Unreleased` section of {PATH} is missing or empty"),
+            "write what this release changes under `## Unreleased` and commit it",
+        ));
+    }
+    let position = changelog.lines().position(|line| line.trim_end() == "## Unreleased").expect("section exists");
+    let mut lines: Vec<&str> = changelog.lines().collect();
+    lines[position] = header;
+    lines.splice(position..position, ["## Unreleased", ""]);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_list_versions_only_when_they_differ() {
+        assert_eq!(
+            release_header("0.2.0", "2026-04-18", &[("core", "0.1.1"), ("agent", "0.2.0"), ("proxy", "0.2.0")]),
+            "## v0.2.0 — 2026-04-18 (core 0.1.1, agent 0.2.0, proxy 0.2.0)"
+        );
+        assert_eq!(
+            release_header("1.0.0", "2026-12-01", &[("core", "1.0.0"), ("proxy", "1.0.0")]),
+            "## v1.0.0 — 2026-12-01"
+        );
+    }
+
+    #[test]
+    fn cutting_a_release_opens_a_new_unreleased_section() {
+        let before = "# Changelog\n\n## Unreleased\n\n- Faster.\n\n## v0.1.0 — 2026-01-01\n\n- first\n";
+        let after = cut_release(before, "## v0.2.0 — 2026-04-18").unwrap();
+        assert_eq!(
+            after,
+            "# Changelog\n\n## Unreleased\n\n## v0.2.0 — 2026-04-18\n\n- Faster.\n\n## v0.1.0 — 2026-01-01\n\n- first\n"
+        );
+        assert_eq!(section(&after, "v0.2.0").as_deref(), Some("- Faster."));
+        assert!(cut_release(&after, "## v0.3.0 — 2026-05-01").is_err(), "an empty Unreleased is refused");
+    }
 
     const CHANGELOG: &str = "# Changelog\n\n## Unreleased\n\n## v0.2.10 — 2026-05-01\n\n- ten\n\n## v0.2.1 — 2026-04-18 (core 0.1.1, agent 0.2.0, proxy 0.2.1)\n\n- Fixed the relay.\n- Faster.\n\n## v0.2.0 — 2026-04-01\n\n- first\n";
 

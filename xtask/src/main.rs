@@ -7,6 +7,7 @@ mod bump;
 mod changelog;
 mod checksums;
 mod clock;
+mod diff;
 mod doctor;
 mod executable_format;
 mod failure;
@@ -25,6 +26,7 @@ mod test;
 #[cfg(test)]
 mod tidy;
 mod tools;
+mod version;
 mod workspace;
 
 use std::process::ExitCode;
