@@ -64,6 +64,13 @@ impl Supervised {
         &mut self.child
     }
 
+    /// The child's stdout and stderr pipes (those that were piped), for reader threads.
+    pub fn take_output_pipes(&mut self) -> Vec<Box<dyn std::io::Read + Send>> {
+        let stdout = self.child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
+        let stderr = self.child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
+        stdout.into_iter().chain(stderr).collect()
+    }
+
     /// The exit status if the direct child has exited, without waiting.
     pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         if self.reaped.is_none() {

@@ -1,7 +1,7 @@
 //! `cargo xtask sidecar`: build each declared sidecar with PyInstaller for the host triple and
 //! publish it into `dist/` with its checksum, a deterministic archive and a manifest record.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -236,26 +236,23 @@ fn run_pyinstaller(
     eprintln!("[{binary}] building with PyInstaller for {}", target.triple);
     let mut child = Supervised::spawn(&mut command, &format!("PyInstaller for {binary}"))?;
     let tail = Arc::new(Mutex::new(Vec::<String>::new()));
-    let readers: Vec<_> = [
-        child.child_mut().stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-        child.child_mut().stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|pipe| {
-        let (binary, tail) = (binary.clone(), Arc::clone(&tail));
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                eprintln!("[{binary}] {line}");
-                let mut kept = tail.lock().expect("tail lock");
-                kept.push(line);
-                if kept.len() > FAILURE_TAIL_LINES {
-                    kept.remove(0);
+    let readers: Vec<_> = child
+        .take_output_pipes()
+        .into_iter()
+        .map(|pipe| {
+            let (binary, tail) = (binary.clone(), Arc::clone(&tail));
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    eprintln!("[{binary}] {line}");
+                    let mut kept = tail.lock().expect("tail lock");
+                    kept.push(line);
+                    if kept.len() > FAILURE_TAIL_LINES {
+                        kept.remove(0);
+                    }
                 }
-            }
+            })
         })
-    })
-    .collect();
+        .collect();
     let status = child.wait()?;
     for reader in readers {
         let _ = reader.join();

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -210,13 +210,7 @@ fn start_and_verify(
         command.env(variable, password);
     }
     let mut child = Supervised::spawn(&mut command, &case.file_name)?;
-    for pipe in [
-        child.child_mut().stdout.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-        child.child_mut().stderr.take().map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for pipe in child.take_output_pipes() {
         let observed = Arc::clone(observed);
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {

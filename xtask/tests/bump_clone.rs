@@ -61,10 +61,7 @@ fn a_minor_bump_of_core_edits_the_version_the_requirements_and_the_lock() {
         assert!(lines[1].contains(&format!("lumen-argus-core>={}", new.rsplit_once('.').unwrap().0)), "{member_diff}");
     }
     // The lock agrees with the manifests.
-    let uv = std::env::var_os("XTASK_UV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("target/xtask-tools/uv/bin/uv"));
-    let check = Command::new(uv).args(["lock", "--check"]).current_dir(&clone).output().unwrap();
+    let check = Command::new(uv_path()).args(["lock", "--check"]).current_dir(&clone).output().unwrap();
     assert!(check.status.success(), "{}", text(&check.stderr));
 }
 

@@ -136,12 +136,9 @@ fn wheels_and_sdists_never_carry_build_info() {
     let generated = clone.join("packages/proxy/lumen_argus/_build_info.py");
     let text_of_file = std::fs::read_to_string(&generated).unwrap();
     assert!(text_of_file.contains("GIT_COMMIT = \""), "{text_of_file}");
-    let uv = std::env::var_os("XTASK_UV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repository_root().join("target/xtask-tools/uv/bin/uv"));
     let out = clone.join("wheels");
     for package in ["lumen-argus-proxy", "lumen-argus-agent"] {
-        let build = Command::new(&uv)
+        let build = Command::new(uv_path())
             .args(["build", "--quiet", "--package", package, "--out-dir"])
             .arg(&out)
             .current_dir(&clone)

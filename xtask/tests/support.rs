@@ -27,11 +27,23 @@ pub fn fresh_clone() -> (tempfile::TempDir, PathBuf) {
 pub fn xtask(dir: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.current_dir(dir).args(args).env_remove("GITHUB_ACTIONS").env_remove("SOURCE_DATE_EPOCH");
-    let bootstrapped = repository_root().join("target/xtask-tools/uv/bin/uv");
-    if std::env::var_os("XTASK_UV").is_none() && bootstrapped.is_file() {
-        command.env("XTASK_UV", bootstrapped);
+    if let Some(uv) = find_uv() {
+        command.env("XTASK_UV", uv);
     }
     command.output().unwrap()
+}
+
+/// `XTASK_UV` (set by `cargo xtask test`), else the repository's bootstrapped uv.
+fn find_uv() -> Option<PathBuf> {
+    std::env::var_os("XTASK_UV")
+        .map(PathBuf::from)
+        .or_else(|| Some(repository_root().join("target/xtask-tools/uv/bin/uv")))
+        .filter(|path| path.is_file())
+}
+
+/// The uv for tests that call it directly.
+pub fn uv_path() -> PathBuf {
+    find_uv().expect("no uv: run the suite with `cargo xtask test`, which installs one")
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -1,0 +1,60 @@
+//! `cargo xtask build-info` where the source comes from: a shallow clone (the commit is HEAD), an
+//! export without `.git` (`unknown`, a warning, exit 0), and `SOURCE_DATE_EPOCH` for the time.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+fn generated(root: &Path) -> String {
+    std::fs::read_to_string(root.join("packages/agent/lumen_argus_agent/_build_info.py")).unwrap()
+}
+
+#[test]
+fn a_shallow_clone_records_head_and_source_date_epoch_sets_the_time() {
+    let folder = tempfile::tempdir().unwrap();
+    let clone = folder.path().join("shallow");
+    let url = format!("file://{}", repository_root().display());
+    let status = Command::new("git").args(["clone", "--quiet", "--depth", "1", &url]).arg(&clone).status().unwrap();
+    assert!(status.success());
+    let head = text(&Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&clone).output().unwrap().stdout);
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["build-info", "--package", "agent"])
+        .current_dir(&clone)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    succeeded(&output, "build-info");
+    let text_of_file = generated(&clone);
+    assert!(text_of_file.contains(&format!("GIT_COMMIT = \"{}\"", head.trim())), "{text_of_file}");
+    assert!(text_of_file.contains("BUILT_AT = \"2023-11-14T22:13:20Z\""), "{text_of_file}");
+    assert!(!clone.join("packages/proxy/lumen_argus/_build_info.py").exists(), "--package agent touched proxy");
+}
+
+#[test]
+fn an_export_without_git_reports_unknown_with_a_warning() {
+    let folder = tempfile::tempdir().unwrap();
+    let archive =
+        Command::new("git").args(["archive", "--format=tar", "HEAD"]).current_dir(repository_root()).output().unwrap();
+    assert!(archive.status.success());
+    let export = folder.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    let mut untar = Command::new("tar")
+        .arg("-xf")
+        .arg("-")
+        .current_dir(&export)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(untar.stdin.as_mut().unwrap(), &archive.stdout).unwrap();
+    drop(untar.stdin.take());
+    assert!(untar.wait().unwrap().success());
+    let output = xtask(&export, &["build-info"]);
+    let stderr = succeeded(&output, "build-info in an export");
+    assert!(stderr.contains("warning:") && stderr.contains("GIT_COMMIT will be `unknown`"), "{stderr}");
+    assert!(generated(&export).contains("GIT_COMMIT = \"unknown\""));
+    let version_line = generated(&export).lines().find(|line| line.starts_with("VERSION = ")).unwrap().to_string();
+    assert!(version_line.len() > "VERSION = \"\"".len(), "{version_line}");
+}
