@@ -30,19 +30,20 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
         println!("{checked} file(s) match {}", dir.join(CHECKSUMS_FILE).display());
         return Ok(());
     }
+    write_release_files(&Workspace::discover()?, dir)?;
+    Ok(())
+}
+
+/// Gather, check and write `checksums.txt` and `release-notes.md`; the number of files listed.
+pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<usize> {
     let hashes = gather(dir)?;
-    let workspace = Workspace::discover()?;
-    let notes = render_release_notes(&notes_input(&workspace, &hashes)?);
+    let notes = render_release_notes(&notes_input(workspace, &hashes)?);
     files::write_atomically(&dir.join(CHECKSUMS_FILE), render_checksums(&hashes).as_bytes())?;
     files::write_atomically(&dir.join(NOTES_FILE), notes.as_bytes())?;
-    println!(
-        "wrote {} ({} files) and {}",
-        dir.join(CHECKSUMS_FILE).display(),
-        hashes.len(),
-        dir.join(NOTES_FILE).display()
-    );
+    let (list, notes_path) = (dir.join(CHECKSUMS_FILE), dir.join(NOTES_FILE));
+    println!("wrote {} ({} files) and {}", list.display(), hashes.len(), notes_path.display());
     gha::step_summary(&notes)?;
-    Ok(())
+    Ok(hashes.len())
 }
 
 /// A name that may appear in a checksum line: a plain file name inside the folder.

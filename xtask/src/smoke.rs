@@ -49,7 +49,12 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     } else {
         flags.binary.iter().map(|path| case_for_file(&workspace, path, &commit)).collect::<anyhow::Result<_>>()?
     };
-    let results = check_all(&cases, Duration::from_secs(flags.timeout));
+    verify(&cases, Duration::from_secs(flags.timeout)).map(|_| ())
+}
+
+/// Check every case, print the table (and the step summary), and fail naming each bad binary.
+pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<SmokeResult>> {
+    let results = check_all(cases, timeout);
     let table = render_table(&results);
     println!("{table}");
     gha::step_summary(&format!("### Smoke test\n\n{table}"))?;
@@ -62,7 +67,7 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     }
     crate::process::check_interrupted()?;
     match failed.as_slice() {
-        [] => Ok(()),
+        [] => Ok(results),
         [only] => Err(refuse(
             format!("{}: {}", only.file_name, only.failure.as_deref().unwrap_or_default()),
             "the sidecar's last lines are above; rebuild with `cargo xtask sidecar --no-cache` if the source changed",
@@ -79,7 +84,7 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
 }
 
 /// The sidecars in `dist/` for a triple (default: the host's, the only one that can run here).
-fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &str) -> anyhow::Result<Vec<SmokeCase>> {
+pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &str) -> anyhow::Result<Vec<SmokeCase>> {
     let host = targets::host()?;
     let target = match triple {
         Some(triple) => targets::parse(triple)?,
