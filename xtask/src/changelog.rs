@@ -16,10 +16,8 @@ pub fn section(changelog: &str, heading_prefix: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-// `release_header` and `cut_release` are for `cargo xtask release`, which is not built yet.
 /// `## vX.Y.Z — YYYY-MM-DD`, plus ` (core A, agent B, proxy C)` when the packages' versions differ.
 /// `versions` is (short name, version) in the order to show.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn release_header(tag_version: &str, date: &str, versions: &[(&str, &str)]) -> String {
     let mut header = format!("## v{tag_version} — {date}");
     let all_equal = versions.windows(2).all(|pair| pair[0].1 == pair[1].1);
@@ -31,7 +29,6 @@ pub fn release_header(tag_version: &str, date: &str, versions: &[(&str, &str)]) 
 }
 
 /// The changelog with `## Unreleased` renamed to `header` and a new empty `## Unreleased` above it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn cut_release(changelog: &str, header: &str) -> anyhow::Result<String> {
     if section(changelog, "Unreleased").is_none() {
         return Err(crate::failure::refuse(

@@ -1,6 +1,6 @@
 //! `cargo xtask release`: the maintainer's runbook. A dry run by default: preflight checks, then
 //! the whole host pipeline into `dist/` (wheels and sdists, sidecars, smoke test, checksums and
-//! notes) and a summary. `--execute` and `--push` (changelog, commit, tag, push) are not built yet.
+//! notes) and a summary. `--execute` then cuts the changelog, commits and tags; `--push` pushes.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -27,19 +27,14 @@ fn problem(what: impl Into<String>, fix: impl Into<String>) -> Problem {
 }
 
 pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
-    if flags.execute {
-        return Err(refuse(
-            "`cargo xtask release --execute` is not built yet",
-            "run the dry run (`cargo xtask release`), then cut the changelog, commit and tag by hand as RELEASE.md says",
-        ));
-    }
     let workspace = Workspace::discover()?;
     let git = tools::find_git()?;
     tools::find_python()?;
     let uv = tools::uv(&workspace)?;
     let tag_version = workspace.package("proxy")?.version.clone();
     let tag = format!("v{tag_version}");
-    println!("release {tag} (dry run)\n");
+    let mode = if flags.execute { "execute" } else { "dry run" };
+    println!("release {tag} ({mode})\n");
 
     let problems = gha::group("preflight", || preflight(&workspace, &git, &uv, &tag));
     for found in &problems {
@@ -89,6 +84,53 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
                 problems.len()
             ),
             "fix the preflight lines printed above, then run `cargo xtask release` again",
+        ));
+    }
+    if flags.execute {
+        cut_release(&workspace, &git, &tag)?;
+        if flags.push {
+            for refspec in ["main", tag.as_str()] {
+                run_git(&workspace, &git, &["push", "origin", refspec])?;
+            }
+            println!("pushed main, then {tag}: the tag starts publish.yml, docker.yml and binaries.yml");
+        } else {
+            println!("committed and tagged {tag}; push with `git push origin main && git push origin {tag}`");
+        }
+    }
+    Ok(())
+}
+
+/// Rewrite the changelog, commit `chore(release): vX.Y.Z` and create the annotated tag.
+fn cut_release(workspace: &Workspace, git: &Path, tag: &str) -> anyhow::Result<()> {
+    let path = workspace.root.join(changelog::PATH);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let today = &crate::clock::format_utc(crate::clock::now_unix())[..10];
+    let versions = header_versions(workspace);
+    let pairs: Vec<(&str, &str)> = versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
+    let header = changelog::release_header(tag.trim_start_matches('v'), today, &pairs);
+    crate::files::write_atomically(&path, changelog::cut_release(&text, &header)?.as_bytes())?;
+    run_git(workspace, git, &["add", changelog::PATH])?;
+    run_git(workspace, git, &["commit", "--quiet", "-m", &format!("chore(release): {tag}")])?;
+    run_git(workspace, git, &["tag", "-a", tag, "-m", tag])?;
+    println!("{header}");
+    Ok(())
+}
+
+/// (short name, version) with core, agent, proxy first, then any other package.
+fn header_versions(workspace: &Workspace) -> Vec<(String, String)> {
+    let rank = |name: &str| ["core", "agent", "proxy"].iter().position(|known| *known == name).unwrap_or(3);
+    let mut versions: Vec<(String, String)> =
+        workspace.packages.iter().map(|package| (package.name.clone(), package.version.clone())).collect();
+    versions.sort_by(|a, b| rank(&a.0).cmp(&rank(&b.0)).then_with(|| a.0.cmp(&b.0)));
+    versions
+}
+
+fn run_git(workspace: &Workspace, git: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(git).current_dir(&workspace.root).args(args).status().context("running git")?;
+    if !status.success() {
+        return Err(refuse(
+            format!("git {} failed", args.join(" ")),
+            "read git's message above; nothing after this step ran",
         ));
     }
     Ok(())
@@ -229,7 +271,7 @@ fn build_python_distributions(workspace: &Workspace, uv: &Path) -> anyhow::Resul
 }
 
 pub fn render_summary(tag: &str, steps: &[(&str, String)], problems: &[Problem]) -> String {
-    let mut summary = format!("### Release {tag} (dry run)\n\n| step | result |\n|---|---|\n");
+    let mut summary = format!("### Release {tag}\n\n| step | result |\n|---|---|\n");
     let preflight = if problems.is_empty() { "passed".to_string() } else { format!("{} problem(s)", problems.len()) };
     summary.push_str(&format!("| preflight | {preflight} |\n"));
     for (step, result) in steps {
@@ -247,7 +289,7 @@ mod tests {
         let summary = render_summary("v1.0.0", &[("smoke", "2 sidecars".into())], &[problem("dirty", "commit")]);
         assert_eq!(
             summary,
-            "### Release v1.0.0 (dry run)\n\n| step | result |\n|---|---|\n| preflight | 1 problem(s) |\n| smoke | 2 sidecars |\n"
+            "### Release v1.0.0\n\n| step | result |\n|---|---|\n| preflight | 1 problem(s) |\n| smoke | 2 sidecars |\n"
         );
     }
 }

@@ -23,14 +23,18 @@ pub fn fresh_clone() -> (tempfile::TempDir, PathBuf) {
     (folder, clone)
 }
 
-/// The xtask binary under test, run in `dir`. Reuses the repository's uv when it has one.
-pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+/// The xtask binary under test, to run in `dir`. Reuses the repository's uv when it has one.
+pub fn xtask_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command.current_dir(dir).args(args).env_remove("GITHUB_ACTIONS").env_remove("SOURCE_DATE_EPOCH");
     if let Some(uv) = find_uv() {
         command.env("XTASK_UV", uv);
     }
-    command.output().unwrap()
+    command
+}
+
+pub fn xtask(dir: &Path, args: &[&str]) -> Output {
+    xtask_command(dir, args).output().unwrap()
 }
 
 /// `XTASK_UV` (set by `cargo xtask test`), else the repository's bootstrapped uv.
