@@ -279,6 +279,7 @@ fn publish(
 ) -> anyhow::Result<Published> {
     let dist = workspace.dist_dir();
     let binary = &job.sidecar.binary;
+    // Fresh builds were checked before caching; this also covers binaries taken from the cache.
     executable_format::check_file(&built.path, target)?;
     let contents = std::fs::read(&built.path).with_context(|| format!("reading {}", built.path.display()))?;
 
