@@ -24,18 +24,38 @@ pub struct KeyInputs<'a> {
 /// Environment variables the specs read; their values change the output.
 const SPEC_ENVIRONMENT: [&str; 2] = ["CODESIGN_IDENTITY", "ENTITLEMENTS_FILE"];
 
-pub fn key(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut field = |name: &str, value: &[u8]| {
-        hasher.update(format!("{name} {}\n", value.len()).as_bytes());
-        hasher.update(value);
-    };
-    field("recipe", KEY_RECIPE.as_bytes());
-    field("triple", inputs.triple.as_bytes());
-    field("binary", inputs.binary.as_bytes());
-    field("python", inputs.python_version.as_bytes());
-    field("pyinstaller", inputs.pyinstaller_version.as_bytes());
-    field("build_info", inputs.build_info.as_bytes());
+/// Length-prefixed fields into one SHA-256, as hex.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn field(&mut self, name: &str, value: &[u8]) {
+        self.0.update(format!("{name} {}\n", value.len()).as_bytes());
+        self.0.update(value);
+    }
+
+    fn finish(self) -> String {
+        self.0.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+/// The key of one sidecar: its own inputs on top of the shared `workspace_digest`.
+pub fn key(workspace_digest: &str, inputs: &KeyInputs<'_>) -> String {
+    let mut hasher = KeyHasher(Sha256::new());
+    hasher.field("recipe", KEY_RECIPE.as_bytes());
+    hasher.field("workspace", workspace_digest.as_bytes());
+    hasher.field("triple", inputs.triple.as_bytes());
+    hasher.field("binary", inputs.binary.as_bytes());
+    hasher.field("python", inputs.python_version.as_bytes());
+    hasher.field("pyinstaller", inputs.pyinstaller_version.as_bytes());
+    hasher.field("build_info", inputs.build_info.as_bytes());
+    hasher.finish()
+}
+
+/// One digest of everything every sidecar shares: the lock, the root manifest, every package's
+/// sources and the signing environment. Read once per build, not once per sidecar.
+pub fn workspace_digest(workspace: &Workspace) -> anyhow::Result<String> {
+    let mut hasher = KeyHasher(Sha256::new());
+    let mut field = |name: &str, value: &[u8]| hasher.field(name, value);
     for variable in SPEC_ENVIRONMENT {
         let value = std::env::var(variable).unwrap_or_default();
         field(variable, value.as_bytes());
@@ -53,7 +73,7 @@ pub fn key(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<Stri
             &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
         );
     }
-    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hasher.finish())
 }
 
 /// Files under `dir` that go into a build, sorted: no tests, caches, hidden or generated files.
@@ -119,6 +139,10 @@ mod tests {
         (folder, workspace)
     }
 
+    fn key_of(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<String> {
+        Ok(key(&workspace_digest(workspace)?, inputs))
+    }
+
     fn inputs<'a>(build_info: &'a str) -> KeyInputs<'a> {
         KeyInputs {
             triple: "x86_64-unknown-linux-gnu",
@@ -133,18 +157,18 @@ mod tests {
     fn key_changes_with_sources_and_build_facts_only() {
         let (_folder, workspace) = fixture_workspace();
         let root = workspace.root.clone();
-        let original = key(&workspace, &inputs("VERSION = '1.0'")).unwrap();
+        let original = key_of(&workspace, &inputs("VERSION = '1.0'")).unwrap();
         // Tests, bytecode and the generated build info file do not shape the binary.
         std::fs::write(root.join("packages/tool/tests/test_app.py"), "assert True").unwrap();
         std::fs::write(root.join("packages/tool/tool/__pycache__/app.pyc"), "bytes").unwrap();
         std::fs::write(root.join("packages/tool/tool/_build_info.py"), "VERSION = '1.0'").unwrap();
-        assert_eq!(key(&workspace, &inputs("VERSION = '1.0'")).unwrap(), original);
-        assert_ne!(key(&workspace, &inputs("VERSION = '1.1'")).unwrap(), original);
+        assert_eq!(key_of(&workspace, &inputs("VERSION = '1.0'")).unwrap(), original);
+        assert_ne!(key_of(&workspace, &inputs("VERSION = '1.1'")).unwrap(), original);
         std::fs::write(root.join("packages/tool/tool/app.py"), "print('v2')").unwrap();
-        let edited = key(&workspace, &inputs("VERSION = '1.0'")).unwrap();
+        let edited = key_of(&workspace, &inputs("VERSION = '1.0'")).unwrap();
         assert_ne!(edited, original);
         std::fs::write(root.join("uv.lock"), "lock 2").unwrap();
-        assert_ne!(key(&workspace, &inputs("VERSION = '1.0'")).unwrap(), edited);
+        assert_ne!(key_of(&workspace, &inputs("VERSION = '1.0'")).unwrap(), edited);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn run(flags: &BuildInfoFlags) -> anyhow::Result<()> {
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
     let provenance = provenance(&workspace.root, false)?;
     for package in packages {
-        let path = write(package, &provenance)?;
+        let (path, _) = write(package, &provenance)?;
         println!("wrote {}", path.strip_prefix(&workspace.root).unwrap_or(&path).display());
     }
     Ok(())
@@ -104,11 +104,12 @@ pub fn build_info_path(package: &Package) -> anyhow::Result<PathBuf> {
     Ok(package.dir.join(&sidecar.import_package).join("_build_info.py"))
 }
 
-/// Write the file atomically and return its path.
-pub fn write(package: &Package, provenance: &Provenance) -> anyhow::Result<PathBuf> {
+/// Write the file atomically; return its path and its text.
+pub fn write(package: &Package, provenance: &Provenance) -> anyhow::Result<(PathBuf, String)> {
     let path = build_info_path(package)?;
-    files::write_atomically(&path, render(&facts_for(package, provenance)).as_bytes())?;
-    Ok(path)
+    let text = render(&facts_for(package, provenance));
+    files::write_atomically(&path, text.as_bytes())?;
+    Ok((path, text))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
 use crate::workspace::Workspace;
-use crate::{build_info, bump, changelog, checksums, gha, smoke, targets, tools};
+use crate::{bump, changelog, checksums, gha, smoke, targets, tools};
 
 /// One reason a release from this checkout would be refused, and its fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,9 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
         format!("{artifacts} files for {} ({:.0} s)", target.triple, started.elapsed().as_secs_f64()),
     ));
 
-    let commit = build_info::provenance(&workspace.root, true)?.git_commit;
+    // The commit the sidecars were just built from: the one they must report.
+    let commit = published.iter().flat_map(|item| &item.records).map(|record| record.git_commit.clone()).next();
+    let commit = commit.unwrap_or_else(|| "unknown".to_string());
     let cases = smoke::cases_for_target(&workspace, None, &commit)?;
     let results = gha::group("smoke", || smoke::verify(&cases, Duration::from_secs(60)))?;
     let slowest = results.iter().filter_map(|result| result.startup_ms).max().unwrap_or(0);

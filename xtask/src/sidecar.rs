@@ -65,15 +65,15 @@ pub fn build_and_publish(
     let provenance = build_info::provenance(&workspace.root, true)?;
     let toolchain = toolchain(workspace, &uv)?;
 
+    let workspace_digest = build_cache::workspace_digest(workspace)?;
     let mut jobs = Vec::new();
     let mut generated = GeneratedFiles(Vec::new());
     for package in packages {
         let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
-        let build_info_path = build_info::write(package, &provenance)?;
-        generated.0.push(build_info_path.clone());
-        let build_info_text = std::fs::read_to_string(&build_info_path)?;
+        let (build_info_path, build_info_text) = build_info::write(package, &provenance)?;
+        generated.0.push(build_info_path);
         let key = build_cache::key(
-            workspace,
+            &workspace_digest,
             &build_cache::KeyInputs {
                 triple: target.triple,
                 binary: &sidecar.binary,
@@ -81,7 +81,7 @@ pub fn build_and_publish(
                 pyinstaller_version: &toolchain.pyinstaller,
                 build_info: &build_info_text,
             },
-        )?;
+        );
         jobs.push(Job { package, sidecar, key });
     }
 

@@ -164,3 +164,53 @@ fn wheels_and_sdists_never_carry_build_info() {
     }
     assert_eq!(checked, 4, "two wheels and two sdists");
 }
+
+/// Ctrl-C while PyInstaller runs: exit 130, no process of the build left, no half-written file.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_during_a_build_stops_everything_and_leaves_nothing_half_written() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let (_folder, clone) = fresh_clone();
+    let mut build =
+        xtask_command(&clone, &["sidecar", "--no-cache"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = build.stderr.take().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("building with PyInstaller") {
+                let _ = started_tx.send(());
+            }
+        }
+    });
+    started_rx.recv_timeout(Duration::from_secs(120)).expect("PyInstaller never started");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(Command::new("kill").args(["-INT", &build.id().to_string()]).status().unwrap().success());
+    let status = build.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted build exits 130");
+
+    let clone_text = clone.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let processes = text(&Command::new("ps").args(["-eo", "args"]).output().unwrap().stdout);
+        let leftovers: Vec<&str> = processes.lines().filter(|line| line.contains(&clone_text)).collect();
+        if leftovers.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processes of the build survived Ctrl-C: {leftovers:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dist = clone.join("dist");
+    if dist.is_dir() {
+        for entry in std::fs::read_dir(&dist).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.contains(".partial"), "half-written {name} left in dist/");
+            if !name.ends_with(".sha256") && name != "manifest.json" {
+                assert!(dist.join(format!("{name}.sha256")).is_file(), "{name} has no .sha256");
+            }
+        }
+    }
+    assert!(!clone.join("packages/proxy/lumen_argus/_build_info.py").exists(), "build info left behind");
+}
