@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::failure::refuse;
 use crate::flags::DoctorFlags;
 use crate::workspace::Workspace;
-use crate::{targets, tools};
+use crate::{interpreter, targets, tools};
 
 #[derive(Debug, PartialEq)]
 enum Verdict {
@@ -91,6 +91,7 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
             }
         }
     });
+    findings.push(examine_interpreter(workspace));
     findings.push(match tools::locked_version(workspace, "pyinstaller") {
         Some(version) => {
             Finding::ok("pyinstaller", format!("{version} pinned in uv.lock; uv installs it on first build"))
@@ -112,6 +113,42 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         },
     });
     findings
+}
+
+/// Which Python uv will freeze the sidecars with, and whether it is the pinned one.
+fn examine_interpreter(workspace: &Workspace) -> Finding {
+    let what = "interpreter";
+    let pinned = match interpreter::read_pin(&workspace.root) {
+        Ok(pinned) => pinned,
+        Err(error) => {
+            let (message, hint) = crate::failure::lines(&error);
+            return Finding { what, verdict: Verdict::Missing, detail: message, fix: hint };
+        }
+    };
+    let Some(uv) = tools::find_uv(workspace) else {
+        return Finding {
+            what,
+            verdict: Verdict::Note,
+            detail: format!(
+                "{pinned} pinned in {}; which one uv uses is known once uv is installed",
+                interpreter::PIN_FILE
+            ),
+            fix: None,
+        };
+    };
+    match interpreter::choose(workspace, &uv) {
+        Ok(chosen) if chosen.matches_pin() => Finding::ok(what, format!("uses {}", chosen.describe())),
+        Ok(chosen) => Finding {
+            what,
+            verdict: Verdict::Note,
+            detail: format!("uses {}: binaries built here differ from the release's", chosen.describe()),
+            fix: Some(format!("uv python install {pinned}")),
+        },
+        Err(error) => {
+            let (message, hint) = crate::failure::lines(&error);
+            Finding { what, verdict: Verdict::Missing, detail: message, fix: hint }
+        }
+    }
 }
 
 fn examine_clone(root: &Path, git: Option<&Path>) -> Finding {

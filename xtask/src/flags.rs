@@ -34,6 +34,12 @@ pub enum Command {
     Test(TestFlags),
     /// Report the tools this machine has and how to get the missing ones
     Doctor(DoctorFlags),
+    /// Print the supported target triples and the GitHub runner that builds each
+    Targets(TargetsFlags),
+    /// Gather the artifacts of several build runners into one folder and merge their manifests
+    Collect(CollectFlags),
+    /// Build the wheels and sdists of the packages into dist/python/
+    Wheels(WheelsFlags),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +119,34 @@ pub struct TestFlags {}
 
 #[derive(Debug, Args)]
 pub struct DoctorFlags {}
+
+#[derive(Debug, Args)]
+pub struct TargetsFlags {
+    /// Print JSON (one object per triple) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectFlags {
+    /// Folders to gather: each one runner's dist/ (files, .sha256 files, manifest.json), or a
+    /// folder whose sub-folders are such (as actions/download-artifact leaves them)
+    #[arg(value_name = "FOLDER", required = true)]
+    pub folders: Vec<PathBuf>,
+    /// Where to put the files and the merged manifest.json (default: the repository's dist/)
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// Fail unless every supported triple is present (the release job's check)
+    #[arg(long)]
+    pub require_all_targets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WheelsFlags {
+    /// Only this package (directory name under packages/, e.g. proxy)
+    #[arg(long = "package", value_name = "NAME")]
+    pub package: Option<String>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ mod bump;
 mod changelog;
 mod checksums;
 mod clock;
+mod collect;
 mod diff;
 mod doctor;
 mod executable_format;
@@ -15,6 +16,7 @@ mod files;
 mod flags;
 mod gha;
 mod hashing;
+mod interpreter;
 mod manifest;
 mod naming;
 mod process;
@@ -27,6 +29,7 @@ mod test;
 mod tidy;
 mod tools;
 mod version;
+mod wheels;
 mod workspace;
 
 use std::process::ExitCode;
@@ -53,5 +56,8 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Release(flags) => release::run(&flags),
         Command::Test(flags) => test::run(&flags),
         Command::Doctor(flags) => doctor::run(&flags),
+        Command::Targets(flags) => targets::run(&flags),
+        Command::Collect(flags) => collect::run(&flags),
+        Command::Wheels(flags) => wheels::run(&flags),
     }
 }

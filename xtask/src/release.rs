@@ -46,7 +46,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
 
     let mut steps: Vec<(&str, String)> = Vec::new();
     let started = Instant::now();
-    let wheels = gha::group("wheels and sdists", || build_python_distributions(&workspace, &uv))?;
+    let wheels = gha::group("wheels and sdists", || crate::wheels::build(&workspace, &uv, None))?.len();
     steps.push((
         "wheels and sdists",
         format!("{wheels} files in dist/python ({:.0} s)", started.elapsed().as_secs_f64()),
@@ -244,32 +244,6 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
         }
     }
     problems
-}
-
-/// `uv build` of every package into `dist/python/`; the number of files there.
-fn build_python_distributions(workspace: &Workspace, uv: &Path) -> anyhow::Result<usize> {
-    let out = workspace.dist_dir().join("python");
-    if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
-    }
-    for package in &workspace.packages {
-        let status = Command::new(uv)
-            .current_dir(&workspace.root)
-            .args(["build", "--quiet", "--package", &package.distribution, "--out-dir"])
-            .arg(&out)
-            .status()
-            .context("running uv build")?;
-        if !status.success() {
-            return Err(refuse(
-                format!("uv build failed for {}", package.distribution),
-                "read uv's message above; `uv build --package NAME` reproduces it",
-            ));
-        }
-    }
-    Ok(std::fs::read_dir(&out)?
-        .filter_map(Result::ok)
-        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-        .count())
 }
 
 pub fn render_summary(tag: &str, steps: &[(&str, String)], problems: &[Problem]) -> String {

@@ -1,6 +1,11 @@
-//! The Rust target triples a sidecar is built for, and which of them this machine is.
+//! The Rust target triples a sidecar is built for, the GitHub runner that builds each natively,
+//! and which of them this machine is. `cargo xtask targets` prints the table: binaries.yml's build
+//! matrix must equal it (a test compares the two).
+
+use serde_json::{Value, json};
 
 use crate::failure::refuse;
+use crate::flags::TargetsFlags;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Os {
@@ -25,11 +30,11 @@ pub struct Target {
 }
 
 pub const SUPPORTED: [Target; 5] = [
-    Target { triple: "x86_64-unknown-linux-gnu", os: Os::Linux, arch: Arch::X86_64, runner: "ubuntu-latest" },
+    Target { triple: "x86_64-unknown-linux-gnu", os: Os::Linux, arch: Arch::X86_64, runner: "ubuntu-24.04" },
     Target { triple: "aarch64-unknown-linux-gnu", os: Os::Linux, arch: Arch::Aarch64, runner: "ubuntu-24.04-arm" },
     Target { triple: "x86_64-apple-darwin", os: Os::MacOs, arch: Arch::X86_64, runner: "macos-15-intel" },
-    Target { triple: "aarch64-apple-darwin", os: Os::MacOs, arch: Arch::Aarch64, runner: "macos-14" },
-    Target { triple: "x86_64-pc-windows-msvc", os: Os::Windows, arch: Arch::X86_64, runner: "windows-latest" },
+    Target { triple: "aarch64-apple-darwin", os: Os::MacOs, arch: Arch::Aarch64, runner: "macos-15" },
+    Target { triple: "x86_64-pc-windows-msvc", os: Os::Windows, arch: Arch::X86_64, runner: "windows-2025" },
 ];
 
 impl Target {
@@ -41,6 +46,61 @@ impl Target {
     /// `zip` for Windows triples, `tar.gz` for the others.
     pub fn archive_extension(&self) -> &'static str {
         if self.os == Os::Windows { "zip" } else { "tar.gz" }
+    }
+}
+
+/// `cargo xtask targets`: the supported triples and their runners, as a table or as JSON.
+pub fn run(flags: &TargetsFlags) -> anyhow::Result<()> {
+    if flags.json {
+        println!("{}", serde_json::to_string_pretty(&table_json())?);
+    } else {
+        print!("{}", render_table());
+    }
+    Ok(())
+}
+
+/// One object per triple: `triple`, `runner`, `os`, `arch`, `archive`, `executable_suffix`.
+pub fn table_json() -> Value {
+    let rows: Vec<Value> = SUPPORTED
+        .iter()
+        .map(|target| {
+            json!({
+                "triple": target.triple,
+                "runner": target.runner,
+                "os": target.os.name(),
+                "arch": target.arch.name(),
+                "archive": target.archive_extension(),
+                "executable_suffix": target.executable_suffix(),
+            })
+        })
+        .collect();
+    Value::Array(rows)
+}
+
+fn render_table() -> String {
+    let mut table = format!("{:<28} {:<18} {}\n", "triple", "runner", "archive");
+    for target in &SUPPORTED {
+        table.push_str(&format!("{:<28} {:<18} {}\n", target.triple, target.runner, target.archive_extension()));
+    }
+    table
+}
+
+impl Os {
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::MacOs => "macos",
+            Os::Windows => "windows",
+        }
+    }
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
     }
 }
 
@@ -115,6 +175,21 @@ mod tests {
             assert_eq!(target.executable_suffix() == ".exe", windows, "{}", target.triple);
             assert_eq!(target.archive_extension() == "zip", windows, "{}", target.triple);
         }
+    }
+
+    #[test]
+    fn the_printed_table_names_every_triple_once_with_its_runner() {
+        let rows = table_json();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(rows.len(), SUPPORTED.len());
+        for (row, target) in rows.iter().zip(&SUPPORTED) {
+            assert_eq!(row["triple"], target.triple);
+            assert_eq!(row["runner"], target.runner);
+            // The name the host detection maps from is the one printed.
+            assert_eq!(host_for(row["os"].as_str().unwrap(), row["arch"].as_str().unwrap()), Some(target));
+        }
+        let runners: std::collections::BTreeSet<_> = SUPPORTED.iter().map(|target| target.runner).collect();
+        assert_eq!(runners.len(), SUPPORTED.len(), "each triple needs a runner of its own");
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub fn run(_flags: &TestFlags) -> anyhow::Result<()> {
         ("ruff check", &["ruff", "check", "."][..]),
         ("ruff format --check", &["ruff", "format", "--check", "."][..]),
         ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"][..]),
+        // actionlint also runs shellcheck on every `run:` script of the workflows.
+        ("actionlint", &["actionlint"][..]),
+        ("zizmor", &["zizmor", "--offline", ".github/workflows"][..]),
+        ("hadolint", &["hadolint", "Dockerfile"][..]),
     ] {
         let mut check = tools::uv_run(&workspace, &uv, args);
         steps.push((name, gha::group(name, || run_check(&mut check))?));

@@ -95,8 +95,19 @@ pub fn find_uv(workspace: &Workspace) -> Option<PathBuf> {
         .or_else(|| Some(venv_executable(&bootstrap_dir(workspace), "uv")).filter(|path| path.is_file()))
 }
 
-/// uv, installed into `target/xtask-tools/uv` with the system Python's pip when it is missing.
+/// uv, installed into `target/xtask-tools/uv` with the system Python's pip when it is missing,
+/// with the interpreter of this run chosen (see `interpreter`) and exported as `UV_PYTHON` to every
+/// process the xtask starts from here on.
 pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
+    let uv = find_or_install_uv(workspace)?;
+    let chosen = crate::interpreter::choose(workspace, &uv)?;
+    // SAFETY: called from the main thread before any thread that reads the environment starts
+    // (the only other thread, the Ctrl-C handler, never reads it).
+    unsafe { std::env::set_var("UV_PYTHON", &chosen.path) };
+    Ok(uv)
+}
+
+fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
     if let Some(path) = find_uv(workspace) {
         return Ok(path);
     }

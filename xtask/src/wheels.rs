@@ -1,0 +1,68 @@
+//! `cargo xtask wheels`: the wheels and sdists of the packages, built with `uv build` into
+//! `dist/python/`. `release` builds them the same way, and publish.yml uploads these files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::failure::refuse;
+use crate::flags::WheelsFlags;
+use crate::workspace::Workspace;
+use crate::{gha, tools};
+
+pub fn run(flags: &WheelsFlags) -> anyhow::Result<()> {
+    let workspace = Workspace::discover()?;
+    tools::find_python()?;
+    let uv = tools::uv(&workspace)?;
+    let built = build(&workspace, &uv, flags.package.as_deref())?;
+    let names: Vec<String> =
+        built.iter().filter_map(|path| path.file_name()).map(|name| name.to_string_lossy().into_owned()).collect();
+    for name in &names {
+        println!("{}", output_dir(&workspace).join(name).display());
+    }
+    let rows: String = names.iter().map(|name| format!("| `{name}` |\n")).collect();
+    gha::step_summary(&format!("### Python distributions\n\n| file |\n|---|\n{rows}"))?;
+    gha::step_output("files", &names.join(" "))?;
+    Ok(())
+}
+
+pub fn output_dir(workspace: &Workspace) -> PathBuf {
+    workspace.dist_dir().join("python")
+}
+
+/// `uv build` of every package (or the one named) into a clean `dist/python/`; the files built.
+pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+    let packages = match only {
+        Some(name) => vec![workspace.package(name)?],
+        None => workspace.packages.iter().collect(),
+    };
+    let out = output_dir(workspace);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    for package in packages {
+        crate::process::check_interrupted()?;
+        let status = Command::new(uv)
+            .current_dir(&workspace.root)
+            .args(["build", "--quiet", "--package", &package.distribution, "--out-dir"])
+            .arg(&out)
+            .status()
+            .context("running uv build")?;
+        crate::process::check_interrupted()?;
+        if !status.success() {
+            return Err(refuse(
+                format!("uv build failed for {}", package.distribution),
+                format!("read uv's message above; `uv build --package {}` reproduces it", package.distribution),
+            ));
+        }
+    }
+    let mut built: Vec<PathBuf> = std::fs::read_dir(&out)
+        .with_context(|| format!("listing {}", out.display()))?
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
+    built.sort();
+    Ok(built)
+}

@@ -1,0 +1,356 @@
+//! The GitHub workflows, read as data: their work is `cargo xtask` lines, binaries.yml's matrix is
+//! the xtask's own target table, and the build job's steps, run here in order in a fresh clone as
+//! GitHub Actions would, succeed and leave the files its upload step names.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::*;
+use yaml_rust2::{Yaml, YamlLoader};
+
+const WORKFLOWS: [&str; 4] = ["ci.yml", "binaries.yml", "publish.yml", "docker.yml"];
+
+fn load(root: &Path, name: &str) -> Yaml {
+    let path = root.join(".github/workflows").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn jobs(workflow: &Yaml) -> Vec<(String, &Yaml)> {
+    workflow["jobs"]
+        .as_hash()
+        .expect("a workflow has jobs")
+        .iter()
+        .map(|(name, job)| (name.as_str().unwrap().to_string(), job))
+        .collect()
+}
+
+fn steps(job: &Yaml) -> &[Yaml] {
+    job["steps"].as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Why a `run:` script is not a plain `cargo xtask` line, or `None` when it is one.
+fn hand_rolled_work(script: &str) -> Option<String> {
+    const BY_HAND: [&str; 16] = [
+        "sha256sum",
+        "shasum",
+        "openssl",
+        "certutil",
+        "Get-FileHash",
+        "pyinstaller",
+        "PyInstaller",
+        "mv ",
+        "cp ",
+        "Move-Item",
+        "Rename-Item",
+        "tar ",
+        "zip ",
+        "sed ",
+        "awk ",
+        "version",
+    ];
+    let lines: Vec<&str> = script.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+    if lines.len() != 1 {
+        return Some(format!("{} lines; a step is one `cargo xtask` line", lines.len()));
+    }
+    let line = lines[0];
+    if !line.starts_with("cargo xtask ") {
+        return Some(format!("`{line}` is not a `cargo xtask` command"));
+    }
+    if line.contains("${{") {
+        return Some(format!("`{line}` expands an expression inside the script; pass it through `env:`"));
+    }
+    for shell_syntax in ["|", ";", "&&", "||", "`", "$(", ">", "<"] {
+        if line.contains(shell_syntax) {
+            return Some(format!("`{line}` chains shell commands with `{shell_syntax}`"));
+        }
+    }
+    BY_HAND
+        .iter()
+        .find(|word| line.contains(*word))
+        .map(|word| format!("`{line}` does release work by hand ({})", word.trim()))
+}
+
+#[test]
+fn the_checker_catches_release_work_done_by_hand() {
+    for bad in [
+        "sha256sum dist/* > checksums.txt",
+        "cargo xtask sidecar --target x86_64-unknown-linux-gnu\nmv dist/a dist/b",
+        "cargo xtask checksums | tee log",
+        "cargo xtask checksums && sha256sum -c dist/checksums.txt",
+        "uv run pyinstaller packages/proxy/lumen-argus.spec",
+        "cargo xtask sidecar --target ${{ matrix.triple }}",
+        "python -c 'import tomllib; print(version)'",
+    ] {
+        assert!(hand_rolled_work(bad).is_some(), "{bad:?} passed the check");
+    }
+    assert_eq!(hand_rolled_work("cargo xtask smoke --target \"$TARGET\""), None);
+}
+
+#[test]
+fn every_run_step_of_every_workflow_is_one_cargo_xtask_line() {
+    let root = repository_root();
+    let mut problems = Vec::new();
+    let mut run_steps = 0;
+    for name in WORKFLOWS {
+        let workflow = load(&root, name);
+        for (job_name, job) in jobs(&workflow) {
+            for step in steps(job) {
+                if let Some(script) = step["run"].as_str() {
+                    run_steps += 1;
+                    if let Some(problem) = hand_rolled_work(script) {
+                        problems.push(format!("{name} job {job_name}: {problem}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(run_steps >= 10, "only {run_steps} run steps found: is the workflow parsed?");
+}
+
+#[test]
+fn every_job_is_hardened() {
+    let root = repository_root();
+    for name in WORKFLOWS {
+        let workflow = load(&root, name);
+        let top = &workflow["permissions"];
+        assert!(
+            top.as_hash().is_some_and(|table| table.is_empty()),
+            "{name}: the top-level permissions must be {{}} (each job widens its own)"
+        );
+        for (job_name, job) in jobs(&workflow) {
+            assert!(job["timeout-minutes"].as_i64().is_some(), "{name} job {job_name} has no timeout-minutes");
+            assert!(job["permissions"].as_hash().is_some(), "{name} job {job_name} has no permissions of its own");
+            for step in steps(job) {
+                let Some(uses) = step["uses"].as_str() else { continue };
+                let (_, reference) = uses.split_once('@').unwrap_or((uses, ""));
+                assert!(
+                    reference.len() == 40 && reference.bytes().all(|byte| byte.is_ascii_hexdigit()),
+                    "{name} job {job_name}: {uses} is not pinned by a full commit SHA"
+                );
+                if uses.starts_with("actions/checkout@") {
+                    assert_eq!(
+                        step["with"]["persist-credentials"].as_bool(),
+                        Some(false),
+                        "{name} job {job_name}: checkout must not persist credentials"
+                    );
+                }
+            }
+            let writes_ids = job["permissions"]["id-token"].as_str() == Some("write");
+            let publishes = steps(job)
+                .iter()
+                .any(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with("pypa/gh-action-pypi-publish@")));
+            assert_eq!(writes_ids, publishes, "{name} job {job_name}: id-token: write only where a job publishes");
+        }
+    }
+}
+
+/// (runner, triple) of each row of `cargo xtask targets --json`.
+fn xtask_target_table() -> BTreeSet<(String, String)> {
+    let output = xtask(&repository_root(), &["targets", "--json"]);
+    succeeded(&output, "cargo xtask targets --json");
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["runner"].as_str().unwrap().to_string(), row["triple"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn matrix_rows(job: &Yaml) -> BTreeSet<(String, String)> {
+    job["strategy"]["matrix"]["include"]
+        .as_vec()
+        .expect("a matrix with include rows")
+        .iter()
+        .map(|row| (row["runner"].as_str().unwrap().to_string(), row["triple"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_binaries_matrix_is_the_xtask_target_table() {
+    let root = repository_root();
+    let table = xtask_target_table();
+    assert_eq!(table.len(), 5);
+    let binaries = load(&root, "binaries.yml");
+    let build = &binaries["jobs"]["build"];
+    assert_eq!(matrix_rows(build), table, "binaries.yml's build matrix differs from `cargo xtask targets`");
+    assert_eq!(build["strategy"]["fail-fast"].as_bool(), Some(false), "one failed runner must not cancel the others");
+    assert_eq!(build["runs-on"].as_str(), Some("${{ matrix.runner }}"));
+    // ci.yml builds a subset of the same rows.
+    let ci = load(&root, "ci.yml");
+    let ci_rows = matrix_rows(&ci["jobs"]["sidecars"]);
+    assert!(ci_rows.is_subset(&table), "ci.yml builds {ci_rows:?}, not rows of {table:?}");
+}
+
+#[test]
+fn publish_builds_every_package_of_the_workspace() {
+    let root = repository_root();
+    let output = xtask(&root, &["bump", "--show", "--json"]);
+    succeeded(&output, "cargo xtask bump --show --json");
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages: BTreeSet<String> =
+        listed.as_array().unwrap().iter().map(|row| row["package"].as_str().unwrap().to_string()).collect();
+    let publish = load(&root, "publish.yml");
+    for job in ["build", "testpypi", "pypi"] {
+        let matrix: BTreeSet<String> = publish["jobs"][job]["strategy"]["matrix"]["package"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|package| package.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(matrix, packages, "publish.yml job {job}");
+    }
+}
+
+/// Expand `$NAME` and `"$NAME"` in a run line from `env`, and split it into words.
+fn words(line: &str, env: &BTreeMap<String, String>) -> Vec<String> {
+    line.split_whitespace()
+        .map(|word| {
+            let bare = word.trim_matches('"');
+            match bare.strip_prefix('$') {
+                Some(name) => env.get(name).unwrap_or_else(|| panic!("${name} is not set by the job")).clone(),
+                None => bare.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// `${{ matrix.KEY }}` values resolved for one matrix row; other text kept.
+fn resolve(value: &str, row: &Yaml) -> String {
+    let mut resolved = value.to_string();
+    for key in ["triple", "runner"] {
+        resolved = resolved.replace(&format!("${{{{ matrix.{key} }}}}"), row[key].as_str().unwrap());
+    }
+    resolved
+}
+
+fn env_of(node: &Yaml, row: &Yaml) -> BTreeMap<String, String> {
+    node["env"]
+        .as_hash()
+        .map(|table| {
+            table
+                .iter()
+                .map(|(key, value)| (key.as_str().unwrap().to_string(), resolve(value.as_str().unwrap(), row)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn actions_command(clone: &Path, args: &[String], env: &BTreeMap<String, String>, files: &Path) -> Command {
+    let mut command = xtask_command(clone, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    command.env("GITHUB_ACTIONS", "true").envs(env);
+    for variable in ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV"] {
+        command.env(variable, files.join(variable));
+    }
+    command
+}
+
+#[test]
+fn the_build_job_runs_here_in_a_fresh_clone_and_leaves_what_it_uploads() {
+    let (folder, clone) = fresh_clone();
+    let workflow = load(&clone, "binaries.yml");
+    let build = &workflow["jobs"]["build"];
+    let triple = host_triple();
+    let row = build["strategy"]["matrix"]["include"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|row| row["triple"].as_str() == Some(triple))
+        .expect("the host triple is in the matrix")
+        .clone();
+    let files = folder.path().join("actions-files");
+    std::fs::create_dir_all(&files).unwrap();
+    let job_env = env_of(build, &row);
+
+    let mut ran = Vec::new();
+    let mut upload_paths = Vec::new();
+    for step in steps(build) {
+        if let Some(script) = step["run"].as_str() {
+            let mut env = job_env.clone();
+            env.extend(env_of(step, &row));
+            let args = words(script.trim(), &env);
+            assert_eq!(&args[..2], ["cargo", "xtask"], "{script}");
+            let output = actions_command(&clone, &args[2..], &env, &files).output().unwrap();
+            succeeded(&output, script);
+            ran.push((args[2].clone(), text(&output.stdout)));
+        }
+        if step["uses"].as_str().is_some_and(|uses| uses.starts_with("actions/upload-artifact@")) {
+            upload_paths.extend(step["with"]["path"].as_str().unwrap().lines().map(str::trim).map(String::from));
+        }
+    }
+    let commands: Vec<&str> = ran.iter().map(|(command, _)| command.as_str()).collect();
+    assert!(commands.contains(&"sidecar") && commands.contains(&"smoke"), "build job ran {commands:?}");
+    assert!(ran.iter().any(|(_, stdout)| stdout.contains("::group::")), "no log group was opened");
+    let summary = std::fs::read_to_string(files.join("GITHUB_STEP_SUMMARY")).unwrap();
+    assert!(summary.contains("### Smoke test") && summary.contains("### Sidecars for"), "{summary}");
+    let outputs = std::fs::read_to_string(files.join("GITHUB_OUTPUT")).unwrap();
+    assert!(outputs.lines().any(|line| line.starts_with("files=")), "{outputs}");
+
+    // The upload step names dist/: it must hold every binary and archive with its .sha256 and the
+    // manifest that records exactly those files.
+    assert_eq!(upload_paths, ["dist/"]);
+    let dist = clone.join("dist");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap()).unwrap();
+    let recorded: BTreeSet<String> = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["file"].as_str().unwrap().to_string())
+        .collect();
+    let on_disk: BTreeSet<String> = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().unwrap().is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".sha256") && name != "manifest.json")
+        .collect();
+    assert_eq!(recorded, on_disk);
+    assert_eq!(recorded.len(), 4, "two binaries and two archives: {recorded:?}");
+    for file in &recorded {
+        let line = std::fs::read_to_string(dist.join(format!("{file}.sha256"))).unwrap();
+        assert_eq!(line, format!("{}  {file}\n", sha256_hex(&dist.join(file))));
+    }
+
+    // The release job's merge, on this one runner's upload as download-artifact lays it out.
+    let artifacts = folder.path().join("artifacts");
+    let runner_folder = artifacts.join(format!("sidecars-{triple}"));
+    copy_folder(&dist, &runner_folder);
+    let merged = folder.path().join("merged");
+    let collect = |extra: &[&str]| {
+        let mut args = vec!["collect".to_string(), artifacts.display().to_string()];
+        args.extend(["--into".to_string(), merged.display().to_string()]);
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        actions_command(&clone, &args, &BTreeMap::new(), &files).output().unwrap()
+    };
+    let partial = collect(&["--require-all-targets"]);
+    assert_eq!(partial.status.code(), Some(1));
+    let stderr = text(&partial.stderr);
+    assert!(stderr.contains("error: no artifacts for") && stderr.contains("hint:"), "{stderr}");
+    assert!(!merged.exists(), "a refused merge wrote {}", merged.display());
+    succeeded(&collect(&[]), "cargo xtask collect");
+    for file in &recorded {
+        assert_eq!(sha256_hex(&merged.join(file)), sha256_hex(&dist.join(file)), "{file}");
+    }
+    let checksums =
+        actions_command(&clone, &["checksums".to_string(), merged.display().to_string()], &BTreeMap::new(), &files)
+            .output()
+            .unwrap();
+    succeeded(&checksums, "cargo xtask checksums on the merged folder");
+    let listed = std::fs::read_to_string(merged.join("checksums.txt")).unwrap();
+    assert_eq!(listed.lines().count(), recorded.len(), "{listed}");
+}
+
+fn copy_folder(from: &Path, to: &PathBuf) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
