@@ -214,7 +214,7 @@ fn the_dockerfile_parser_joins_continuations_and_splits_stages() {
     let parsed = parse_dockerfile("# c\nFROM a AS b\nRUN x \\\n    && y\n\nFROM c\nCMD [\"z\"]\n");
     let keywords: Vec<_> = parsed.iter().map(|i| i.keyword.as_str()).collect();
     assert_eq!(keywords, ["FROM", "RUN", "FROM", "CMD"]);
-    assert_eq!(parsed[1].arguments, "x     && y");
+    assert_eq!(parsed[1].arguments, "x  && y");
     assert_eq!(stages(&parsed).len(), 2);
     let run = Instruction { keyword: "RUN".into(), arguments: "--mount=type=bind,from=w python -m venv v".into() };
     assert_eq!(shell_command(&run), "python -m venv v");
