@@ -115,7 +115,18 @@ pub struct ReleaseFlags {
 }
 
 #[derive(Debug, Args)]
-pub struct TestFlags {}
+pub struct TestFlags {
+    /// Also run the fault-injection loop: SIGINT/SIGTERM at random moments of sidecar, smoke,
+    /// checksums, bump and release --execute, each followed by a check of what was left behind
+    #[arg(long)]
+    pub long: bool,
+    /// With --long: rounds over the five commands
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "long")]
+    pub rounds: u32,
+    /// With --long: the seed of the random delays (printed by every run, to replay one)
+    #[arg(long, value_name = "SEED", requires = "long")]
+    pub seed: Option<u64>,
+}
 
 #[derive(Debug, Args)]
 pub struct DoctorFlags {}

@@ -12,6 +12,7 @@ mod diff;
 mod doctor;
 mod executable_format;
 mod failure;
+mod fault_injection;
 mod files;
 mod flags;
 mod gha;

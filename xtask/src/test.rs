@@ -9,7 +9,7 @@ use crate::failure::refuse;
 use crate::flags::TestFlags;
 use crate::process::Supervised;
 use crate::workspace::Workspace;
-use crate::{gha, tools};
+use crate::{fault_injection, gha, tools};
 
 /// What one step counted.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -25,7 +25,7 @@ impl std::ops::AddAssign for Tally {
     }
 }
 
-pub fn run(_flags: &TestFlags) -> anyhow::Result<()> {
+pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     tools::find_python()?;
     let uv = tools::uv(&workspace)?;
@@ -51,6 +51,15 @@ pub fn run(_flags: &TestFlags) -> anyhow::Result<()> {
     ] {
         let mut check = tools::uv_run(&workspace, &uv, args);
         steps.push((name, gha::group(name, || run_check(&mut check))?));
+    }
+
+    if flags.long {
+        let options = fault_injection::LoopOptions {
+            rounds: flags.rounds,
+            seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
+        };
+        let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv, options))?;
+        steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed }));
     }
 
     let mut total = Tally::default();

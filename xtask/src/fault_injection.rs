@@ -1,0 +1,535 @@
+//! `cargo xtask test --long`: the fault-injection loop. Each round starts one command in a
+//! prepared clone, sends it SIGINT or SIGTERM after a random delay (printed with the seed, so a
+//! failing round can be replayed with `--seed`), and then checks what an interrupted command must
+//! leave behind: an exit code of 130 (or 0 when it finished first), no partial file, no stale
+//! manifest, no half-made commit or tag, no process of its tree, no `_MEI*` folder or other
+//! temporary left in its temp folder; then the same command, run again uninterrupted, succeeds.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::failure::refuse;
+use crate::{hashing, manifest};
+
+/// How long an injected round may take before it counts as a hang.
+const ROUND_LIMIT: Duration = Duration::from_secs(300);
+/// The environment marker every process of a round inherits: what is left of a round is found by it.
+const MARKER: &str = "XTASK_FAULT_ROUND";
+
+#[derive(Debug, Clone, Copy)]
+pub struct LoopOptions {
+    pub rounds: u32,
+    pub seed: u64,
+}
+
+/// What the loop counted.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoopTally {
+    pub passed: u64,
+    pub failed: u64,
+}
+
+/// A command to interrupt, and how long its uninterrupted run takes (the delay's range).
+#[derive(Debug, Clone, Copy)]
+enum Scenario {
+    SidecarNoCache,
+    Smoke,
+    Checksums,
+    Bump,
+    ReleaseExecute,
+}
+
+const SCENARIOS: [Scenario; 5] =
+    [Scenario::SidecarNoCache, Scenario::Smoke, Scenario::Checksums, Scenario::Bump, Scenario::ReleaseExecute];
+
+impl Scenario {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Scenario::SidecarNoCache => &["sidecar", "--no-cache"],
+            Scenario::Smoke => &["smoke"],
+            Scenario::Checksums => &["checksums"],
+            Scenario::Bump => &["bump", "core", "patch"],
+            Scenario::ReleaseExecute => &["release", "--execute"],
+        }
+    }
+
+    fn label(self) -> String {
+        self.args().join(" ")
+    }
+
+    /// Whether a successful run leaves a change in git that the next round must undo.
+    fn changes_git(self) -> bool {
+        matches!(self, Scenario::Bump | Scenario::ReleaseExecute)
+    }
+}
+
+/// A small deterministic generator (xorshift64*): the printed seed replays a run.
+#[derive(Debug, Clone)]
+pub struct Random(u64);
+
+impl Random {
+    pub fn new(seed: u64) -> Random {
+        Random(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A duration in `[0, limit)`.
+    pub fn below(&mut self, limit: Duration) -> Duration {
+        let nanos = limit.as_nanos().max(1) as u64;
+        Duration::from_nanos(self.next_u64() % nanos)
+    }
+}
+
+pub fn default_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |elapsed| elapsed.as_nanos() as u64)
+}
+
+/// Run the loop in a fresh clone of `root`; each injected round is one pass or one failure.
+pub fn run(root: &Path, uv: &Path, options: LoopOptions) -> anyhow::Result<LoopTally> {
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let scratch = tempfile::Builder::new().prefix("xtask-faults-").tempdir().context("creating a scratch folder")?;
+    let clone = scratch.path().join("clone");
+    git(scratch.path(), &["clone", "--quiet", &root.to_string_lossy(), &clone.to_string_lossy()])?;
+    for (key, value) in [("user.name", "fault injection"), ("user.email", "faults@example.invalid")] {
+        git(&clone, &["config", key, value])?;
+    }
+    let start_commit = git(&clone, &["rev-parse", "HEAD"])?;
+    println!(
+        "fault injection: seed {}, {} round(s) of {} scenarios in {}",
+        options.seed,
+        options.rounds,
+        SCENARIOS.len(),
+        clone.display()
+    );
+
+    // One uninterrupted run of each scenario: it must pass, and its time bounds the delays.
+    let mut durations = Vec::new();
+    for scenario in SCENARIOS {
+        let temp = scratch.path().join("tmp");
+        let started = Instant::now();
+        let (status, output) = run_to_end(&xtask, &clone, uv, scenario, &temp)?;
+        if !status.success() {
+            return Err(refuse(
+                format!("`cargo xtask {}` fails even without a fault ({status}):\n{output}", scenario.label()),
+                "fix the plain run first: the loop needs every scenario green",
+            ));
+        }
+        durations.push(started.elapsed());
+        restore(&clone, &start_commit, scenario)?;
+    }
+
+    let mut random = Random::new(options.seed);
+    let mut tally = LoopTally::default();
+    for round in 1..=options.rounds {
+        for (scenario, typical) in SCENARIOS.iter().zip(&durations) {
+            crate::process::check_interrupted()?;
+            let delay = random.below(typical.mul_f64(1.1));
+            let signal = if random.next_u64() % 2 == 0 { Signal::Interrupt } else { Signal::Terminate };
+            let description = format!(
+                "round {round}/{}: {} <- {} after {:.3} s",
+                options.rounds,
+                scenario.label(),
+                signal.name(),
+                delay.as_secs_f64()
+            );
+            match inject(&xtask, &clone, uv, *scenario, delay, signal, &scratch.path().join("tmp"), &start_commit) {
+                Ok(outcome) => {
+                    tally.passed += 1;
+                    println!("ok    {description}: {outcome}");
+                }
+                Err(error) => {
+                    tally.failed += 1;
+                    println!("FAIL  {description} (seed {}): {error:#}", options.seed);
+                }
+            }
+            restore(&clone, &start_commit, *scenario)?;
+        }
+    }
+    Ok(tally)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    #[cfg(unix)]
+    fn send(self, pid: u32) {
+        let number = match self {
+            Signal::Interrupt => libc::SIGINT,
+            Signal::Terminate => libc::SIGTERM,
+        };
+        // SAFETY: kill(2) with a pid we started and have not reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, number);
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn send(self, _pid: u32) {}
+}
+
+/// A started xtask, killed with its marker's processes if the round fails half-way.
+struct Round {
+    child: Option<Child>,
+    marker: String,
+}
+
+impl Drop for Round {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for pid in processes_with_marker(&self.marker) {
+            #[cfg(unix)]
+            // SAFETY: kill(2) on a pid found by its environment marker; ESRCH is harmless.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+            #[cfg(not(unix))]
+            let _ = pid;
+        }
+    }
+}
+
+fn start(xtask: &Path, clone: &Path, uv: &Path, scenario: Scenario, temp: &Path) -> anyhow::Result<Round> {
+    if temp.exists() {
+        std::fs::remove_dir_all(temp).with_context(|| format!("clearing {}", temp.display()))?;
+    }
+    std::fs::create_dir_all(temp).with_context(|| format!("creating {}", temp.display()))?;
+    let marker = format!("{}-{}", std::process::id(), default_seed());
+    let child = Command::new(xtask)
+        .args(scenario.args())
+        .current_dir(clone)
+        .env(MARKER, &marker)
+        .env("XTASK_UV", uv)
+        .env("TMPDIR", temp)
+        .env_remove("GITHUB_ACTIONS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting the xtask under test")?;
+    Ok(Round { child: Some(child), marker })
+}
+
+fn run_to_end(
+    xtask: &Path,
+    clone: &Path,
+    uv: &Path,
+    scenario: Scenario,
+    temp: &Path,
+) -> anyhow::Result<(ExitStatus, String)> {
+    let mut round = start(xtask, clone, uv, scenario, temp)?;
+    let child = round.child.take().expect("started");
+    let output = child.wait_with_output().context("waiting for the xtask under test")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    Ok((output.status, text))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inject(
+    xtask: &Path,
+    clone: &Path,
+    uv: &Path,
+    scenario: Scenario,
+    delay: Duration,
+    signal: Signal,
+    temp: &Path,
+    start_commit: &str,
+) -> anyhow::Result<String> {
+    let before = git(clone, &["rev-parse", "HEAD"])?;
+    let mut round = start(xtask, clone, uv, scenario, temp)?;
+    let mut child = round.child.take().expect("started");
+    let pid = child.id();
+    // Drain the pipes so a chatty command never blocks on a full pipe.
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let out_reader = drain(stdout.map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>));
+    let err_reader = drain(stderr.map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>));
+    let started = Instant::now();
+    let mut finished_first = None;
+    while started.elapsed() < delay {
+        if let Some(status) = child.try_wait().context("checking the xtask under test")? {
+            finished_first = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if finished_first.is_none() {
+        signal.send(pid);
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for the xtask under test")? {
+            break status;
+        }
+        if started.elapsed() > ROUND_LIMIT {
+            round.child = Some(child);
+            anyhow::bail!("still running {} s after the signal", ROUND_LIMIT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = format!("{}{}", out_reader.join().unwrap_or_default(), err_reader.join().unwrap_or_default());
+    let code = status.code();
+    let completed = code == Some(0);
+    if !completed && code != Some(130) {
+        anyhow::bail!("exit {status}, expected 130 (or 0 had it finished first); its output:\n{}", tail(&output, 15));
+    }
+    if output.contains("panicked") || output.contains("RUST_BACKTRACE") {
+        anyhow::bail!("it panicked:\n{}", tail(&output, 15));
+    }
+    // What an interrupted command must not leave behind.
+    std::thread::sleep(Duration::from_millis(200));
+    let survivors = processes_with_marker(&round.marker);
+    if !survivors.is_empty() {
+        anyhow::bail!("processes of its tree survived: {survivors:?}");
+    }
+    let left_in_temp: Vec<String> = std::fs::read_dir(temp)
+        .map(|entries| {
+            entries.filter_map(Result::ok).map(|entry| entry.file_name().to_string_lossy().into_owned()).collect()
+        })
+        .unwrap_or_default();
+    if !left_in_temp.is_empty() {
+        anyhow::bail!("left in its temp folder: {left_in_temp:?}");
+    }
+    let partial = partial_files(clone);
+    if !partial.is_empty() {
+        anyhow::bail!("half-written files: {partial:?}");
+    }
+    manifest_problems(&clone.join("dist")).map_err(|problem| anyhow::anyhow!("dist/manifest.json: {problem}"))?;
+    git_state_problems(clone, scenario, &before, completed)?;
+    // The next run, uninterrupted, is correct.
+    restore(clone, start_commit, scenario)?;
+    let (again, again_output) = run_to_end(xtask, clone, uv, scenario, temp)?;
+    if !again.success() {
+        anyhow::bail!("the next run failed ({again}):\n{}", tail(&again_output, 15));
+    }
+    Ok(if completed {
+        "finished before the signal, next run ok".into()
+    } else {
+        "exit 130, nothing left, next run ok".into()
+    })
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Pids of live processes whose environment carries the round's marker.
+fn processes_with_marker(marker: &str) -> Vec<u32> {
+    let needle = format!("{MARKER}={marker}");
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != std::process::id())
+        .filter(|pid| {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')));
+            alive
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|entry| entry == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Files named like the xtask's temporaries anywhere in the clone but `target/`, `.git/`, `.venv/`.
+fn partial_files(clone: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![clone.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if dir == clone && [".git", "target", ".venv"].contains(&name.as_str()) {
+                    continue;
+                }
+                pending.push(path);
+            } else if name.ends_with(".partial") || name.starts_with(".xtask-") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The manifest describes exactly the artifacts in `dist/`, each with its hash.
+pub fn manifest_problems(dist: &Path) -> Result<(), String> {
+    let path = dist.join(manifest::FILE_NAME);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
+    let document: serde_json::Value = serde_json::from_str(&text).map_err(|error| format!("not JSON: {error}"))?;
+    let records = document["artifacts"].as_array().ok_or("no artifacts list")?;
+    let mut recorded = BTreeSet::new();
+    for record in records {
+        let file = record["file"].as_str().ok_or("a record without a file")?;
+        recorded.insert(file.to_string());
+        let on_disk = dist.join(file);
+        let actual = hashing::sha256_hex_of_file(&on_disk).map_err(|_| format!("{file} is recorded but missing"))?;
+        if Some(actual.as_str()) != record["sha256"].as_str() {
+            return Err(format!("{file} differs from its record"));
+        }
+    }
+    let unrecorded: Vec<String> = std::fs::read_dir(dist)
+        .map_err(|error| error.to_string())?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            crate::naming::parse_sidecar_file_name(name).is_some()
+                || name.ends_with(".tar.gz")
+                || name.ends_with(".zip")
+        })
+        .filter(|name| !recorded.contains(name))
+        .collect();
+    if !unrecorded.is_empty() {
+        return Err(format!("artifacts without a record: {unrecorded:?}"));
+    }
+    Ok(())
+}
+
+/// No half-made release: either nothing changed in git, or the whole change is there.
+fn git_state_problems(clone: &Path, scenario: Scenario, before: &str, completed: bool) -> anyhow::Result<()> {
+    let head = git(clone, &["rev-parse", "HEAD"])?;
+    let staged = git(clone, &["diff", "--cached", "--name-only"])?;
+    let changed = git(clone, &["status", "--porcelain", "--untracked-files=no"])?;
+    let tags = git(clone, &["tag", "--points-at", "HEAD"])?;
+    match scenario {
+        Scenario::ReleaseExecute => {
+            let moved = head != before;
+            if moved && tags.is_empty() {
+                anyhow::bail!("a release commit without its tag");
+            }
+            if !moved && !tags.is_empty() && !completed {
+                anyhow::bail!("a tag on the old HEAD: {tags}");
+            }
+            if !staged.is_empty() || !changed.is_empty() {
+                anyhow::bail!("a half-cut changelog: staged {staged:?}, changed {changed:?}");
+            }
+        }
+        Scenario::Bump => {
+            if head != before {
+                anyhow::bail!("bump made a commit");
+            }
+            if !changed.is_empty() {
+                let files: BTreeSet<&str> = changed.lines().map(|line| line[3..].trim()).collect();
+                let complete: BTreeSet<&str> = ["packages/core/pyproject.toml", "uv.lock"].into_iter().collect();
+                if !files.is_superset(&complete) {
+                    anyhow::bail!("a partial bump: only {files:?} changed");
+                }
+            }
+        }
+        _ => {
+            if head != before || !changed.is_empty() {
+                anyhow::bail!("{} changed tracked files: {changed}", scenario.label());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Undo what a scenario's successful run changes in git, so every round starts the same.
+fn restore(clone: &Path, start_commit: &str, scenario: Scenario) -> anyhow::Result<()> {
+    if !scenario.changes_git() {
+        return Ok(());
+    }
+    for tag in git(clone, &["tag", "--list"])?.lines().filter(|tag| !tag.is_empty()) {
+        git(clone, &["tag", "--delete", tag])?;
+    }
+    git(clone, &["reset", "--quiet", "--hard", start_commit])?;
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git").args(args).current_dir(dir).output().context("running git")?;
+    if !output.status.success() {
+        anyhow::bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_replays_the_same_delays() {
+        let limit = Duration::from_secs(10);
+        let first: Vec<Duration> = {
+            let mut random = Random::new(42);
+            (0..20).map(|_| random.below(limit)).collect()
+        };
+        let mut again = Random::new(42);
+        assert_eq!(first, (0..20).map(|_| again.below(limit)).collect::<Vec<_>>());
+        assert!(first.iter().all(|delay| *delay < limit));
+        let distinct: BTreeSet<_> = first.iter().collect();
+        assert!(distinct.len() > 15, "{first:?}");
+    }
+
+    #[test]
+    fn a_manifest_that_lies_about_dist_is_caught() {
+        let folder = tempfile::tempdir().unwrap();
+        let dist = folder.path();
+        let file = "lumen-argus-x86_64-unknown-linux-gnu";
+        std::fs::write(dist.join(file), b"binary").unwrap();
+        let record = |sha: &str| format!("{{\"artifacts\": [{{\"file\": \"{file}\", \"sha256\": \"{sha}\"}}]}}");
+        std::fs::write(dist.join("manifest.json"), record(&hashing::sha256_hex_of_bytes(b"binary"))).unwrap();
+        assert_eq!(manifest_problems(dist), Ok(()));
+        std::fs::write(dist.join("manifest.json"), record(&"0".repeat(64))).unwrap();
+        assert!(manifest_problems(dist).unwrap_err().contains("differs"));
+        std::fs::write(dist.join("manifest.json"), "{\"artifacts\": []}").unwrap();
+        assert!(manifest_problems(dist).unwrap_err().contains("without a record"));
+        std::fs::write(dist.join("manifest.json"), "{\"artifacts\": [").unwrap();
+        assert!(manifest_problems(dist).unwrap_err().contains("not JSON"));
+    }
+
+    #[test]
+    fn partial_files_are_found_outside_target_and_git() {
+        let folder = tempfile::tempdir().unwrap();
+        let clone = folder.path();
+        for dir in ["dist", "target", ".git", "packages/core"] {
+            std::fs::create_dir_all(clone.join(dir)).unwrap();
+        }
+        std::fs::write(clone.join("dist/.xtask-abc.partial"), "").unwrap();
+        std::fs::write(clone.join("packages/core/.xtask-1"), "").unwrap();
+        std::fs::write(clone.join("target/.xtask-ignored.partial"), "").unwrap();
+        std::fs::write(clone.join("dist/fine"), "").unwrap();
+        let mut found: Vec<String> =
+            partial_files(clone).iter().map(|path| path.strip_prefix(clone).unwrap().display().to_string()).collect();
+        found.sort();
+        assert_eq!(found, ["dist/.xtask-abc.partial", "packages/core/.xtask-1"]);
+    }
+}
