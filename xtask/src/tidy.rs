@@ -69,3 +69,63 @@ fn version_finder_sees_standalone_versions_only() {
     assert!(standalone_occurrences("10.4.0 and 0.4.01 and 0.4.0rc1 and 0.4.0.1 and v0.4.0x", "0.4.0").is_empty());
     assert!(standalone_occurrences("core>=0.4,<0.5", "0.4.0").is_empty());
 }
+
+/// Repository paths named in `text`: tokens that start at a top-level folder of the repository or
+/// are one of its top-level files, e.g. `docs/reference/commands.md` or `RELEASE.md`.
+fn repository_paths_in(text: &str) -> Vec<String> {
+    const FOLDERS: [&str; 6] = ["docs/", "packages/", "scripts/", "xtask/", ".github/", ".ci/"];
+    const FILES: [&str; 6] = ["README.md", "RELEASE.md", "Dockerfile", ".python-version", ".dockerignore", "DESIGN.md"];
+    let is_path_char = |c: char| c.is_ascii_alphanumeric() || "_-./".contains(c);
+    let mut found = Vec::new();
+    for (start, _) in text.char_indices() {
+        if start > 0 && text[..start].chars().next_back().is_some_and(is_path_char) {
+            continue;
+        }
+        let rest = &text[start..];
+        let token: String = rest.chars().take_while(|c| is_path_char(*c)).collect();
+        let token = token.trim_end_matches(['.', '/']).to_string();
+        let named = FOLDERS.iter().any(|folder| token.starts_with(folder) && token.len() > folder.len())
+            || FILES.contains(&token.as_str());
+        // A template such as packages/<name>/pyproject.toml or dist/*.sha256 names no one file.
+        let templated = rest[token.len()..].starts_with(['<', '*', '{']) || token.ends_with('-');
+        if named && !templated {
+            found.push(token);
+        }
+    }
+    found
+}
+
+#[test]
+fn docs_and_messages_point_only_at_files_that_exist() {
+    let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let readers_see = |path: &str| {
+        path.ends_with(".md")
+            || path.starts_with(".github/")
+            || (path.starts_with("xtask/src/") && path.ends_with(".rs") && path != "xtask/src/tidy.rs")
+    };
+    let mut dangling = Vec::new();
+    for path in tracked_files(&root).into_iter().filter(|path| readers_see(path)) {
+        let Ok(text) = std::fs::read_to_string(root.join(&path)) else { continue };
+        // The xtask's own unit tests use made-up trees; only the text before them is read by people.
+        let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for named in repository_paths_in(text) {
+            if !root.join(&named).exists() {
+                dangling.push(format!("{path}: {named}"));
+            }
+        }
+        if path.starts_with("xtask/src/") && text.contains("DESIGN §") {
+            dangling.push(format!("{path}: a message cites DESIGN §, a document this repository does not have"));
+        }
+    }
+    assert!(dangling.is_empty(), "text points at files that do not exist:\n{}", dangling.join("\n"));
+}
+
+#[test]
+fn path_finder_reads_paths_and_skips_templates() {
+    let text = "see `docs/reference/commands.md`, RELEASE.md and packages/<name>/pyproject.toml; \
+                not mydocs/x.md; dist/*.sha256; .github/workflows/binaries.yml.";
+    assert_eq!(
+        repository_paths_in(text),
+        ["docs/reference/commands.md", "RELEASE.md", ".github/workflows/binaries.yml"]
+    );
+}

@@ -153,7 +153,7 @@ pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<
     if dynamic_version {
         return Err(refuse(
             format!("{distribution} declares its version as dynamic"),
-            "write the version in [project].version: it is the only source of truth (DESIGN §2)",
+            "write the version in [project].version: it is the only source of truth (docs/reference/versions.md)",
         ));
     }
     let version = project
