@@ -3,12 +3,15 @@
 //! Python tools (PyInstaller, pytest, ruff) are never called directly: they run through
 //! `uv run --locked`, pinned by `uv.lock`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, refuse};
+use crate::files;
+use crate::process::Supervised;
 use crate::workspace::Workspace;
 
 /// The uv the bootstrap installs when none is found.
@@ -135,20 +138,96 @@ pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// The workspace's virtualenv: `UV_PROJECT_ENVIRONMENT` (relative to the root) or `.venv`.
+pub fn project_venv(workspace: &Workspace) -> PathBuf {
+    match std::env::var_os("UV_PROJECT_ENVIRONMENT").filter(|value| !value.is_empty()) {
+        Some(path) => workspace.root.join(path),
+        None => workspace.root.join(".venv"),
+    }
+}
+
+/// Present while a `uv sync` runs; left behind, it says the last one did not finish.
+fn sync_marker(workspace: &Workspace) -> PathBuf {
+    workspace.target_dir().join("xtask-uv-sync.incomplete")
+}
+
 /// `uv sync --locked`: the workspace's virtualenv matches `uv.lock`, or the lock is refused.
+///
+/// A sync stopped half-way (Ctrl-C, a crash, a full disk) can leave a virtualenv that uv takes
+/// for complete. A marker under `target/` is written before the sync and removed after it
+/// succeeds; finding it (or a virtualenv whose Python does not run) the next sync removes the
+/// virtualenv first, saying so. An interrupted sync exits 130 like any interrupted step.
 pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
-    let status = Command::new(uv)
-        .current_dir(&workspace.root)
-        .args(["sync", "--locked", "--quiet"])
-        .status()
-        .with_context(|| format!("running {} sync", uv.display()))?;
-    if !status.success() {
+    let target = workspace.target_dir();
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    // One sync at a time per clone (a build and `cargo xtask test` may both sync): the marker is
+    // only judged by the process holding this lock.
+    let lock_path = target.join("xtask-uv-sync.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!("note: waiting for another `uv sync` in this clone to finish");
+        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    }
+    let venv = project_venv(workspace);
+    let marker = sync_marker(workspace);
+    let damage = if marker.exists() {
+        Some("the last `uv sync` in this clone did not finish")
+    } else if venv.join("pyvenv.cfg").is_file() && !venv_python_runs(&venv) {
+        Some("its Python does not start")
+    } else {
+        None
+    };
+    if let Some(damage) = damage.filter(|_| venv.exists()) {
+        eprintln!("note: {} is unusable ({damage}); removing it so that uv creates it again", venv.display());
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("removing {}", venv.display()))
+            .hint(format!("remove {} yourself (rm -rf {0}) and run again", venv.display()))?;
+    }
+    files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
+
+    let mut command = Command::new(uv);
+    command.current_dir(&workspace.root).args(["sync", "--locked", "--quiet"]).stderr(Stdio::piped());
+    let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
+    let mut lock_out_of_date = false;
+    for pipe in child.take_output_pipes() {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lock_out_of_date |= line.contains("needs to be updated");
+        }
+    }
+    // An interrupt returns here, the marker still in place for the next run.
+    let status = child.wait()?;
+    if lock_out_of_date {
         return Err(refuse(
-            "uv sync --locked failed: uv.lock does not match the pyproject.toml files, or a package could not be installed",
-            "run `uv lock` and commit uv.lock if a pyproject.toml changed; otherwise read uv's message above",
+            "uv sync --locked failed: uv.lock does not match the pyproject.toml files",
+            "run `uv lock` and commit uv.lock (a pyproject.toml changed without it)",
         ));
     }
+    if !status.success() {
+        return Err(refuse(
+            format!("uv sync --locked failed ({status}): a package could not be installed into {}", venv.display()),
+            format!(
+                "read uv's message above; if it is about a damaged environment, remove {} and run again",
+                venv.display()
+            ),
+        ));
+    }
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     Ok(())
+}
+
+fn venv_python_runs(venv: &Path) -> bool {
+    Command::new(venv_executable(venv, "python"))
+        .args(["-c", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The version of a package pinned in `uv.lock`, e.g. PyInstaller's.
