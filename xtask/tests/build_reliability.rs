@@ -113,8 +113,7 @@ fn manifest_matching_disk(dist: &Path) -> Vec<serde_json::Value> {
 
 fn write_with_checksum(dist: &Path, name: &str, contents: &str) {
     std::fs::write(dist.join(name), contents).unwrap();
-    std::fs::write(dist.join(format!("{name}.sha256")), format!("{}  {name}\n", sha256_hex(&dist.join(name))))
-        .unwrap();
+    std::fs::write(dist.join(format!("{name}.sha256")), format!("{}  {name}\n", sha256_hex(&dist.join(name)))).unwrap();
 }
 
 #[test]
@@ -153,15 +152,16 @@ fn interrupted_raced_and_failing_builds_leave_a_correct_cache_and_dist() {
         "the run after an interrupted sync says it recreates .venv:\n{stderr}"
     );
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("changed while PyInstaller ran") && stderr.contains("_build_info.py was removed"), "{stderr}");
+    assert!(
+        stderr.contains("changed while PyInstaller ran") && stderr.contains("_build_info.py was removed"),
+        "{stderr}"
+    );
     assert!(stderr.contains("neither cached nor published"), "{stderr}");
     assert_clean_failure(&stderr);
     assert_eq!(cache_entries(&clone), Vec::<PathBuf>::new(), "a binary built from damaged inputs was cached");
     assert!(!dist.join(&agent_binary).exists(), "a binary built from damaged inputs was published");
 
     // 3. dist/ as an earlier build of another version left it, plus files the xtask never made.
-    let proxy_version = std::fs::read_to_string(clone.join("packages/proxy/pyproject.toml")).unwrap();
-    assert!(proxy_version.contains("[tool.xtask.sidecar]"));
     let stale_agent = format!("lumen-argus-agent-0.0.1-{triple}.tar.gz");
     let stale_proxy = format!("lumen-argus-0.0.1-{triple}.tar.gz");
     let foreign = [
@@ -169,6 +169,7 @@ fn interrupted_raced_and_failing_builds_leave_a_correct_cache_and_dist() {
         "lumen-argus-agent-0.0.1-aarch64-apple-darwin.tar.gz".to_string(),
         format!("lumen-argus-agent-custom-{triple}.tar.gz"),
     ];
+    std::fs::create_dir_all(&dist).unwrap();
     for name in [&stale_agent, &stale_proxy] {
         write_with_checksum(&dist, name, &format!("old archive {name}"));
     }
