@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use crate::failure::WithHint;
 use crate::files;
 
 pub const FILE_NAME: &str = "manifest.json";
@@ -80,9 +81,14 @@ pub fn forget(dist: &Path, files: &[String]) -> anyhow::Result<()> {
     rewrite(dist, files, &[])
 }
 
-fn rewrite(dist: &Path, forgotten: &[String], records: &[ArtifactRecord]) -> anyhow::Result<()> {
+/// Refuse a manifest that cannot be read, before a build that would fail to update it.
+pub fn check_readable(dist: &Path) -> anyhow::Result<()> {
+    read(dist).map(drop)
+}
+
+fn read(dist: &Path) -> anyhow::Result<Option<Value>> {
     let path = dist.join(FILE_NAME);
-    let existing = match std::fs::read_to_string(&path) {
+    Ok(match std::fs::read_to_string(&path) {
         Ok(text) => Some(serde_json::from_str::<Value>(&text).map_err(|error| {
             crate::failure::refuse(
                 format!("{} is not valid JSON ({error})", path.display()),
@@ -90,8 +96,17 @@ fn rewrite(dist: &Path, forgotten: &[String], records: &[ArtifactRecord]) -> any
             )
         })?),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
-    };
+        Err(error) => {
+            return Err(error)
+                .with_context(|| format!("reading {}", path.display()))
+                .hint(format!("remove {} (the build writes a new one) and run again", path.display()));
+        }
+    })
+}
+
+fn rewrite(dist: &Path, forgotten: &[String], records: &[ArtifactRecord]) -> anyhow::Result<()> {
+    let path = dist.join(FILE_NAME);
+    let existing = read(dist)?;
     if existing.is_none() && records.is_empty() {
         return Ok(());
     }

@@ -173,7 +173,7 @@ fn check_output_folder(dist: &Path) -> anyhow::Result<()> {
     });
     probe.map_err(|error| refuse(format!("{} cannot take the build: {error:#}", dist.display()), hint))?;
     // A manifest that cannot be read would fail the publish step; say it now.
-    manifest::forget(dist, &[])
+    manifest::check_readable(dist)
 }
 
 /// `_build_info.py` files written for a build, removed afterwards (also on failure): left behind,

@@ -41,8 +41,23 @@ pub struct Python {
     pub version: String,
 }
 
-/// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH.
+/// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH. A set
+/// `XTASK_PYTHON` that does not run is an error, not a reason to pick another Python.
 pub fn find_python() -> anyhow::Result<Python> {
+    if let Some(chosen) = std::env::var_os("XTASK_PYTHON").filter(|value| !value.is_empty()) {
+        let chosen = PathBuf::from(chosen);
+        let version = first_line_of(&chosen, &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]);
+        match version {
+            Some(version) if python_is_recent_enough(&version) => return Ok(Python { path: chosen, version }),
+            found => {
+                let found = found.map_or_else(|| "does not run".to_string(), |version| format!("is Python {version}"));
+                return Err(refuse(
+                    format!("XTASK_PYTHON={} {found}", chosen.display()),
+                    "point XTASK_PYTHON at a Python 3.11+ interpreter, or unset it to use python3 from PATH",
+                ));
+            }
+        }
+    }
     let candidates: Vec<PathBuf> = std::env::var_os("XTASK_PYTHON")
         .map(PathBuf::from)
         .into_iter()
@@ -100,6 +115,14 @@ pub fn find_uv(workspace: &Workspace) -> Option<PathBuf> {
 
 /// uv, installed into `target/xtask-tools/uv` with the system Python's pip when it is missing.
 pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
+    if let Some(chosen) = std::env::var_os("XTASK_UV").filter(|value| !value.is_empty()).map(PathBuf::from)
+        && !chosen.is_file()
+    {
+        return Err(refuse(
+            format!("XTASK_UV={} is not a file", chosen.display()),
+            "point XTASK_UV at a uv executable, or unset it to use uv from PATH (or the one the xtask installs)",
+        ));
+    }
     if let Some(path) = find_uv(workspace) {
         return Ok(path);
     }
