@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use toml_edit::{DocumentMut, Item};
 
-use crate::failure::{WithHint, refuse};
+use crate::failure::refuse;
 use crate::naming;
 
 #[derive(Debug, Clone)]
@@ -222,7 +222,18 @@ pub fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
 
 /// Read one package from the text of its `pyproject.toml`.
 pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<Package> {
-    let document: DocumentMut = pyproject.parse().hint("fix the TOML syntax of this pyproject.toml")?;
+    let document: DocumentMut = pyproject.parse().map_err(|error: toml_edit::TomlError| {
+        // One line, as every error: where, then what (toml_edit's own text spans several lines).
+        let at = error.span().map_or(0, |span| span.start).min(pyproject.len());
+        let before = pyproject.get(..at).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        let what = error.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        refuse(
+            format!("TOML syntax error at line {line}, column {column}: {what}"),
+            "fix the TOML syntax of this pyproject.toml",
+        )
+    })?;
     let project = document
         .get("project")
         .and_then(Item::as_table_like)
