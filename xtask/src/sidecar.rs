@@ -126,19 +126,23 @@ pub fn build_and_publish(
             Ok(item) => published.push(item),
             Err(error) => {
                 crate::process::check_interrupted()?;
-                failures.push(format!("{}: {}", job.sidecar.binary, crate::failure::lines(&error).0));
+                let (mut message, hint) = crate::failure::lines(&error);
                 if let Err(cleanup) = withdraw(&dist, target, job, &declared_binaries) {
-                    failures.push(format!("{}: {}", job.sidecar.binary, crate::failure::lines(&cleanup).0));
+                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).0));
                 }
+                failures.push((format!("{}: {message}", job.sidecar.binary), hint));
             }
         }
     }
     crate::process::check_interrupted()?;
     if !failures.is_empty() {
-        return Err(refuse(
-            format!("{} sidecar(s) failed: {}", failures.len(), failures.join("; ")),
-            "read the prefixed PyInstaller output above; `cargo xtask sidecar --package NAME --no-cache` rebuilds one",
-        ));
+        let messages: Vec<&str> = failures.iter().map(|(message, _)| message.as_str()).collect();
+        let hint = match failures.as_slice() {
+            [(_, Some(hint))] => hint.clone(),
+            _ => "read the prefixed PyInstaller output above; `cargo xtask sidecar --package NAME --no-cache` rebuilds one"
+                .to_string(),
+        };
+        return Err(refuse(format!("{} sidecar(s) failed: {}", failures.len(), messages.join("; ")), hint));
     }
     Ok(published)
 }
