@@ -123,35 +123,36 @@ pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
             "point XTASK_UV at a uv executable, or unset it to use uv from PATH (or the one the xtask installs)",
         ));
     }
+    let venv = bootstrap_dir(workspace);
+    let bootstrapped = venv_executable(&venv, "uv");
     if let Some(path) = find_uv(workspace) {
-        return Ok(path);
+        // An install stopped half-way (Ctrl-C during pip) can leave a uv that does not run.
+        if path != bootstrapped || first_line_of(&path, &["--version"]).is_some() {
+            return Ok(path);
+        }
+        eprintln!("note: {} does not run (an interrupted install?); installing it again", path.display());
     }
     let python = find_python()?;
-    let venv = bootstrap_dir(workspace);
     eprintln!("note: uv was not found; installing it into {} with {}'s pip", venv.display(), python.path.display());
-    let created = Command::new(&python.path)
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv)
-        .status()
-        .with_context(|| format!("running {} -m venv", python.path.display()))?;
+    let mut create = Command::new(&python.path);
+    create.args(["-m", "venv", "--clear"]).arg(&venv);
+    let created = Supervised::spawn(&mut create, &format!("{} -m venv", python.path.display()))?.wait()?;
     if !created.success() {
         return Err(refuse(
             format!("{} -m venv {} failed", python.path.display(), venv.display()),
             "install Python's venv module (Debian: apt-get install python3-venv), or install uv yourself: pip install uv",
         ));
     }
-    let installed = Command::new(venv_executable(&venv, "python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT])
-        .status()
-        .context("running pip install uv")?;
-    let uv = venv_executable(&venv, "uv");
-    if !installed.success() || !uv.is_file() {
+    let mut install = Command::new(venv_executable(&venv, "python"));
+    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT]);
+    let installed = Supervised::spawn(&mut install, "pip install uv")?.wait()?;
+    if !installed.success() || first_line_of(&bootstrapped, &["--version"]).is_none() {
         return Err(refuse(
             "pip could not install uv",
             "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
         ));
     }
-    Ok(uv)
+    Ok(bootstrapped)
 }
 
 /// A `uv run --locked <args>` command rooted at the workspace.
