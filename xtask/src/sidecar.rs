@@ -163,8 +163,15 @@ const OUTPUT_PROBE_BYTES: usize = 256 * 1024;
 
 fn check_output_folder(dist: &Path) -> anyhow::Result<()> {
     let hint = "make dist/ a writable folder with free space (or remove it: it is created again), then run again";
-    if std::fs::symlink_metadata(dist).is_ok_and(|meta| !meta.is_dir()) {
-        return Err(refuse(format!("{} exists but is not a folder", dist.display()), hint));
+    // A link to a folder elsewhere (another disk) is fine; a link to nothing or a file is not.
+    match (std::fs::symlink_metadata(dist), std::fs::metadata(dist)) {
+        (Ok(_), Err(_)) => {
+            return Err(refuse(format!("{} is a link to something that does not exist", dist.display()), hint));
+        }
+        (_, Ok(meta)) if !meta.is_dir() => {
+            return Err(refuse(format!("{} exists but is not a folder", dist.display()), hint));
+        }
+        _ => {}
     }
     let probe = std::fs::create_dir_all(dist).with_context(|| format!("creating {}", dist.display())).and_then(|()| {
         let mut probe = tempfile::Builder::new()
@@ -526,4 +533,30 @@ pub fn render_table(published: &[Published]) -> String {
         ));
     }
     table
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_folder_may_be_a_link_to_a_folder_but_not_to_nothing_or_a_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let elsewhere = folder.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let linked = folder.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        check_output_folder(&linked).unwrap();
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "the probe file is removed");
+        check_output_folder(&folder.path().join("created")).unwrap();
+        assert!(folder.path().join("created").is_dir());
+        let dangling = folder.path().join("dangling");
+        std::os::unix::fs::symlink(folder.path().join("nothing"), &dangling).unwrap();
+        let (message, hint) = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
+        assert!(message.contains("is a link to something that does not exist"), "{message}");
+        assert!(hint.is_some());
+        std::fs::write(folder.path().join("file"), "x").unwrap();
+        let error = check_output_folder(&folder.path().join("file")).unwrap_err();
+        assert!(crate::failure::lines(&error).0.contains("exists but is not a folder"));
+    }
 }

@@ -355,7 +355,7 @@ fn output_folders_that_cannot_take_the_build() {
         &clone,
         "dist is a dangling link",
         xtask_command(&clone, &sidecar),
-        &refused("dist exists but is not a folder", folder_hint),
+        &refused("dist is a link to something that does not exist", folder_hint),
     );
     std::fs::remove_file(&dist).unwrap();
     count += 2;
