@@ -103,6 +103,20 @@ fn check(clone: &Path, label: &str, mut command: Command, expect: &Expect<'_>) -
     output
 }
 
+/// `program prefix... <xtask> args...` in `clone`, with the environment the tests give the xtask.
+fn xtask_wrapped_in(clone: &Path, program: &str, prefix: &[&str], args: &[&str]) -> Command {
+    let template = xtask_command(clone, args);
+    let mut command = Command::new(program);
+    command.current_dir(clone).args(prefix).arg(template.get_program()).args(template.get_args());
+    for (name, value) in template.get_envs() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    command
+}
+
 /// Run `case` with `relative` holding `contents`, then put the original bytes back.
 fn with_file(clone: &Path, relative: &str, contents: &[u8], case: impl FnOnce()) {
     let path = clone.join(relative);
@@ -195,19 +209,8 @@ fn malformed_and_oddly_encoded_pyproject_files() {
         ),
         (
             "latin-1 byte",
-            replaced("# The only place", "# caf\u{e9} The only place")
-                .iter()
-                .map(|&b| {
-                    if b == 0xc3 {
-                        b'#'
-                    } else if b == 0xa9 {
-                        0xe9
-                    } else {
-                        b
-                    }
-                })
-                .collect(),
-            "is not UTF-8",
+            [b"# caf\xe9\n".as_slice(), original.as_bytes()].concat(),
+            "is not UTF-8 (invalid byte at offset 5)",
             "save it as UTF-8",
         ),
         (
@@ -337,7 +340,6 @@ fn hostile_declared_names() {
 fn output_folders_that_cannot_take_the_build() {
     let (_folder, clone) = fresh_clone();
     let dist = clone.join("dist");
-    let xtask_path = env!("CARGO_BIN_EXE_xtask");
     let sidecar = ["sidecar", "--package", "agent"];
     let folder_hint = "make dist/ a writable folder";
     let mut count = 0;
@@ -365,33 +367,18 @@ fn output_folders_that_cannot_take_the_build() {
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("keep.txt"), "kept").unwrap();
     let read_only = if unsafe { libc::geteuid() } == 0 {
-        let mut command = Command::new("unshare");
-        command.current_dir(&clone).args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind -o ro \"$1\" \"$1\" && shift && exec \"$@\"",
-            "sh",
-        ]);
-        command.arg(&dist).arg(xtask_path).args(sidecar);
         let probe = Command::new("unshare").args(["-m", "true"]).status();
         assert!(
             probe.is_ok_and(|status| status.success()),
             "running as root without `unshare -m`: no way to make a read-only folder"
         );
-        command
+        let remount = "mount --bind -o ro \"$1\" \"$1\" && shift && exec \"$@\"";
+        xtask_wrapped_in(&clone, "unshare", &["-m", "sh", "-c", remount, "sh", dist.to_str().unwrap()], &sidecar)
     } else {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&dist, std::fs::Permissions::from_mode(0o555)).unwrap();
         xtask_command(&clone, &sidecar)
     };
-    let mut read_only = read_only;
-    for (name, value) in xtask_command(&clone, &[]).get_envs() {
-        match value {
-            Some(value) => read_only.env(name, value),
-            None => read_only.env_remove(name),
-        };
-    }
     check(&clone, "read-only dist", read_only, &refused("cannot take the build", folder_hint));
     {
         use std::os::unix::fs::PermissionsExt;
@@ -401,21 +388,8 @@ fn output_folders_that_cannot_take_the_build() {
 
     // A full output folder: `ulimit -f` (512-byte blocks in sh) makes big writes fail.
     let limited = |blocks: &str, args: &[&str]| {
-        let mut command = xtask_command(&clone, &[]);
-        let mut wrapper = Command::new("sh");
-        wrapper
-            .current_dir(&clone)
-            .args(["-c", &format!("ulimit -f {blocks} && exec \"$0\" \"$@\""), xtask_path])
-            .args(args);
-        for (name, value) in command.get_envs() {
-            match value {
-                Some(value) => wrapper.env(name, value),
-                None => wrapper.env_remove(name),
-            };
-        }
-        let _ = command.get_program();
-        command = wrapper;
-        command
+        let script = format!("ulimit -f {blocks} && exec \"$0\" \"$@\"");
+        xtask_wrapped_in(&clone, "sh", &["-c", &script], args)
     };
     check(&clone, "sidecar with a file size limit", limited("8", &sidecar), &refused("File too large", folder_hint));
     check(
