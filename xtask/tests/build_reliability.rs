@@ -128,8 +128,9 @@ fn interrupted_raced_and_failing_builds_leave_a_correct_cache_and_dist() {
     let agent_args = ["sidecar", "--package", "agent", "--no-cache"];
 
     // 1. Ctrl-C (SIGINT to the job's process group) while the first `uv sync` fills .venv.
-    //    Copying instead of linking keeps uv busy long enough to be caught in the act.
-    let first = start(&clone, &agent_args, "never printed", &[("UV_LINK_MODE", "copy")]);
+    //    Copying one package at a time instead of linking keeps uv busy for about two seconds.
+    let slow_sync = [("UV_LINK_MODE", "copy"), ("UV_CONCURRENT_INSTALLS", "1")];
+    let first = start(&clone, &agent_args, "never printed", &slow_sync);
     wait_until(".venv to appear", || clone.join(".venv").exists());
     let group = first.child.id().to_string();
     assert!(Command::new("kill").args(["-INT", "--", &format!("-{group}")]).status().unwrap().success());
