@@ -548,6 +548,7 @@ fn missing_tools_on_path() {
     count += 2;
     assert!(uv.is_file());
     eprintln!("{count} missing tool cases");
+    assert_eq!(count, 8);
 }
 
 /// Shallow clones, exports without `.git`, a detached HEAD, a checkout without a commit or with a
@@ -640,4 +641,5 @@ fn unusual_git_states() {
     );
     count += 1;
     eprintln!("{count} git state cases");
+    assert_eq!(count, 8);
 }
