@@ -1,5 +1,9 @@
 //! Content-addressed cache of built sidecars under `target/sidecar-cache/<key>/`: when nothing
 //! that shapes a binary changed, the binary is copied from here instead of running PyInstaller.
+//!
+//! An entry is a folder holding the binary and `<binary>.sha256`, filled under a temporary name and
+//! renamed into place; a lookup hashes the binary again and ignores (and removes) any entry that
+//! is incomplete or does not match its checksum.
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +11,10 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::workspace::Workspace;
+use crate::{files, hashing, naming};
 
 /// Bump when the key's recipe changes, so old entries stop matching.
-const KEY_RECIPE: &str = "xtask sidecar cache v1";
+const KEY_RECIPE: &str = "xtask sidecar cache v2";
 
 /// Everything that shapes one sidecar binary besides the source files.
 pub struct KeyInputs<'a> {
@@ -103,22 +108,45 @@ pub fn cache_dir(workspace: &Workspace) -> PathBuf {
     workspace.target_dir().join("sidecar-cache")
 }
 
-/// The cached binary for `key`, if a complete entry exists.
+/// The cached binary for `key`, if a complete entry exists whose binary matches its checksum.
 pub fn lookup(workspace: &Workspace, key: &str, file_name: &str) -> Option<PathBuf> {
-    Some(cache_dir(workspace).join(key).join(file_name)).filter(|path| path.is_file())
+    let entry = cache_dir(workspace).join(key);
+    if !entry.exists() {
+        return None;
+    }
+    let binary = entry.join(file_name);
+    let recorded = std::fs::read_to_string(entry.join(naming::checksum_file_name(file_name))).ok();
+    let intact = recorded.is_some_and(|line| {
+        line == hashing::checksum_line(&hashing::sha256_hex_of_file(&binary).unwrap_or_default(), file_name)
+    });
+    if intact {
+        return Some(binary);
+    }
+    eprintln!("warning: the cache entry {} is incomplete or damaged; removing it and building again", entry.display());
+    let _ = std::fs::remove_dir_all(&entry);
+    None
 }
 
-/// Store a freshly built binary under `key` (a folder renamed into place: never half an entry).
+/// Store a freshly built binary under `key`, with its checksum (a folder renamed into place: never
+/// half an entry).
 pub fn store(workspace: &Workspace, key: &str, file_name: &str, built: &Path) -> anyhow::Result<()> {
     let root = cache_dir(workspace);
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&root)?;
-    std::fs::copy(built, staging.path().join(file_name)).with_context(|| format!("caching {}", built.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&root)
+        .with_context(|| format!("creating a folder in {}", root.display()))?;
+    let contents = std::fs::read(built).with_context(|| format!("reading {}", built.display()))?;
+    let checksum = hashing::checksum_line(&hashing::sha256_hex_of_bytes(&contents), file_name);
+    files::write_atomically_with_mode(&staging.path().join(file_name), &contents, Some(0o755))?;
+    files::write_atomically(&staging.path().join(naming::checksum_file_name(file_name)), checksum.as_bytes())?;
     let entry = root.join(key);
     if entry.exists() {
         std::fs::remove_dir_all(&entry).with_context(|| format!("replacing {}", entry.display()))?;
     }
-    std::fs::rename(staging.keep(), &entry).with_context(|| format!("filling {}", entry.display()))?;
+    std::fs::rename(staging.path(), &entry).with_context(|| format!("filling {}", entry.display()))?;
+    // Renamed away: the TempDir has nothing left to delete.
+    drop(staging.keep());
     Ok(())
 }
 
@@ -182,5 +210,29 @@ mod tests {
         assert_eq!(std::fs::read(cached).unwrap(), b"binary bytes");
         store(&workspace, "abc", "tool", &built).unwrap();
         assert!(lookup(&workspace, "abc", "tool").is_some());
+        let leftovers: Vec<_> =
+            std::fs::read_dir(cache_dir(&workspace)).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, ["abc"], "no staging folder is left behind");
+    }
+
+    #[test]
+    fn a_damaged_or_partial_entry_is_never_used_and_is_removed() {
+        let (folder, workspace) = fixture_workspace();
+        let built = folder.path().join("built");
+        std::fs::write(&built, "binary bytes").unwrap();
+        let entry = cache_dir(&workspace).join("abc");
+        // Same size, other bytes: only the hash tells.
+        store(&workspace, "abc", "tool", &built).unwrap();
+        std::fs::write(entry.join("tool"), "binary BYTES").unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
+        assert!(!entry.exists(), "the damaged entry is removed");
+        // An entry without its checksum (an old or half-made one).
+        store(&workspace, "abc", "tool", &built).unwrap();
+        std::fs::remove_file(entry.join("tool.sha256")).unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
+        // A truncated binary.
+        store(&workspace, "abc", "tool", &built).unwrap();
+        std::fs::write(entry.join("tool"), "binary").unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
     }
 }

@@ -27,8 +27,11 @@ pub struct Provenance {
 }
 
 pub fn run(flags: &BuildInfoFlags) -> anyhow::Result<()> {
+    crate::sidecar::report_file_size_limits_as_errors();
     let workspace = Workspace::discover()?;
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
+    // A running sidecar build reads these files: never rewrite them under it.
+    let _build_lock = workspace.lock_builds()?;
     let provenance = provenance(&workspace.root, false)?;
     for package in packages {
         let (path, _) = write(package, &provenance)?;
@@ -38,15 +41,10 @@ pub fn run(flags: &BuildInfoFlags) -> anyhow::Result<()> {
 }
 
 /// The commit (HEAD, also in a shallow clone) and the build time: `SOURCE_DATE_EPOCH` when set,
-/// else HEAD's commit time when `prefer_commit_time` (reproducible builds), else now.
+/// else HEAD's commit time when `prefer_commit_time` (reproducible builds), else now. Outside git
+/// the commit is `unknown` (with a warning); in a checkout that git cannot read (git missing, no
+/// commit yet, a damaged `.git`) it is refused: a build would record `unknown` by mistake.
 pub fn provenance(root: &Path, prefer_commit_time: bool) -> anyhow::Result<Provenance> {
-    let head = head_commit(root);
-    if head.is_none() {
-        eprintln!(
-            "warning: {} is not a git checkout (or git is missing): GIT_COMMIT will be `unknown`",
-            root.display()
-        );
-    }
     let from_environment = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) => Some(text.trim().parse::<i64>().map_err(|_| {
             crate::failure::refuse(
@@ -54,8 +52,18 @@ pub fn provenance(root: &Path, prefer_commit_time: bool) -> anyhow::Result<Prove
                 "unset it, or set it to a Unix time such as $(git log -1 --format=%ct)",
             )
         })?),
-        Err(_) => None,
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(crate::failure::refuse(
+                "SOURCE_DATE_EPOCH is not text",
+                "unset it, or set it to a Unix time such as $(git log -1 --format=%ct)",
+            ));
+        }
     };
+    let head = head_commit(root)?;
+    if head.is_none() {
+        eprintln!("warning: {} is not a git checkout: GIT_COMMIT will be `unknown`", root.display());
+    }
     let source_date_epoch = match (from_environment, &head) {
         (Some(seconds), _) => seconds,
         (None, Some(head)) if prefer_commit_time => head.commit_time,
@@ -70,12 +78,39 @@ struct Head {
     commit_time: i64,
 }
 
-fn head_commit(root: &Path) -> Option<Head> {
-    let git = tools::find_git().ok()?;
-    let root_text = root.to_string_lossy();
-    let line = tools::first_line_of(&git, &["-C", &root_text, "log", "-1", "--format=%H %ct", "HEAD"])?;
-    let (commit, time) = line.split_once(' ')?;
-    (commit.len() == 40).then(|| Head { commit: commit.to_string(), commit_time: time.parse().unwrap_or(0) })
+/// HEAD of the checkout holding `root`; `None` when `root` is in no checkout (an export).
+fn head_commit(root: &Path) -> anyhow::Result<Option<Head>> {
+    let Some(checkout) = root.ancestors().find(|dir| dir.join(".git").exists()) else {
+        return Ok(None);
+    };
+    let git = tools::find_git().map_err(|_| {
+        crate::failure::refuse(
+            format!("git is not on PATH, but {} is a git checkout: its commit cannot be recorded", checkout.display()),
+            "install git (git-scm.com or your package manager), or build from an export without .git to record `unknown`",
+        )
+    })?;
+    let output = std::process::Command::new(&git)
+        .arg("-C")
+        .arg(root)
+        .args(["log", "-1", "--format=%H %ct", "HEAD"])
+        .output()
+        .with_context(|| format!("running {}", git.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let parsed = text.trim().split_once(' ').and_then(|(commit, time)| {
+        let hex = commit.len() == 40 && commit.bytes().all(|byte| byte.is_ascii_hexdigit());
+        hex.then(|| Head { commit: commit.to_string(), commit_time: time.parse().unwrap_or(0) })
+    });
+    match parsed {
+        Some(head) if output.status.success() => Ok(Some(head)),
+        _ => {
+            let reason = String::from_utf8_lossy(&output.stderr);
+            let reason = reason.lines().find(|line| !line.trim().is_empty()).unwrap_or("no output").trim();
+            Err(crate::failure::refuse(
+                format!("git cannot read HEAD of the checkout {}: {reason}", checkout.display()),
+                "commit at least once, or repair the clone (`git status` says what is wrong)",
+            ))
+        }
+    }
 }
 
 pub fn facts_for(package: &Package, provenance: &Provenance) -> BuildFacts {
@@ -101,7 +136,9 @@ pub fn render(facts: &BuildFacts) -> String {
 
 pub fn build_info_path(package: &Package) -> anyhow::Result<PathBuf> {
     let sidecar = package.sidecar.as_ref().with_context(|| format!("{} ships no sidecar", package.name))?;
-    Ok(package.dir.join(&sidecar.import_package).join("_build_info.py"))
+    // `import-package` is checked to be a (dotted) Python name: each part is a folder.
+    let folder = sidecar.import_package.split('.').fold(package.dir.clone(), |path, part| path.join(part));
+    Ok(folder.join("_build_info.py"))
 }
 
 /// Write the file atomically; return its path and its text.

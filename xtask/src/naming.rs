@@ -31,6 +31,114 @@ pub fn parse_sidecar_file_name(file_name: &str) -> Option<(&str, &'static Target
     })
 }
 
+/// Archives of `binary` for `target` in `names` other than `keep_version`'s: what an earlier build
+/// of another version left behind. Only names this module produces count, with a PEP 440 version
+/// in the middle; a name that is also an archive of another declared binary (e.g. `tool-agent-…`
+/// for `tool` when `tool-agent` is declared too) is never taken for one of `binary`'s.
+pub fn stale_archives<'a>(
+    names: &'a [String],
+    binary: &str,
+    keep_version: Option<&str>,
+    target: &Target,
+    declared_binaries: &[&str],
+) -> Vec<&'a str> {
+    let owner_of = |name: &str| {
+        declared_binaries
+            .iter()
+            .copied()
+            .filter(|candidate| archive_version(name, candidate, target).is_some())
+            .max_by_key(|candidate| candidate.len())
+    };
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| {
+            archive_version(name, binary, target).is_some_and(|version| Some(version) != keep_version)
+                && owner_of(name).is_none_or(|owner| owner == binary)
+        })
+        .collect()
+}
+
+/// The version in `<binary>-<version>-<triple>.<ext>`, when `name` is such an archive.
+fn archive_version<'a>(name: &'a str, binary: &str, target: &Target) -> Option<&'a str> {
+    let suffix = format!("-{}.{}", target.triple, target.archive_extension());
+    let version = name.strip_prefix(binary)?.strip_prefix('-')?.strip_suffix(suffix.as_str())?;
+    (check_version_for_file_names(version).is_ok()).then_some(version)
+}
+
+pub const BINARY_RULE: &str =
+    "use 1 to 64 ASCII letters, digits, '-', '_' or '.', starting with a letter or digit (it becomes a file name)";
+pub const SPEC_RULE: &str =
+    "write a relative path inside the package folder, such as \"tool.spec\" (no `..`, no absolute path)";
+pub const IMPORT_PACKAGE_RULE: &str =
+    "write the Python import name of the package that receives _build_info.py, such as \"lumen_argus\"";
+pub const SERVICE_RULE: &str = "use 1 to 128 printable characters: it is what the sidecar reports as `service`";
+pub const VERSION_RULE: &str = "write a PEP 440 version such as 1.2.3 or 1.2.3rc1 (it becomes part of file names)";
+
+/// A sidecar's binary name is a file name of its own in `dist/`: no path, no oddities.
+pub fn check_binary_name(name: &str) -> Result<(), String> {
+    let starts_well = name.chars().next().is_some_and(|first| first.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 64 {
+        return Err(format!("is {} characters long", name.len()));
+    }
+    if !starts_well || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(format!("{} is not a plain file name", shown(name)));
+    }
+    Ok(())
+}
+
+/// A path relative to the package folder that stays inside it.
+pub fn check_relative_path(path: &str) -> Result<(), String> {
+    use std::path::Component;
+    let inside = !path.is_empty()
+        && !path.contains('\\')
+        && std::path::Path::new(path).components().all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
+    if !inside || path.chars().any(char::is_control) || path.len() > 255 {
+        return Err(format!("{} is not a relative path inside the package", shown(path)));
+    }
+    Ok(())
+}
+
+/// A Python import name (dotted names allowed): each part an ASCII identifier.
+pub fn check_import_package(name: &str) -> Result<(), String> {
+    let identifier = |part: &str| {
+        part.chars().next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if name.len() > 128 || !name.split('.').all(identifier) {
+        return Err(format!("{} is not a Python import name", shown(name)));
+    }
+    Ok(())
+}
+
+pub fn check_service_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(char::is_control) {
+        return Err(format!("{} is not a printable name of 1 to 128 characters", shown(name)));
+    }
+    Ok(())
+}
+
+/// A version is part of archive names: PEP 440, and only the characters PEP 440 spells it with.
+pub fn check_version_for_file_names(version: &str) -> Result<(), String> {
+    let plain = !version.is_empty()
+        && version.len() <= 64
+        && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
+    if !plain || crate::version::Version::parse(version).is_err() {
+        return Err(format!("{} is not a PEP 440 version", shown(version)));
+    }
+    Ok(())
+}
+
+/// A declared value as it goes into a message: quoted, escaped, at most 80 characters.
+fn shown(value: &str) -> String {
+    let escaped = format!("{value:?}");
+    if escaped.chars().count() > 80 {
+        format!("{}…\" ({} characters)", escaped.chars().take(60).collect::<String>(), value.chars().count())
+    } else {
+        escaped
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +203,69 @@ mod tests {
         assert_eq!(parse_sidecar_file_name("lumen-argus-x86_64-unknown-linux-musl"), None);
         assert_eq!(parse_sidecar_file_name("x86_64-unknown-linux-gnu"), None);
         assert_eq!(parse_sidecar_file_name("lumen-argus-x86_64-pc-windows-msvc"), None);
+    }
+
+    #[test]
+    fn stale_archives_are_other_versions_of_this_binary_and_triple_only() {
+        let linux = parse("x86_64-unknown-linux-gnu").unwrap();
+        let names: Vec<String> = [
+            "tool-1.0-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-1.1-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-0.9rc1-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-0.9-x86_64-unknown-linux-gnu.tar.gz.sha256",
+            "tool-0.9-aarch64-unknown-linux-gnu.tar.gz",
+            "tool-agent-0.9-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-1.0.post1-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-notes-x86_64-unknown-linux-gnu.tar.gz",
+            "tool-x86_64-unknown-linux-gnu",
+            "mytool-0.9-x86_64-unknown-linux-gnu.tar.gz",
+            "checksums.txt",
+        ]
+        .map(String::from)
+        .to_vec();
+        let stale = stale_archives(&names, "tool", Some("1.1"), linux, &["tool", "tool-agent"]);
+        assert_eq!(
+            stale,
+            [
+                "tool-1.0-x86_64-unknown-linux-gnu.tar.gz",
+                "tool-0.9rc1-x86_64-unknown-linux-gnu.tar.gz",
+                "tool-1.0.post1-x86_64-unknown-linux-gnu.tar.gz"
+            ]
+        );
+        let agent = stale_archives(&names, "tool-agent", None, linux, &["tool", "tool-agent"]);
+        assert_eq!(agent, ["tool-agent-0.9-x86_64-unknown-linux-gnu.tar.gz"]);
+        // Without the longer binary declared, `agent-0.9` is still no version: nothing is taken.
+        assert_eq!(stale_archives(&names[5..6], "tool", None, linux, &["tool"]), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn declared_names_that_would_escape_or_garble_a_file_name_are_refused() {
+        for good in ["lumen-argus", "lumen-argus-agent", "tool_2.x", "a"] {
+            assert_eq!(check_binary_name(good), Ok(()), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in ["", "a/b", "..", ".hidden", "../x", "two words", "tab\there", "nul\0", "-flag", "é", long.as_str()]
+        {
+            assert!(check_binary_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["tool.spec", "specs/tool.spec", "./tool.spec"] {
+            assert_eq!(check_relative_path(good), Ok(()), "{good}");
+        }
+        for bad in ["", "/etc/passwd", "../other/tool.spec", "a/../../b", "line\nbreak", "c:\\x"] {
+            assert!(check_relative_path(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["lumen_argus", "pkg.sub", "_private"] {
+            assert_eq!(check_import_package(good), Ok(()), "{good}");
+        }
+        for bad in ["", "../x", "a/b", "1abc", "a..b", "a b", "a-b"] {
+            assert!(check_import_package(bad).is_err(), "{bad:?} accepted");
+        }
+        for bad in ["1.0/../../x", "1.0 ", "1.x", "", "1.0\n"] {
+            assert!(check_version_for_file_names(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(check_version_for_file_names("0.2.0rc1"), Ok(()));
+        assert_eq!(check_service_name("lumen-argus"), Ok(()));
+        assert!(check_service_name("bell\u{7}").is_err());
+        assert!(shown(&long.repeat(3)).ends_with("(195 characters)"));
     }
 }

@@ -40,6 +40,7 @@ pub struct Published {
 }
 
 pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
+    report_file_size_limits_as_errors();
     let workspace = Workspace::discover()?;
     let target = targets::buildable(flags.target.as_deref())?;
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
@@ -53,16 +54,27 @@ pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
 }
 
 /// Build every package's sidecar for `target` and publish them into `dist/`.
+///
+/// Holds the clone's build lock throughout. Everything that can be checked cheaply is checked
+/// before the first long step (tools, the commit, the specs, the output folder); `dist/` and its
+/// manifest stay in step after each sidecar, so a failure or an interrupt leaves no stale record.
 pub fn build_and_publish(
     workspace: &Workspace,
     target: &'static Target,
     packages: &[&Package],
     options: BuildOptions,
 ) -> anyhow::Result<Vec<Published>> {
+    let _build_lock = workspace.lock_builds()?;
     tools::find_python()?;
     let uv = tools::uv(workspace)?;
-    gha::group("uv sync --locked", || tools::sync(workspace, &uv))?;
     let provenance = build_info::provenance(&workspace.root, true)?;
+    for package in packages {
+        let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
+        spec_path(package, sidecar)?;
+    }
+    let dist = workspace.dist_dir();
+    check_output_folder(&dist)?;
+    gha::group("uv sync --locked", || tools::sync(workspace, &uv))?;
     let toolchain = toolchain(workspace, &uv)?;
 
     let workspace_digest = build_cache::workspace_digest(workspace)?;
@@ -71,7 +83,7 @@ pub fn build_and_publish(
     for package in packages {
         let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
         let (build_info_path, build_info_text) = build_info::write(package, &provenance)?;
-        generated.0.push(build_info_path);
+        generated.0.push(build_info_path.clone());
         let key = build_cache::key(
             &workspace_digest,
             &build_cache::KeyInputs {
@@ -82,8 +94,9 @@ pub fn build_and_publish(
                 build_info: &build_info_text,
             },
         );
-        jobs.push(Job { package, sidecar, key });
+        jobs.push(Job { package, sidecar, key, build_info_path, build_info_text });
     }
+    let inputs = BuildInputs { workspace_digest: &workspace_digest };
 
     let parallel = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, jobs.len().max(1));
     let mut outcomes: Vec<anyhow::Result<BuiltBinary>> = Vec::new();
@@ -91,7 +104,7 @@ pub fn build_and_publish(
         let batch_outcomes: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
-                .map(|job| scope.spawn(|| obtain_binary(workspace, &uv, target, job, &provenance, options)))
+                .map(|job| scope.spawn(|| obtain_binary(workspace, &uv, target, job, &provenance, &inputs, options)))
                 .collect();
             handles
                 .into_iter()
@@ -101,24 +114,77 @@ pub fn build_and_publish(
         outcomes.extend(batch_outcomes);
     }
 
+    let declared_binaries: Vec<&str> =
+        workspace.packages.iter().filter_map(|package| package.sidecar.as_ref()).map(|s| s.binary.as_str()).collect();
     let mut failures = Vec::new();
     let mut published = Vec::new();
     for (job, outcome) in jobs.iter().zip(outcomes) {
-        match outcome.and_then(|built| publish(workspace, target, job, &built, &provenance, &toolchain)) {
+        // After an interrupt nothing more is published: what is in dist/ already is in the manifest.
+        crate::process::check_interrupted()?;
+        let context = PublishContext { dist: &dist, target, provenance: &provenance, toolchain: &toolchain };
+        match outcome.and_then(|built| publish(&context, job, &built, &declared_binaries)) {
             Ok(item) => published.push(item),
-            Err(error) => failures.push(format!("{}: {}", job.sidecar.binary, crate::failure::lines(&error).0)),
+            Err(error) => {
+                crate::process::check_interrupted()?;
+                let (mut message, hint) = crate::failure::lines(&error);
+                if let Err(cleanup) = withdraw(&dist, target, job, &declared_binaries) {
+                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).0));
+                }
+                failures.push((format!("{}: {message}", job.sidecar.binary), hint));
+            }
         }
     }
     crate::process::check_interrupted()?;
     if !failures.is_empty() {
-        return Err(refuse(
-            format!("{} sidecar(s) failed: {}", failures.len(), failures.join("; ")),
-            "read the prefixed PyInstaller output above; `cargo xtask sidecar --package NAME --no-cache` rebuilds one",
-        ));
+        let messages: Vec<&str> = failures.iter().map(|(message, _)| message.as_str()).collect();
+        let hint = match failures.as_slice() {
+            [(_, Some(hint))] => hint.clone(),
+            _ => "read the prefixed PyInstaller output above; `cargo xtask sidecar --package NAME --no-cache` rebuilds one"
+                .to_string(),
+        };
+        return Err(refuse(format!("{} sidecar(s) failed: {}", failures.len(), messages.join("; ")), hint));
     }
-    let records: Vec<ArtifactRecord> = published.iter().flat_map(|item| item.records.clone()).collect();
-    manifest::update(&workspace.dist_dir(), &records)?;
     Ok(published)
+}
+
+/// On Unix a process over its file size limit (`ulimit -f`) is killed by SIGXFSZ; ignored, the
+/// write fails with "File too large" instead and the xtask reports it like a full disk.
+pub fn report_file_size_limits_as_errors() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Bytes written and removed again in `dist/` before a build: a folder that cannot take them (read
+/// only, full, over a file size limit) cannot take a sidecar either, and it is said before the
+/// long part instead of after it.
+const OUTPUT_PROBE_BYTES: usize = 256 * 1024;
+
+fn check_output_folder(dist: &Path) -> anyhow::Result<()> {
+    let hint = "make dist/ a writable folder with free space (or remove it: it is created again), then run again";
+    // A link to a folder elsewhere (another disk) is fine; a link to nothing or a file is not.
+    match (std::fs::symlink_metadata(dist), std::fs::metadata(dist)) {
+        (Ok(_), Err(_)) => {
+            return Err(refuse(format!("{} is a link to something that does not exist", dist.display()), hint));
+        }
+        (_, Ok(meta)) if !meta.is_dir() => {
+            return Err(refuse(format!("{} exists but is not a folder", dist.display()), hint));
+        }
+        _ => {}
+    }
+    let probe = std::fs::create_dir_all(dist).with_context(|| format!("creating {}", dist.display())).and_then(|()| {
+        let mut probe = tempfile::Builder::new()
+            .prefix(".xtask-probe-")
+            .tempfile_in(dist)
+            .with_context(|| format!("creating a file in {}", dist.display()))?;
+        std::io::Write::write_all(&mut probe, &vec![0; OUTPUT_PROBE_BYTES])
+            .and_then(|()| probe.as_file().sync_all())
+            .with_context(|| format!("writing a file in {}", dist.display()))
+    });
+    probe.map_err(|error| refuse(format!("{} cannot take the build: {error:#}", dist.display()), hint))?;
+    // A manifest that cannot be read would fail the publish step; say it now.
+    manifest::check_readable(dist)
 }
 
 /// `_build_info.py` files written for a build, removed afterwards (also on failure): left behind,
@@ -133,10 +199,17 @@ impl Drop for GeneratedFiles {
     }
 }
 
+/// What every sidecar of one build shares and must still be true after PyInstaller ran.
+struct BuildInputs<'a> {
+    workspace_digest: &'a str,
+}
+
 struct Job<'a> {
     package: &'a Package,
     sidecar: &'a Sidecar,
     key: String,
+    build_info_path: PathBuf,
+    build_info_text: String,
 }
 
 struct BuiltBinary {
@@ -147,30 +220,53 @@ struct BuiltBinary {
 
 fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
     let script = "import platform, PyInstaller; print(platform.python_version(), PyInstaller.__version__)";
-    let output = tools::uv_run(workspace, uv, &["python", "-c", script])
-        .stderr(Stdio::inherit())
-        .output()
-        .context("asking the locked environment for its Python and PyInstaller versions")?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let mut command = tools::uv_run(workspace, uv, &["python", "-c", script]);
+    command.stdout(Stdio::piped());
+    let mut child = Supervised::spawn(&mut command, "the locked environment's Python")?;
+    let mut text = String::new();
+    for mut pipe in child.take_output_pipes() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+    }
+    let status = child.wait().context("asking the locked environment for its Python and PyInstaller versions")?;
     let mut words = text.split_whitespace();
-    match (output.status.success(), words.next(), words.next()) {
+    match (status.success(), words.next(), words.next()) {
         (true, Some(python), Some(pyinstaller)) => {
             Ok(Toolchain { python: python.to_string(), pyinstaller: pyinstaller.to_string() })
         }
         _ => Err(refuse(
-            "PyInstaller is not importable in the locked environment",
-            "check that pyinstaller is in the dev group of the root pyproject.toml, then `uv lock` and `uv sync --locked`",
+            format!(
+                "PyInstaller is not importable in the locked environment {}",
+                tools::project_venv(workspace).display()
+            ),
+            format!(
+                "remove {} and run again (it is created anew); if that does not help, check that pyinstaller is in \
+                 the dev group of the root pyproject.toml, then `uv lock`",
+                tools::project_venv(workspace).display()
+            ),
         )),
     }
 }
 
-/// The sidecar binary: from the cache when its key is there, else from PyInstaller.
+fn spec_path(package: &Package, sidecar: &Sidecar) -> anyhow::Result<PathBuf> {
+    let spec = package.dir.join(&sidecar.spec);
+    if !spec.is_file() {
+        return Err(refuse(
+            format!("{} declares spec {} but there is no such file", package.distribution, spec.display()),
+            "fix `spec` under [tool.xtask.sidecar] in the package's pyproject.toml",
+        ));
+    }
+    Ok(spec)
+}
+
+/// The sidecar binary: from the cache when its key is there, else from PyInstaller. A fresh
+/// binary is cached only when its inputs were the same after PyInstaller as before it.
 fn obtain_binary(
     workspace: &Workspace,
     uv: &Path,
     target: &Target,
     job: &Job<'_>,
     provenance: &Provenance,
+    inputs: &BuildInputs<'_>,
     options: BuildOptions,
 ) -> anyhow::Result<BuiltBinary> {
     let plain_name = naming::plain_file_name(&job.sidecar.binary, target);
@@ -183,8 +279,35 @@ fn obtain_binary(
     let started = Instant::now();
     let built = run_pyinstaller(workspace, uv, target, job, provenance)?;
     executable_format::check_file(&built, target)?;
+    check_inputs_unchanged(workspace, job, inputs)?;
     build_cache::store(workspace, &job.key, &plain_name, &built)?;
     Ok(BuiltBinary { path: built, seconds: started.elapsed().as_secs_f64(), cached: false })
+}
+
+/// Refuse a binary whose inputs changed while PyInstaller read them: its `_build_info.py` is not
+/// the one this build wrote, or a source file, the lock or a spec changed. Such a binary is neither
+/// cached nor published.
+fn check_inputs_unchanged(workspace: &Workspace, job: &Job<'_>, inputs: &BuildInputs<'_>) -> anyhow::Result<()> {
+    let build_info_now = std::fs::read_to_string(&job.build_info_path).ok();
+    let mut changed = Vec::new();
+    if build_info_now.as_deref() != Some(job.build_info_text.as_str()) {
+        let state = if build_info_now.is_none() { "was removed" } else { "was rewritten" };
+        changed.push(format!("{} {state}", job.build_info_path.display()));
+    }
+    if build_cache::workspace_digest(workspace)? != inputs.workspace_digest {
+        changed.push("the sources, uv.lock or a spec changed".to_string());
+    }
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(refuse(
+        format!(
+            "the inputs of {} changed while PyInstaller ran ({}): the binary is neither cached nor published",
+            job.sidecar.binary,
+            changed.join("; ")
+        ),
+        "something else wrote to this clone during the build (an editor, git, another tool); run again when it is idle",
+    ))
 }
 
 fn run_pyinstaller(
@@ -200,13 +323,7 @@ fn run_pyinstaller(
     if out_dir.exists() {
         std::fs::remove_dir_all(&out_dir).with_context(|| format!("clearing {}", out_dir.display()))?;
     }
-    let spec = job.package.dir.join(&job.sidecar.spec);
-    if !spec.is_file() {
-        return Err(refuse(
-            format!("{} declares spec {} but there is no such file", job.package.distribution, spec.display()),
-            "fix `spec` under [tool.xtask.sidecar] in the package's pyproject.toml",
-        ));
-    }
+    let spec = spec_path(job.package, job.sidecar)?;
     let (spec_text, out_text, work_text) =
         (spec.to_string_lossy(), out_dir.to_string_lossy(), build_dir.join("work").to_string_lossy().into_owned());
     let mut command = tools::uv_run(
@@ -267,38 +384,64 @@ fn run_pyinstaller(
     Ok(built)
 }
 
+/// Where and with what a build publishes.
+struct PublishContext<'a> {
+    dist: &'a Path,
+    target: &'a Target,
+    provenance: &'a Provenance,
+    toolchain: &'a Toolchain,
+}
+
 /// Copy the binary into `dist/` as `<binary>-<triple>`, write its `.sha256`, its archive and the
-/// archive's `.sha256`. Each file appears complete or not at all.
+/// archive's `.sha256`, and remove the archives of other versions of this binary and triple (an
+/// earlier build's). Each file appears complete or not at all, and in this order, so that at every
+/// moment each manifest record and each `.sha256` matches its file: the manifest forgets the
+/// files about to change, their stale `.sha256` files go, the files are written, the manifest
+/// records them.
 fn publish(
-    workspace: &Workspace,
-    target: &Target,
+    context: &PublishContext<'_>,
     job: &Job<'_>,
     built: &BuiltBinary,
-    provenance: &Provenance,
-    toolchain: &Toolchain,
+    declared_binaries: &[&str],
 ) -> anyhow::Result<Published> {
-    let dist = workspace.dist_dir();
+    let (dist, target, provenance, toolchain) = (context.dist, context.target, context.provenance, context.toolchain);
     let binary = &job.sidecar.binary;
     // Fresh builds were checked before caching; this also covers binaries taken from the cache.
     executable_format::check_file(&built.path, target)?;
     let contents = std::fs::read(&built.path).with_context(|| format!("reading {}", built.path.display()))?;
-
-    let binary_name = naming::sidecar_file_name(binary, target);
-    let binary_path = dist.join(&binary_name);
-    files::write_atomically_with_mode(&binary_path, &contents, Some(0o755))?;
     let binary_hash = hashing::sha256_hex_of_bytes(&contents);
-    write_checksum_file(&dist, &binary_name, &binary_hash)?;
-
     let plain_name = naming::plain_file_name(binary, target);
     let mut entries = [archive::Entry { name: &plain_name, contents: &contents, mode: 0o755 }];
     let archive_bytes = match target.archive_extension() {
         "zip" => archive::zip(&mut entries, provenance.source_date_epoch)?,
         _ => archive::tar_gz(&mut entries, provenance.source_date_epoch)?,
     };
-    let archive_name = naming::archive_file_name(binary, &job.package.version, target);
-    files::write_atomically(&dist.join(&archive_name), &archive_bytes)?;
     let archive_hash = hashing::sha256_hex_of_bytes(&archive_bytes);
-    write_checksum_file(&dist, &archive_name, &archive_hash)?;
+    let binary_name = naming::sidecar_file_name(binary, target);
+    let archive_name = naming::archive_file_name(binary, &job.package.version, target);
+
+    let names_in_dist = file_names(dist)?;
+    let stale: Vec<String> =
+        naming::stale_archives(&names_in_dist, binary, Some(&job.package.version), target, declared_binaries)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+    let mut changing = vec![binary_name.clone(), archive_name.clone()];
+    changing.extend(stale.iter().cloned());
+    manifest::forget(dist, &changing)?;
+    for name in &stale {
+        eprintln!("[{binary}] removing {name} from dist/: an archive of another version");
+        remove_if_present(&dist.join(name))?;
+        remove_if_present(&dist.join(naming::checksum_file_name(name)))?;
+    }
+    for name in [&binary_name, &archive_name] {
+        remove_if_present(&dist.join(naming::checksum_file_name(name)))?;
+    }
+
+    files::write_atomically_with_mode(&dist.join(&binary_name), &contents, Some(0o755))?;
+    write_checksum_file(dist, &binary_name, &binary_hash)?;
+    files::write_atomically(&dist.join(&archive_name), &archive_bytes)?;
+    write_checksum_file(dist, &archive_name, &archive_hash)?;
 
     let record = |file: &str, kind: &'static str, size: usize, sha256: &str| ArtifactRecord {
         file: file.to_string(),
@@ -314,12 +457,61 @@ fn publish(
         python: toolchain.python.clone(),
         pyinstaller: toolchain.pyinstaller.clone(),
     };
-    Ok(Published {
-        records: vec![
-            record(&binary_name, "binary", contents.len(), &binary_hash),
-            record(&archive_name, "archive", archive_bytes.len(), &archive_hash),
-        ],
-    })
+    let records = vec![
+        record(&binary_name, "binary", contents.len(), &binary_hash),
+        record(&archive_name, "archive", archive_bytes.len(), &archive_hash),
+    ];
+    manifest::update(dist, &records)?;
+    Ok(Published { records })
+}
+
+/// After a sidecar failed: remove what earlier builds left of it for this triple (the binary and
+/// archives of any version, their `.sha256`), so `dist/` never pairs a new build of one sidecar
+/// with an old build of another.
+fn withdraw(dist: &Path, target: &Target, job: &Job<'_>, declared_binaries: &[&str]) -> anyhow::Result<()> {
+    let binary = &job.sidecar.binary;
+    let names_in_dist = file_names(dist)?;
+    let mut earlier: Vec<String> = naming::stale_archives(&names_in_dist, binary, None, target, declared_binaries)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let binary_name = naming::sidecar_file_name(binary, target);
+    if names_in_dist.contains(&binary_name) {
+        earlier.push(binary_name);
+    }
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    manifest::forget(dist, &earlier)?;
+    for name in &earlier {
+        remove_if_present(&dist.join(name))?;
+        remove_if_present(&dist.join(naming::checksum_file_name(name)))?;
+    }
+    eprintln!(
+        "[{binary}] removed {} from dist/: from an earlier build, they would not match this one",
+        earlier.join(", ")
+    );
+    Ok(())
+}
+
+/// The names of the entries directly in `dist`.
+fn file_names(dist: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dist).with_context(|| format!("listing {}", dist.display()))? {
+        names.push(
+            entry.with_context(|| format!("listing {}", dist.display()))?.file_name().to_string_lossy().into_owned(),
+        );
+    }
+    Ok(names)
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn write_checksum_file(dist: &Path, file_name: &str, hex: &str) -> anyhow::Result<()> {
@@ -341,4 +533,30 @@ pub fn render_table(published: &[Published]) -> String {
         ));
     }
     table
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_output_folder_may_be_a_link_to_a_folder_but_not_to_nothing_or_a_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let elsewhere = folder.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let linked = folder.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        check_output_folder(&linked).unwrap();
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "the probe file is removed");
+        check_output_folder(&folder.path().join("created")).unwrap();
+        assert!(folder.path().join("created").is_dir());
+        let dangling = folder.path().join("dangling");
+        std::os::unix::fs::symlink(folder.path().join("nothing"), &dangling).unwrap();
+        let (message, hint) = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
+        assert!(message.contains("is a link to something that does not exist"), "{message}");
+        assert!(hint.is_some());
+        std::fs::write(folder.path().join("file"), "x").unwrap();
+        let error = check_output_folder(&folder.path().join("file")).unwrap_err();
+        assert!(crate::failure::lines(&error).0.contains("exists but is not a folder"));
+    }
 }

@@ -3,12 +3,15 @@
 //! Python tools (PyInstaller, pytest, ruff) are never called directly: they run through
 //! `uv run --locked`, pinned by `uv.lock`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, refuse};
+use crate::files;
+use crate::process::Supervised;
 use crate::workspace::Workspace;
 
 /// The uv the bootstrap installs when none is found.
@@ -38,8 +41,23 @@ pub struct Python {
     pub version: String,
 }
 
-/// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH.
+/// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH. A set
+/// `XTASK_PYTHON` that does not run is an error, not a reason to pick another Python.
 pub fn find_python() -> anyhow::Result<Python> {
+    if let Some(chosen) = std::env::var_os("XTASK_PYTHON").filter(|value| !value.is_empty()) {
+        let chosen = PathBuf::from(chosen);
+        let version = first_line_of(&chosen, &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]);
+        match version {
+            Some(version) if python_is_recent_enough(&version) => return Ok(Python { path: chosen, version }),
+            found => {
+                let found = found.map_or_else(|| "does not run".to_string(), |version| format!("is Python {version}"));
+                return Err(refuse(
+                    format!("XTASK_PYTHON={} {found}", chosen.display()),
+                    "point XTASK_PYTHON at a Python 3.11+ interpreter, or unset it to use python3 from PATH",
+                ));
+            }
+        }
+    }
     let candidates: Vec<PathBuf> = std::env::var_os("XTASK_PYTHON")
         .map(PathBuf::from)
         .into_iter()
@@ -108,35 +126,44 @@ pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
 }
 
 fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
+    if let Some(chosen) = std::env::var_os("XTASK_UV").filter(|value| !value.is_empty()).map(PathBuf::from)
+        && !chosen.is_file()
+    {
+        return Err(refuse(
+            format!("XTASK_UV={} is not a file", chosen.display()),
+            "point XTASK_UV at a uv executable, or unset it to use uv from PATH (or the one the xtask installs)",
+        ));
+    }
+    let venv = bootstrap_dir(workspace);
+    let bootstrapped = venv_executable(&venv, "uv");
     if let Some(path) = find_uv(workspace) {
-        return Ok(path);
+        // An install stopped half-way (Ctrl-C during pip) can leave a uv that does not run.
+        if path != bootstrapped || first_line_of(&path, &["--version"]).is_some() {
+            return Ok(path);
+        }
+        eprintln!("note: {} does not run (an interrupted install?); installing it again", path.display());
     }
     let python = find_python()?;
-    let venv = bootstrap_dir(workspace);
     eprintln!("note: uv was not found; installing it into {} with {}'s pip", venv.display(), python.path.display());
-    let created = Command::new(&python.path)
-        .args(["-m", "venv", "--clear"])
-        .arg(&venv)
-        .status()
-        .with_context(|| format!("running {} -m venv", python.path.display()))?;
+    let mut create = Command::new(&python.path);
+    create.args(["-m", "venv", "--clear"]).arg(&venv);
+    let created = Supervised::spawn(&mut create, &format!("{} -m venv", python.path.display()))?.wait()?;
     if !created.success() {
         return Err(refuse(
             format!("{} -m venv {} failed", python.path.display(), venv.display()),
             "install Python's venv module (Debian: apt-get install python3-venv), or install uv yourself: pip install uv",
         ));
     }
-    let installed = Command::new(venv_executable(&venv, "python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT])
-        .status()
-        .context("running pip install uv")?;
-    let uv = venv_executable(&venv, "uv");
-    if !installed.success() || !uv.is_file() {
+    let mut install = Command::new(venv_executable(&venv, "python"));
+    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT]);
+    let installed = Supervised::spawn(&mut install, "pip install uv")?.wait()?;
+    if !installed.success() || first_line_of(&bootstrapped, &["--version"]).is_none() {
         return Err(refuse(
             "pip could not install uv",
             "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
         ));
     }
-    Ok(uv)
+    Ok(bootstrapped)
 }
 
 /// A `uv run --locked <args>` command rooted at the workspace.
@@ -146,20 +173,96 @@ pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// The workspace's virtualenv: `UV_PROJECT_ENVIRONMENT` (relative to the root) or `.venv`.
+pub fn project_venv(workspace: &Workspace) -> PathBuf {
+    match std::env::var_os("UV_PROJECT_ENVIRONMENT").filter(|value| !value.is_empty()) {
+        Some(path) => workspace.root.join(path),
+        None => workspace.root.join(".venv"),
+    }
+}
+
+/// Present while a `uv sync` runs; left behind, it says the last one did not finish.
+fn sync_marker(workspace: &Workspace) -> PathBuf {
+    workspace.target_dir().join("xtask-uv-sync.incomplete")
+}
+
 /// `uv sync --locked`: the workspace's virtualenv matches `uv.lock`, or the lock is refused.
+///
+/// A sync stopped half-way (Ctrl-C, a crash, a full disk) can leave a virtualenv that uv takes
+/// for complete. A marker under `target/` is written before the sync and removed after it
+/// succeeds; finding it (or a virtualenv whose Python does not run) the next sync removes the
+/// virtualenv first, saying so. An interrupted sync exits 130 like any interrupted step.
 pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
-    let status = Command::new(uv)
-        .current_dir(&workspace.root)
-        .args(["sync", "--locked", "--quiet"])
-        .status()
-        .with_context(|| format!("running {} sync", uv.display()))?;
-    if !status.success() {
+    let target = workspace.target_dir();
+    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
+    // One sync at a time per clone (a build and `cargo xtask test` may both sync): the marker is
+    // only judged by the process holding this lock.
+    let lock_path = target.join("xtask-uv-sync.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!("note: waiting for another `uv sync` in this clone to finish");
+        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    }
+    let venv = project_venv(workspace);
+    let marker = sync_marker(workspace);
+    let damage = if marker.exists() {
+        Some("the last `uv sync` in this clone did not finish")
+    } else if venv.join("pyvenv.cfg").is_file() && !venv_python_runs(&venv) {
+        Some("its Python does not start")
+    } else {
+        None
+    };
+    if let Some(damage) = damage.filter(|_| venv.exists()) {
+        eprintln!("note: {} is unusable ({damage}); removing it so that uv creates it again", venv.display());
+        std::fs::remove_dir_all(&venv)
+            .with_context(|| format!("removing {}", venv.display()))
+            .hint(format!("remove {} yourself (rm -rf {0}) and run again", venv.display()))?;
+    }
+    files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
+
+    let mut command = Command::new(uv);
+    command.current_dir(&workspace.root).args(["sync", "--locked", "--quiet"]).stderr(Stdio::piped());
+    let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
+    let mut lock_out_of_date = false;
+    for pipe in child.take_output_pipes() {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            lock_out_of_date |= line.contains("needs to be updated");
+        }
+    }
+    // An interrupt returns here, the marker still in place for the next run.
+    let status = child.wait()?;
+    if lock_out_of_date {
         return Err(refuse(
-            "uv sync --locked failed: uv.lock does not match the pyproject.toml files, or a package could not be installed",
-            "run `uv lock` and commit uv.lock if a pyproject.toml changed; otherwise read uv's message above",
+            "uv sync --locked failed: uv.lock does not match the pyproject.toml files",
+            "run `uv lock` and commit uv.lock (a pyproject.toml changed without it)",
         ));
     }
+    if !status.success() {
+        return Err(refuse(
+            format!("uv sync --locked failed ({status}): a package could not be installed into {}", venv.display()),
+            format!(
+                "read uv's message above; if it is about a damaged environment, remove {} and run again",
+                venv.display()
+            ),
+        ));
+    }
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     Ok(())
+}
+
+fn venv_python_runs(venv: &Path) -> bool {
+    Command::new(venv_executable(venv, "python"))
+        .args(["-c", ""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// The version of a package pinned in `uv.lock`, e.g. PyInstaller's.

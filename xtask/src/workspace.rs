@@ -1,12 +1,17 @@
 //! The repository as data: where its root is, which Python packages it holds, their versions and
-//! the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`.
+//! the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`; and the
+//! lock that keeps two builds of one clone from writing the same outputs at once.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use toml_edit::{DocumentMut, Item};
 
-use crate::failure::{WithHint, refuse};
+use crate::failure::refuse;
+use crate::naming;
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -70,7 +75,7 @@ impl Workspace {
         for dir in entries {
             let name = dir.file_name().and_then(|name| name.to_str()).context("package directory name is not UTF-8")?;
             let manifest = dir.join("pyproject.toml");
-            let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let text = read_pyproject(&manifest)?;
             let package = parse_package(name, &dir, &text).with_context(|| format!("in {}", manifest.display()))?;
             packages.push(package);
         }
@@ -118,6 +123,87 @@ impl Workspace {
     }
 }
 
+/// Where a running build records that it owns the clone's outputs.
+pub const BUILD_LOCK_FILE: &str = "xtask-build.lock";
+
+/// The clone's build lock, held by this process. Builds write shared things (`dist/`, the cache and
+/// work folders under `target/`, each package's generated `_build_info.py`), so only one runs at a
+/// time. The lock is an OS file lock: it ends with the process, so a crash never leaves it behind.
+pub struct BuildLock(());
+
+/// This process's lock file and how many [`BuildLock`]s share it (a release holds it and builds
+/// sidecars inside, which take it again).
+static HELD_BUILD_LOCK: Mutex<Option<(File, usize)>> = Mutex::new(None);
+
+impl Workspace {
+    /// Take the build lock, or refuse naming the process that holds it.
+    pub fn lock_builds(&self) -> anyhow::Result<BuildLock> {
+        let mut held = HELD_BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, count)) = held.as_mut() {
+            *count += 1;
+            return Ok(BuildLock(()));
+        }
+        let folder = self.target_dir();
+        std::fs::create_dir_all(&folder).with_context(|| format!("creating {}", folder.display()))?;
+        let path = folder.join(BUILD_LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening the build lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).ok().and_then(|text| text.trim().parse::<u32>().ok());
+                let holder = holder.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}"));
+                return Err(refuse(
+                    format!(
+                        "another build is running ({holder}) in {}: it holds {}, and two builds of one clone \
+                         would overwrite each other's dist/, cache and _build_info.py",
+                        self.root.display(),
+                        path.display()
+                    ),
+                    "wait for it to finish (or stop it), then run again; the lock ends with that process",
+                ));
+            }
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(error).with_context(|| format!("locking {}", path.display()));
+            }
+        }
+        // The pid is only for the message above: failing to write it (a full disk) changes nothing.
+        let _ = file.set_len(0).and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        *held = Some((file, 1));
+        Ok(BuildLock(()))
+    }
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        let mut held = HELD_BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, count)) = held.as_mut() {
+            *count -= 1;
+            if *count == 0 {
+                // Closing the file releases the lock.
+                *held = None;
+            }
+        }
+    }
+}
+
+/// The text of a `pyproject.toml`: UTF-8 (a leading byte order mark is skipped), else a refusal.
+fn read_pyproject(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|error| {
+        refuse(
+            format!("{} is not UTF-8 (invalid byte at offset {})", path.display(), error.utf8_error().valid_up_to()),
+            "save it as UTF-8: TOML files are UTF-8 by definition",
+        )
+    })
+}
+
 /// The nearest folder at or above `start` holding `Cargo.toml`, `pyproject.toml` and `packages/`.
 pub fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
     start
@@ -136,7 +222,18 @@ pub fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
 
 /// Read one package from the text of its `pyproject.toml`.
 pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<Package> {
-    let document: DocumentMut = pyproject.parse().hint("fix the TOML syntax of this pyproject.toml")?;
+    let document: DocumentMut = pyproject.parse().map_err(|error: toml_edit::TomlError| {
+        // One line, as every error: where, then what (toml_edit's own text spans several lines).
+        let at = error.span().map_or(0, |span| span.start).min(pyproject.len());
+        let before = pyproject.get(..at).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        let what = error.message().split_whitespace().collect::<Vec<_>>().join(" ");
+        refuse(
+            format!("TOML syntax error at line {line}, column {column}: {what}"),
+            "fix the TOML syntax of this pyproject.toml",
+        )
+    })?;
     let project = document
         .get("project")
         .and_then(Item::as_table_like)
@@ -163,6 +260,8 @@ pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<
             refuse(format!("[project].version is missing in {distribution}"), "add version = \"0.1.0\" under [project]")
         })?
         .to_string();
+    naming::check_version_for_file_names(&version)
+        .map_err(|problem| refuse(format!("[project].version of {distribution} {problem}"), naming::VERSION_RULE))?;
     let sidecar = document
         .get("tool")
         .and_then(|tool| tool.get("xtask"))
@@ -181,16 +280,30 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
             )
         })
     };
+    let table = table.as_table_like().ok_or_else(|| {
+        refuse(
+            format!("`tool.xtask.sidecar` of {distribution} is not a table"),
+            "write it as a [tool.xtask.sidecar] table (see docs/reference/sidecar-declaration.md)",
+        )
+    })?;
     let binary = text(table.get("binary"), "binary")?;
     let spec = text(table.get("spec"), "spec")?;
     let import_package = text(table.get("import-package"), "import-package")?;
     let service = text(table.get("service"), "service")?;
+    let declared = |key: &str, value: &str, check: fn(&str) -> Result<(), String>, rule: &str| {
+        check(value).map_err(|problem| {
+            refuse(format!("[tool.xtask.sidecar].{key} of {distribution} {problem}"), rule.to_string())
+        })
+    };
+    declared("binary", &binary, naming::check_binary_name, naming::BINARY_RULE)?;
+    declared("spec", &spec, naming::check_relative_path, naming::SPEC_RULE)?;
+    declared("import-package", &import_package, naming::check_import_package, naming::IMPORT_PACKAGE_RULE)?;
+    declared("service", &service, naming::check_service_name, naming::SERVICE_RULE)?;
     let smoke = table.get("smoke");
     let args = smoke
         .and_then(|smoke| smoke.get("args"))
         .and_then(Item::as_array)
-        .map(|array| array.iter().map(|value| value.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
-        .flatten()
+        .and_then(|array| array.iter().map(|value| value.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
         .ok_or_else(|| {
             refuse(
                 format!("[tool.xtask.sidecar.smoke] of {distribution} has no `args` list of strings"),
@@ -274,6 +387,56 @@ password-env = "GADGET_PASSWORD"
             );
             assert!(hint.is_some(), "{text:?} has no hint");
         }
+    }
+
+    #[test]
+    fn the_build_lock_is_exclusive_reentrant_and_released_when_dropped() {
+        let folder = tempfile::tempdir().unwrap();
+        let workspace = Workspace { root: folder.path().to_path_buf(), packages: vec![] };
+        let path = workspace.target_dir().join(BUILD_LOCK_FILE);
+        let outer = workspace.lock_builds().unwrap();
+        let inner = workspace.lock_builds().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), std::process::id().to_string());
+        // Another open file description is what another process has: it must not get the lock.
+        let other = File::open(&path).unwrap();
+        assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(inner);
+        assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(outer);
+        other.try_lock().expect("the lock is free once every holder is dropped");
+    }
+
+    #[test]
+    fn declared_names_are_checked_where_they_are_read() {
+        let with = |key: &str, value: &str| {
+            WITH_SIDECAR.replace(&format!("{key} = \"gadget\""), &format!("{key} = {value:?}"))
+        };
+        for (key, value, expected) in [
+            ("binary", "../gadget", "binary of lumen-argus-gadget \"../gadget\" is not a plain file name"),
+            ("binary", "bad name", "is not a plain file name"),
+            ("import-package", "../../etc", "is not a Python import name"),
+        ] {
+            let error = parse(&with(key, value)).unwrap_err();
+            let (message, hint) = crate::failure::lines(&error);
+            assert!(message.contains(expected), "{message}");
+            assert!(hint.is_some());
+        }
+        let error = parse(&WITH_SIDECAR.replace("1.2.3rc1", "1.0/../../x")).unwrap_err();
+        assert!(crate::failure::lines(&error).0.contains("is not a PEP 440 version"));
+        let error = parse(&WITH_SIDECAR.replace("spec = \"gadget.spec\"", "spec = \"/etc/passwd\"")).unwrap_err();
+        assert!(crate::failure::lines(&error).0.contains("not a relative path inside the package"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_and_other_encodings_are_refused() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("pyproject.toml");
+        std::fs::write(&path, b"\xef\xbb\xbf[project]\n").unwrap();
+        assert_eq!(read_pyproject(&path).unwrap(), "[project]\n");
+        std::fs::write(&path, b"# caf\xe9\n[project]\n").unwrap();
+        let (message, hint) = crate::failure::lines(&read_pyproject(&path).unwrap_err());
+        assert!(message.contains("is not UTF-8 (invalid byte at offset 5)"), "{message}");
+        assert!(hint.unwrap().contains("save it as UTF-8"));
     }
 
     #[test]
