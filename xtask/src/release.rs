@@ -191,11 +191,9 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str) -> Vec
         ));
     }
     let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
-    if changelog::section(&changelog_text, "Unreleased").is_none() {
-        problems.push(problem(
-            format!("the `## Unreleased` section of {} is missing or empty", changelog::PATH),
-            "write what this release changes under `## Unreleased`",
-        ));
+    if let Err(error) = changelog::unreleased_heading(&changelog_text) {
+        let (what, fix) = crate::failure::lines(&error);
+        problems.push(problem(what, fix.unwrap_or_default()));
     }
     problems.extend(version_problems(workspace));
     let lock = Command::new(uv)
