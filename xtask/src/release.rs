@@ -228,8 +228,9 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
                 .map(|array| array.iter().filter_map(|value| value.as_str().map(str::to_string)).collect::<Vec<_>>())
                 .unwrap_or_default();
             for requirement in requirements {
-                let Some((name, specifiers)) = bump::parse_requirement(&requirement) else { continue };
-                if name.eq_ignore_ascii_case(&package.distribution) && !bump::satisfies(&specifiers, &version) {
+                let Some(parsed) = bump::parse_requirement(&requirement) else { continue };
+                let same_name = bump::normalized_name(&parsed.name) == bump::normalized_name(&package.distribution);
+                if same_name && !parsed.satisfied_by(&version) {
                     problems.push(problem(
                         format!(
                             "{} requires {requirement}, but {} is {version}",
