@@ -289,7 +289,10 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             "only regular files directly in the folder are released: replace them with the built files",
         ));
     }
-    let mismatches: Vec<String> = hash_concurrently(dir, &present)?
+    let actual_hashes = hash_concurrently(dir, &present)?;
+    // An interrupt while hashing is reported as one, not as the mismatch of a half-read file.
+    crate::process::check_interrupted()?;
+    let mismatches: Vec<String> = actual_hashes
         .into_iter()
         .zip(&present)
         .filter(|(actual, (_, expected))| actual != expected)
@@ -365,7 +368,9 @@ pub fn verify(dir: &Path) -> anyhow::Result<usize> {
             EntryKind::Special => problems.push(format!("{name}: not a regular file")),
         }
     }
-    for (actual, (name, expected)) in hash_concurrently(dir, &present)?.into_iter().zip(&present) {
+    let actual_hashes = hash_concurrently(dir, &present)?;
+    crate::process::check_interrupted()?;
+    for (actual, (name, expected)) in actual_hashes.into_iter().zip(&present) {
         if actual != *expected {
             problems.push(format!("{name}: hash is {actual}, checksums.txt says {expected}"));
         }
