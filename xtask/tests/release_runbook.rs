@@ -156,7 +156,8 @@ fn a_missing_git_identity_is_a_preflight_problem() {
 fn an_unreleased_heading_with_more_text_is_refused_in_preflight() {
     let (_folder, clone) = fresh_clone();
     let path = clone.join("docs/development/changelog.md");
-    let changelog = std::fs::read_to_string(&path).unwrap().replacen("## Unreleased", "## Unreleased (draft)", 1);
+    let changelog =
+        std::fs::read_to_string(&path).unwrap().replacen("\n## Unreleased\n", "\n## Unreleased (draft)\n", 1);
     std::fs::write(&path, changelog).unwrap();
     let git = |args: &[&str]| assert!(Command::new("git").args(args).current_dir(&clone).status().unwrap().success());
     git(&["add", "."]);
