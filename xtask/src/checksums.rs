@@ -220,7 +220,10 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let symlinks: Vec<&String> =
         entries.iter().filter(|name| entry_kind(&dir.join(name)) == EntryKind::Symlink).collect();
     if !symlinks.is_empty() {
-        let names: Vec<&str> = symlinks.iter().map(|name| name.as_str()).collect();
+        let names: Vec<String> = symlinks
+            .iter()
+            .map(|name| if check_file_name(name).is_ok() { name.to_string() } else { format!("{name:?}") })
+            .collect();
         return Err(refuse(
             format!("{} holds symlinks: {}", dir.display(), names.join(", ")),
             "only regular files directly in the folder are released: copy the file in instead, or remove the link",
@@ -380,9 +383,11 @@ pub fn verify(dir: &Path) -> anyhow::Result<usize> {
             continue;
         }
         let listed_here = seen.contains_key(name.as_str());
+        // A name that could not be listed (a newline, a backtick ...) is quoted, so the error stays one line.
+        let shown = if check_file_name(&name).is_ok() { name.clone() } else { format!("{name:?}") };
         match entry_kind(&dir.join(&name)) {
-            EntryKind::Regular if !listed_here => problems.push(format!("{name}: not listed in checksums.txt")),
-            EntryKind::Symlink if !listed_here => problems.push(format!("{name}: a symlink, not listed")),
+            EntryKind::Regular if !listed_here => problems.push(format!("{shown}: not listed in checksums.txt")),
+            EntryKind::Symlink if !listed_here => problems.push(format!("{shown}: a symlink, not listed")),
             _ => {}
         }
     }

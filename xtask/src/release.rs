@@ -360,10 +360,17 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
             }
         }
     }
-    let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
-    if let Err(error) = changelog::unreleased_heading(&changelog_text) {
-        let (what, fix) = crate::failure::lines(&error);
-        problems.push(problem(what, fix.unwrap_or_default()));
+    match std::fs::read_to_string(workspace.root.join(changelog::PATH)) {
+        Ok(changelog_text) => {
+            if let Err(error) = changelog::unreleased_heading(&changelog_text) {
+                let (what, fix) = lines(&error);
+                problems.push(problem(what, fix.unwrap_or_default()));
+            }
+        }
+        Err(error) => problems.push(problem(
+            format!("cannot read {}: {error}", changelog::PATH),
+            "restore it as UTF-8 text with a `## Unreleased` section (git checkout -- docs/development/changelog.md)",
+        )),
     }
     problems.extend(version_problems(workspace));
     let lock = Command::new(uv)
