@@ -323,14 +323,16 @@ pub fn update_requirements(pyproject: &str, distribution: &str, next: &Version) 
     Ok(text)
 }
 
-/// The `uv.lock` after the edits: `uv lock` in a scratch copy of the workspace's manifests, so a
-/// failure changes nothing in the repository.
-fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<String> {
-    let scratch = tempfile::tempdir().context("creating a scratch folder for uv lock")?;
+/// Nothing is written to the repository before the scratch copy is complete.
+const SCRATCH_HINT: &str =
+    "nothing was changed; free some space (or set TMPDIR to a writable folder with room) and bump again";
+
+/// The workspace's manifests and lock, with the planned edits applied, copied into `scratch`.
+fn copy_manifests(workspace: &Workspace, scratch: &Path, edits: &[Edit]) -> anyhow::Result<()> {
     let copy = |relative: &Path| -> anyhow::Result<()> {
         let source = workspace.root.join(relative);
         if source.is_file() {
-            let destination = scratch.path().join(relative);
+            let destination = scratch.join(relative);
             std::fs::create_dir_all(destination.parent().expect("file has a parent"))?;
             std::fs::copy(&source, &destination).with_context(|| format!("copying {}", source.display()))?;
         }
@@ -345,8 +347,16 @@ fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<St
     }
     for edit in edits {
         let relative = edit.path.strip_prefix(&workspace.root).unwrap_or(&edit.path);
-        std::fs::write(scratch.path().join(relative), &edit.new)?;
+        std::fs::write(scratch.join(relative), &edit.new)?;
     }
+    Ok(())
+}
+
+/// The `uv.lock` after the edits: `uv lock` in a scratch copy of the workspace's manifests, so a
+/// failure changes nothing in the repository.
+fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<String> {
+    let scratch = tempfile::tempdir().context("creating a scratch folder for uv lock").hint(SCRATCH_HINT)?;
+    copy_manifests(workspace, scratch.path(), edits).hint(SCRATCH_HINT)?;
     // stderr goes to a file: nothing to drain while waiting, and the reason survives the child.
     let stderr_path = scratch.path().join(".uv-lock-stderr");
     let stderr = std::fs::File::create(&stderr_path).context("creating a file for uv's messages")?;
