@@ -103,10 +103,13 @@ fn an_interrupted_checksums_exits_130_and_writes_nothing() {
     let dir = folder.path();
     let big = dir.join("lumen-argus-x86_64-unknown-linux-gnu");
     std::fs::File::create(&big).unwrap().set_len(768 << 20).unwrap();
-    // The listed hash does not matter: the interrupt lands while hashing, before any comparison.
+    // The right hash (from the standard tool), so that without the interrupt the run would succeed
+    // and write both files: what the test sees is the interrupt, not a mismatch.
+    let listed = Command::new("sha256sum").arg(&big).current_dir(dir).output().unwrap();
+    let hex = text(&listed.stdout).split_whitespace().next().unwrap().to_string();
     std::fs::write(
         dir.join("lumen-argus-x86_64-unknown-linux-gnu.sha256"),
-        format!("{}  lumen-argus-x86_64-unknown-linux-gnu\n", "0".repeat(64)),
+        format!("{hex}  lumen-argus-x86_64-unknown-linux-gnu\n"),
     )
     .unwrap();
     let before = snapshot(dir);
