@@ -558,6 +558,9 @@ mod proptests {
     }
 
     proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         #[test]
         fn requirement_parsing_never_panics(text in any::<String>()) {
             if let Some(requirement) = parse_requirement(&text) {

@@ -221,6 +221,9 @@ mod proptests {
     }
 
     proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         #[test]
         fn no_function_panics_on_any_text(text in any::<String>(), prefix in any::<String>()) {
             let _ = section(&text, &prefix);

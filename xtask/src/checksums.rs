@@ -523,3 +523,39 @@ mod tests {
         assert_eq!(render_release_notes(&input), expected);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// File names as they come: printable, spaces, Markdown characters, non-ASCII; those the
+    /// parser refuses are filtered out of the round trip (and covered by the no-panic property).
+    fn listable_name() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 ._+*|#()\\[\\]é漢-]{1,24}".prop_filter("a listable name", |name| check_file_name(name).is_ok())
+    }
+
+    proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn parsing_never_panics(text in any::<String>(), near in "([0-9a-fA-F]{60,66}[ *]{1,3}[^\n]{0,12}\r?\n){0,4}") {
+            let _ = parse_lines(&text, "fuzz.sha256");
+            let _ = parse_lines(&near, "fuzz.sha256");
+        }
+
+        #[test]
+        fn render_then_parse_gives_the_same_entries(
+            entries in prop::collection::btree_map(listable_name(), "[0-9a-f]{64}", 0..8)
+        ) {
+            let rendered = render_checksums(&entries);
+            let parsed = parse_lines(&rendered, CHECKSUMS_FILE).expect("a rendered list parses");
+            let parsed: Vec<(String, String)> = parsed.into_iter().map(|(hex, name)| (name, hex)).collect();
+            let expected: Vec<(String, String)> = entries.into_iter().collect();
+            prop_assert_eq!(parsed, expected);
+            prop_assert!(!rendered.contains("\n\n") && !rendered.contains('\r'));
+        }
+    }
+}

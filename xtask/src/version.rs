@@ -721,6 +721,9 @@ pub mod proptests {
     }
 
     proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
         #[test]
         fn parsing_never_panics(text in any::<String>(), near in "[0-9a-zA-Z.!+_ -]{0,24}") {
             for input in [&text, &near] {
