@@ -159,12 +159,13 @@ pub fn cut_release(root: &Path, git: &Path, tag: &str, header: &str) -> anyhow::
     }
     let release_commit = git_output(root, git, &["rev-parse", "--verify", "HEAD"])?;
     let cut = Cut { previous_head, release_commit };
-    if let Err(error) = run_git(root, git, &["tag", "-a", tag, "-m", tag]) {
+    let tagged = crate::process::check_interrupted().and_then(|()| run_git(root, git, &["tag", "-a", tag, "-m", tag]));
+    if let Err(error) = tagged {
         let mut left = undo_local_release(root, git, tag, &cut, false);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(original.as_str()) {
             left.extend(restore_changelog());
         }
-        return Err(undone(error, "creating the tag failed", left));
+        return Err(undone(error, "the tag was not created", left));
     }
     Ok(cut)
 }
@@ -173,9 +174,10 @@ pub fn cut_release(root: &Path, git: &Path, tag: &str, header: &str) -> anyhow::
 /// remote has nothing); when main is pushed but the tag is not, nothing is undone (main is
 /// public) and the error gives the exact commands to finish, or to undo.
 pub fn push_release(root: &Path, git: &Path, tag: &str, cut: &Cut) -> anyhow::Result<()> {
-    if let Err(error) = run_git(root, git, &["push", "origin", "main"]) {
+    let pushed = crate::process::check_interrupted().and_then(|()| run_git(root, git, &["push", "origin", "main"]));
+    if let Err(error) = pushed {
         let left = undo_local_release(root, git, tag, cut, true);
-        return Err(undone(error, "pushing main failed", left));
+        return Err(undone(error, "main was not pushed", left));
     }
     if let Err(error) = run_git(root, git, &["push", "origin", &format!("refs/tags/{tag}")]) {
         let (release, previous) = (&cut.release_commit, &cut.previous_head);
@@ -219,8 +221,17 @@ fn undo_local_release(root: &Path, git: &Path, tag: &str, cut: &Cut, delete_tag:
     left
 }
 
-/// The error of a failed step, saying what was undone and what is left to do by hand.
+/// The error of a failed step, saying what was undone and what is left to do by hand. An interrupt
+/// stays an interrupt (exit 130), with what was undone as its context.
 fn undone(error: anyhow::Error, step: &str, left: Vec<String>) -> anyhow::Error {
+    if error.is::<crate::failure::Interrupted>() {
+        let undo = if left.is_empty() {
+            "everything this run changed was undone".to_string()
+        } else {
+            format!("finish the undo by hand: {}", left.join("; then "))
+        };
+        return error.context(format!("{step}: {undo}"));
+    }
     let (message, _) = lines(&error);
     if left.is_empty() {
         refuse(
@@ -581,7 +592,7 @@ mod tests {
         repository.git(&["config", "gpg.program", "false"]);
         let error = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap_err();
         let (message, _) = message_of(&error);
-        assert!(message.contains("creating the tag failed, and everything this run changed was undone"), "{message}");
+        assert!(message.contains("the tag was not created, and everything this run changed was undone"), "{message}");
         assert_eq!(repository.state(), before);
     }
 
@@ -596,7 +607,7 @@ mod tests {
         let cut = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap();
         let error = push_release(&repository.root, &repository.git, "v1.0.0", &cut).unwrap_err();
         let (message, _) = message_of(&error);
-        assert!(message.contains("pushing main failed, and everything this run changed was undone"), "{message}");
+        assert!(message.contains("main was not pushed, and everything this run changed was undone"), "{message}");
         assert_eq!(repository.state(), before);
         assert_eq!(repository.origin_ref("main"), origin_main);
     }
