@@ -28,7 +28,12 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     let (dir, workspace): (PathBuf, Option<Workspace>) = match &flags.dir {
         Some(dir) => (dir.clone(), None),
         None => {
-            let workspace = Workspace::discover()?;
+            let workspace = Workspace::discover().map_err(|error| {
+                refuse(
+                    format!("no DIR given and no repository to take dist/ from: {}", crate::failure::lines(&error).0),
+                    "pass the folder explicitly: cargo xtask checksums DIR [--verify]",
+                )
+            })?;
             (workspace.dist_dir(), Some(workspace))
         }
     };

@@ -366,6 +366,13 @@ fn checksums_refuses_bad_input_and_changes_nothing() {
         refused(&["nowhere is not a folder"]),
     );
 
+    case(
+        "no DIR outside a repository",
+        root,
+        &mut xtask_command(root, &["checksums", "--verify"]),
+        refused(&["no DIR given and no repository to take dist/ from"]),
+    );
+
     let mut utf16 = vec![0xff, 0xfe];
     utf16.extend(format!("{}  x\n", "a".repeat(64)).encode_utf16().flat_map(u16::to_le_bytes));
     std::fs::write(dist.join("utf16.sha256"), &utf16).unwrap();
