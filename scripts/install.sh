@@ -86,6 +86,20 @@ else
 fi
 
 file="$binary-$triple$suffix"
+target="$destination/$binary$suffix"
+
+# The installed file replaces only a regular file (or nothing). A folder, a symlink (mv would move
+# the binary into the folder it points to, or replace the link), a fifo or a device is refused.
+refuse_unless_replaceable() {
+    if [ -L "$target" ]; then
+        die "$target is a symlink" "remove it or choose another folder with --to; nothing was installed"
+    fi
+    if [ -e "$target" ] && [ ! -f "$target" ]; then
+        die "$target exists and is not a regular file" "remove it or choose another folder with --to; nothing was installed"
+    fi
+}
+refuse_unless_replaceable
+
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT
 trap 'exit 130' INT TERM
@@ -106,5 +120,10 @@ mkdir -p "$destination" || die "cannot create $destination" "choose another fold
 staged="$destination/.$binary$suffix.installing.$$"
 cp "$workdir/$file" "$staged" || die "cannot write into $destination" "choose another folder with --to"
 chmod 0755 "$staged"
-mv -f "$staged" "$destination/$binary$suffix" || { rm -f "$staged"; die "cannot install into $destination" "choose another folder with --to"; }
-printf 'installed %s (sha256:%s) to %s\n' "$file" "$actual" "$destination/$binary$suffix"
+# Checked again right before the rename: the folder may have changed during the download.
+if [ -L "$target" ] || { [ -e "$target" ] && [ ! -f "$target" ]; }; then
+    rm -f "$staged"
+    refuse_unless_replaceable
+fi
+mv -f "$staged" "$target" || { rm -f "$staged"; die "cannot install into $destination" "choose another folder with --to"; }
+printf 'installed %s (sha256:%s) to %s\n' "$file" "$actual" "$target"

@@ -1,15 +1,17 @@
 //! `cargo xtask bump`: change one package's version in its `pyproject.toml`, format-preserving,
 //! keep the other members' requirements on it satisfiable, and refresh `uv.lock`.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::Context;
-use toml_edit::{DocumentMut, Item, Value};
+use toml_edit::{ImDocument, Item, Value};
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, refuse};
 use crate::flags::BumpFlags;
-use crate::version::Version;
+use crate::process::Supervised;
+use crate::version::{Operator, Specifier, Version};
 use crate::workspace::{Package, Workspace};
 use crate::{diff, files, tools};
 
@@ -42,11 +44,26 @@ pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
         println!("dry run: {} {current} -> {next}; nothing written", package.distribution);
         return Ok(());
     }
-    for edit in edits.iter().filter(|edit| edit.old != edit.new) {
-        files::write_atomically(&edit.path, edit.new.as_bytes())?;
-    }
+    write_all_or_nothing(&edits)?;
     println!("{} {current} -> {next}", package.distribution);
     Ok(())
+}
+
+/// Every changed file is first written to a temporary file next to it; an interrupt (Ctrl-C,
+/// SIGTERM) or an error up to then writes nothing. The commit point is the last interrupt check
+/// before the renames: after it, every file is renamed into place (a few renames in one folder
+/// tree), so the package, its dependants and `uv.lock` always change together.
+fn write_all_or_nothing(edits: &[Edit]) -> anyhow::Result<()> {
+    let mut staged = Vec::new();
+    for edit in edits.iter().filter(|edit| edit.old != edit.new) {
+        crate::process::check_interrupted()?;
+        staged.push(files::stage(&edit.path, edit.new.as_bytes()).hint(format!(
+            "nothing was changed; make {} writable (or free some space) and bump again",
+            edit.path.parent().unwrap_or(&edit.path).display()
+        ))?);
+    }
+    crate::process::check_interrupted()?;
+    files::rename_all_into_place(staged)
 }
 
 /// A kind applied to `current`, or an explicit version that must be newer and have no local part.
@@ -87,13 +104,13 @@ pub struct Edit {
 /// The version edit of the package and the requirement edits of the members that depend on it.
 fn plan(workspace: &Workspace, package: &Package, next: &Version) -> anyhow::Result<Vec<Edit>> {
     let own_path = package.dir.join("pyproject.toml");
-    let old = std::fs::read_to_string(&own_path)?;
+    let old = read_pyproject(&own_path)?;
     let new =
         set_project_version(&old, &next.to_string()).with_context(|| format!("editing {}", own_path.display()))?;
     let mut edits = vec![Edit { path: own_path, old, new }];
     for member in workspace.packages.iter().filter(|member| member.name != package.name) {
         let path = member.dir.join("pyproject.toml");
-        let old = std::fs::read_to_string(&path)?;
+        let old = read_pyproject(&path)?;
         let new =
             update_requirements(&old, &package.distribution, next).with_context(|| format!("in {}", path.display()))?;
         if new != old {
@@ -103,144 +120,219 @@ fn plan(workspace: &Workspace, package: &Package, next: &Version) -> anyhow::Res
     Ok(edits)
 }
 
-/// Replace `[project].version`, keeping its quoting, spacing and comments.
-pub fn set_project_version(pyproject: &str, version: &str) -> anyhow::Result<String> {
-    let mut document: DocumentMut = pyproject.parse().context("parsing TOML")?;
-    let item = document
-        .get_mut("project")
-        .and_then(|project| project.get_mut("version"))
-        .ok_or_else(|| refuse("[project].version is missing", "add version = \"0.1.0\" under [project]"))?;
-    let value = item.as_value_mut().context("[project].version is not a value")?;
-    replace_string(value, version)?;
-    Ok(document.to_string())
+/// A TOML document parsed with the byte positions of its values, and the BOM it started with.
+struct SpannedDocument<'a> {
+    document: ImDocument<&'a str>,
+    /// Bytes before the TOML text (a UTF-8 BOM or nothing): added to every span.
+    offset: usize,
 }
 
-fn replace_string(value: &mut Value, text: &str) -> anyhow::Result<()> {
-    let literal = match &*value {
-        Value::String(formatted) => {
-            formatted.as_repr().and_then(|repr| repr.as_raw().as_str()).is_some_and(|raw| raw.starts_with('\''))
-        }
-        _ => false,
-    };
-    let quote = if literal { '\'' } else { '"' };
-    let mut replacement: Value = format!("{quote}{text}{quote}").parse().context("building a TOML string")?;
-    *replacement.decor_mut() = value.decor().clone();
-    *value = replacement;
-    Ok(())
+fn parse_spanned(text: &str) -> anyhow::Result<SpannedDocument<'_>> {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let document = ImDocument::parse(body).map_err(|error| {
+        let first_line = error.to_string().lines().next().unwrap_or_default().trim().to_string();
+        refuse(format!("not valid TOML ({first_line})"), "fix the TOML syntax, then bump again (nothing was written)")
+    })?;
+    Ok(SpannedDocument { document, offset: text.len() - body.len() })
 }
 
-/// Names compare as PEP 503 normalized names.
-fn normalized_name(name: &str) -> String {
-    name.to_ascii_lowercase().replace(['_', '.'], "-")
-}
-
-/// A requirement `name<specifiers>` (no extras or markers) as (name, [(operator, version)]).
-pub fn parse_requirement(text: &str) -> Option<(String, Vec<(String, Version)>)> {
-    let name_end =
-        text.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))).unwrap_or(text.len());
-    let (name, rest) = text.split_at(name_end);
-    let rest = rest.trim();
-    if rest.contains([';', '[', '@']) {
+/// The delimiter of a TOML string as written (`"`, `'`, `"""` or `'''`) and the byte range of its
+/// contents in `text`; `None` when the value is not a string or has no position.
+fn string_contents(text: &str, value: &Value, offset: usize) -> Option<(&'static str, Range<usize>)> {
+    if !value.is_str() {
         return None;
+    }
+    let span = value.span()?;
+    let span = span.start + offset..span.end + offset;
+    let raw = text.get(span.clone())?;
+    let delimiter = ["\"\"\"", "'''", "\"", "'"].into_iter().find(|delimiter| raw.starts_with(delimiter))?;
+    if raw.len() < 2 * delimiter.len() || !raw.ends_with(delimiter) {
+        return None;
+    }
+    Some((delimiter, span.start + delimiter.len()..span.end - delimiter.len()))
+}
+
+/// `text` with `range` replaced: the only kind of change a bump makes to a file.
+fn splice(text: &str, range: Range<usize>, replacement: &str) -> String {
+    format!("{}{replacement}{}", &text[..range.start], &text[range.end..])
+}
+
+fn read_pyproject(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .hint("pyproject.toml must be a readable UTF-8 file; restore it from git (git checkout -- FILE)")
+}
+
+/// Replace the string of `[project].version`; every other byte (quoting style, spacing, comments,
+/// line ends, a BOM, a missing final newline) stays as it was.
+pub fn set_project_version(pyproject: &str, version: &str) -> anyhow::Result<String> {
+    let parsed = parse_spanned(pyproject)?;
+    let item = parsed
+        .document
+        .get("project")
+        .and_then(|project| project.get("version"))
+        .ok_or_else(|| refuse("[project].version is missing", "add version = \"0.1.0\" under [project]"))?;
+    let value = item.as_value().filter(|value| value.is_str()).ok_or_else(|| {
+        refuse("[project].version is not a string", "write it as a quoted string: version = \"0.1.0\"")
+    })?;
+    let (_, contents) = string_contents(pyproject, value, parsed.offset)
+        .ok_or_else(|| refuse("cannot locate [project].version in the file", "write it as version = \"0.1.0\""))?;
+    Ok(splice(pyproject, contents, version))
+}
+
+/// Names compare as PEP 503 normalized names (`Lumen_Argus.Core` is `lumen-argus-core`).
+pub fn normalized_name(name: &str) -> String {
+    let lowered = name.to_ascii_lowercase();
+    lowered.split(['-', '_', '.']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-")
+}
+
+/// A PEP 508 requirement `name[extras] specifiers ; markers`, reduced to what a bump needs.
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    pub name: String,
+    /// Each specifier with the byte range of its version text in the requirement string.
+    pub specifiers: Vec<(Specifier, Range<usize>)>,
+}
+
+impl Requirement {
+    pub fn satisfied_by(&self, version: &Version) -> bool {
+        self.specifiers.iter().all(|(specifier, _)| specifier.contains(version))
+    }
+}
+
+/// Parse `name[extras] >=A, <B ; marker` (spaces anywhere PEP 508 allows them, or the old
+/// `name (>=A)` form); `None` for a URL requirement or a specifier PEP 440 does not allow.
+pub fn parse_requirement(text: &str) -> Option<Requirement> {
+    let skip_spaces = |at: usize| at + (text[at..].len() - text[at..].trim_start().len());
+    let name_start = skip_spaces(0);
+    let name_length = text[name_start..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(text.len() - name_start);
+    if name_length == 0 {
+        return None;
+    }
+    let name = &text[name_start..name_start + name_length];
+    let mut at = skip_spaces(name_start + name_length);
+    if text[at..].starts_with('[') {
+        at += text[at..].find(']')? + 1;
+    }
+    let mut end = text[at..].find(';').map_or(text.len(), |position| at + position);
+    if text[at..end].contains('@') {
+        return None;
+    }
+    at = skip_spaces(at).min(end);
+    let trimmed_end = at + text[at..end].trim_end().len();
+    if text[at..trimmed_end].starts_with('(') {
+        if trimmed_end - at < 2 || !text[at..trimmed_end].ends_with(')') {
+            return None;
+        }
+        at += 1;
+        end = trimmed_end - 1;
     }
     let mut specifiers = Vec::new();
-    for part in rest.split(',').map(str::trim).filter(|part| !part.is_empty()) {
-        let operator_end = part.find(|c: char| !matches!(c, '<' | '>' | '=' | '!' | '~')).unwrap_or(part.len());
-        let (operator, version) = part.split_at(operator_end);
-        let version = Version::parse(version.trim().trim_end_matches(".*")).ok()?;
-        specifiers.push((operator.to_string(), version));
-    }
-    Some((name.to_string(), specifiers))
-}
-
-pub fn satisfies(specifiers: &[(String, Version)], version: &Version) -> bool {
-    specifiers.iter().all(|(operator, bound)| match operator.as_str() {
-        ">=" => version >= bound,
-        ">" => version > bound,
-        "<=" => version <= bound,
-        // `<V` excludes the pre-releases of V itself (PEP 440).
-        "<" => version < bound && !(version.pre.is_some() && same_release(&version.release, &bound.release)),
-        "==" | "===" => version == bound,
-        "!=" => version != bound,
-        "~=" => {
-            let prefix = &bound.release[..bound.release.len().saturating_sub(1).max(1)];
-            version >= bound && version.release.starts_with(prefix)
+    if !text[at..end].trim().is_empty() {
+        let mut part_start = at;
+        for part in text[at..end].split(',') {
+            let part_range = part_start..part_start + part.len();
+            part_start = part_range.end + 1;
+            let specifier = Specifier::parse(part)?;
+            let version_start = part_range.start + part.find(|c: char| c.is_ascii_alphanumeric())?;
+            let version_range = version_start..version_start + specifier.written.len();
+            if text.get(version_range.clone()) != Some(specifier.written.as_str()) {
+                return None;
+            }
+            specifiers.push((specifier, version_range));
         }
-        _ => false,
-    })
+    }
+    Some(Requirement { name: name.to_string(), specifiers })
 }
 
-/// `0.4` and `0.4.0` are the same release.
-fn same_release(a: &[u64], b: &[u64]) -> bool {
-    let trimmed = |parts: &[u64]| parts.iter().rposition(|part| *part != 0).map_or(0, |last| last + 1);
-    a[..trimmed(a)] == b[..trimmed(b)]
-}
-
-/// For a `>=A,<B` range that excludes `next`, the same-width range starting at `next`.
-pub fn widened(specifiers: &[(String, Version)], next: &Version) -> Option<String> {
-    let [(low_op, low), (high_op, high)] = specifiers else { return None };
-    if low_op != ">=" || high_op != "<" {
+/// For a `>=A,<B` range that excludes `next`, the same-width (lower, upper) starting at `next`.
+pub fn widened(requirement: &Requirement, next: &Version) -> Option<(String, String)> {
+    let [(low, _), (high, _)] = requirement.specifiers.as_slice() else { return None };
+    if low.operator != Operator::GreaterEqual || high.operator != Operator::Less {
         return None;
     }
+    let (low, high) = (low.version.as_ref()?, high.version.as_ref()?);
     let width = low.release.len();
     let step_at = high.release.iter().zip(&low.release).position(|(h, l)| h != l)?;
     let lower = if next.pre.is_none() && next.dev.is_none() && next.post.is_none() {
-        next.release.iter().take(width).map(u64::to_string).collect::<Vec<_>>().join(".")
+        let mut parts: Vec<u64> = next.release.iter().take(width).copied().collect();
+        parts.resize(width, 0);
+        parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
     } else {
         next.to_string()
     };
     let mut upper: Vec<u64> = next.release.iter().take(step_at + 1).copied().collect();
     upper.resize(step_at + 1, 0);
-    upper[step_at] += 1;
+    upper[step_at] = upper[step_at].checked_add(1)?;
     upper.resize(high.release.len(), 0);
     let upper = upper.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-    Some(format!(">={lower},<{upper}"))
+    Some((lower, upper))
 }
 
-/// Rewrite the requirements on `distribution` in `[project].dependencies` that exclude `next`.
+/// Rewrite the requirements on `distribution` in `[project].dependencies` that exclude `next`:
+/// only the version numbers inside the string change, with its spacing and quoting.
 pub fn update_requirements(pyproject: &str, distribution: &str, next: &Version) -> anyhow::Result<String> {
-    let mut document: DocumentMut = pyproject.parse().context("parsing TOML")?;
+    let parsed = parse_spanned(pyproject)?;
     let Some(dependencies) =
-        document.get_mut("project").and_then(|project| project.get_mut("dependencies")).and_then(Item::as_array_mut)
+        parsed.document.get("project").and_then(|project| project.get("dependencies")).and_then(Item::as_array)
     else {
         return Ok(pyproject.to_string());
     };
-    for value in dependencies.iter_mut() {
-        let Some(text) = value.as_str().map(str::to_string) else { continue };
-        let Some((name, specifiers)) = parse_requirement(&text) else {
-            if normalized_name(
-                text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).next().unwrap_or(""),
-            ) == normalized_name(distribution)
-            {
-                return Err(refuse(
-                    format!("cannot read the requirement {text:?} on {distribution}"),
-                    format!("check by hand that it allows {next}, then bump again"),
-                ));
-            }
-            continue;
-        };
-        if normalized_name(&name) != normalized_name(distribution) || satisfies(&specifiers, next) {
+    let mut changes: Vec<(Range<usize>, String)> = Vec::new();
+    for value in dependencies.iter() {
+        let Some(text) = value.as_str() else { continue };
+        let leading_name = text.trim_start().split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).next();
+        if normalized_name(leading_name.unwrap_or("")) != normalized_name(distribution) {
             continue;
         }
-        let Some(range) = widened(&specifiers, next) else {
+        let Some(requirement) = parse_requirement(text) else {
+            return Err(refuse(
+                format!("cannot read the requirement {text:?} on {distribution}"),
+                format!("check by hand that it allows {next}, then bump again"),
+            ));
+        };
+        if requirement.satisfied_by(next) {
+            continue;
+        }
+        let Some((lower, upper)) = widened(&requirement, next) else {
             return Err(refuse(
                 format!("the requirement {text:?} excludes {distribution} {next}"),
                 format!("edit it to allow {next} (for example {distribution}>={next}), then bump again"),
             ));
         };
-        replace_string(value, &format!("{name}{range}"))?;
+        let located = string_contents(pyproject, value, parsed.offset)
+            .filter(|(_, contents)| pyproject.get(contents.clone()) == Some(text));
+        let Some((_, contents)) = located else {
+            return Err(refuse(
+                format!("the requirement {text:?} uses escapes or line breaks that a bump cannot edit in place"),
+                format!("write it as one plain string, or edit it by hand to allow {next}"),
+            ));
+        };
+        for ((_, range), replacement) in requirement.specifiers.iter().zip([lower, upper]) {
+            changes.push((contents.start + range.start..contents.start + range.end, replacement));
+        }
     }
-    Ok(document.to_string())
+    // From the end of the file backwards, so the earlier positions still hold.
+    changes.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut text = pyproject.to_string();
+    for (range, replacement) in changes {
+        text = splice(&text, range, &replacement);
+    }
+    Ok(text)
 }
 
-/// The `uv.lock` after the edits: `uv lock` in a scratch copy of the workspace's manifests, so a
-/// failure changes nothing in the repository.
-fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<String> {
-    let scratch = tempfile::tempdir().context("creating a scratch folder for uv lock")?;
+/// Nothing is written to the repository before the scratch copy is complete.
+const SCRATCH_HINT: &str =
+    "nothing was changed; free some space (or set TMPDIR to a writable folder with room) and bump again";
+
+/// The workspace's manifests and lock, with the planned edits applied, copied into `scratch`.
+fn copy_manifests(workspace: &Workspace, scratch: &Path, edits: &[Edit]) -> anyhow::Result<()> {
     let copy = |relative: &Path| -> anyhow::Result<()> {
         let source = workspace.root.join(relative);
         if source.is_file() {
-            let destination = scratch.path().join(relative);
+            let destination = scratch.join(relative);
             std::fs::create_dir_all(destination.parent().expect("file has a parent"))?;
             std::fs::copy(&source, &destination).with_context(|| format!("copying {}", source.display()))?;
         }
@@ -255,13 +347,31 @@ fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<St
     }
     for edit in edits {
         let relative = edit.path.strip_prefix(&workspace.root).unwrap_or(&edit.path);
-        std::fs::write(scratch.path().join(relative), &edit.new)?;
+        std::fs::write(scratch.join(relative), &edit.new)?;
     }
-    let output =
-        Command::new(uv).current_dir(scratch.path()).args(["lock", "--quiet"]).output().context("running uv lock")?;
-    if !output.status.success() {
+    Ok(())
+}
+
+/// The `uv.lock` after the edits: `uv lock` in a scratch copy of the workspace's manifests, so a
+/// failure changes nothing in the repository.
+fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<String> {
+    let scratch = tempfile::tempdir().context("creating a scratch folder for uv lock").hint(SCRATCH_HINT)?;
+    copy_manifests(workspace, scratch.path(), edits).hint(SCRATCH_HINT)?;
+    // stderr goes to a file: nothing to drain while waiting, and the reason survives the child.
+    let stderr_path = scratch.path().join(".uv-lock-stderr");
+    let stderr = std::fs::File::create(&stderr_path).context("creating a file for uv's messages")?;
+    let mut command = Command::new(uv);
+    command.current_dir(scratch.path()).args(["lock", "--quiet"]).stdin(Stdio::null()).stderr(stderr);
+    let status = Supervised::spawn(&mut command, "uv lock")?.wait()?;
+    if !status.success() {
+        let message = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        let reason = match (message.trim(), status.code()) {
+            ("", Some(code)) => format!("uv exited with {code} and no message"),
+            ("", None) => "uv was stopped by a signal".to_string(),
+            (message, _) => message.to_string(),
+        };
         return Err(refuse(
-            format!("uv lock failed after the bump: {}", String::from_utf8_lossy(&output.stderr).trim()),
+            format!("uv lock failed after the bump: {reason}"),
             "nothing was changed; fix the requirement uv names, then bump again",
         ));
     }
@@ -303,6 +413,50 @@ mod tests {
         assert_eq!(edited, PYPROJECT.replace("'0.2.5'", "'0.3.0rc1'"));
     }
 
+    /// Fixture files with CRLF, a BOM, no final newline, literal and multi-line strings, comments
+    /// and odd spacing: (file, its bytes, the requirement text before and after a bump of core to 0.4.0).
+    const FIXTURES: [(&str, &str, &str, &str); 4] = [
+        (
+            "crlf.toml",
+            include_str!("../tests/fixtures/bump/crlf.toml"),
+            "lumen-argus-core >= 0.3 , < 0.4",
+            "lumen-argus-core >= 0.4 , < 0.5",
+        ),
+        (
+            "bom_no_final_newline.toml",
+            include_str!("../tests/fixtures/bump/bom_no_final_newline.toml"),
+            "lumen_argus.core>=0.3,<0.4",
+            "lumen_argus.core>=0.4,<0.5",
+        ),
+        (
+            "multiline_strings.toml",
+            include_str!("../tests/fixtures/bump/multiline_strings.toml"),
+            "lumen-argus-core[extra]   >=0.3,<0.4 ;",
+            "lumen-argus-core[extra]   >=0.4,<0.5 ;",
+        ),
+        (
+            "odd_spacing.toml",
+            include_str!("../tests/fixtures/bump/odd_spacing.toml"),
+            "lumen-argus-core(>=0.3,<0.4)",
+            "lumen-argus-core(>=0.4,<0.5)",
+        ),
+    ];
+
+    /// Regression (issue 12, class 10): CRLF became LF, the BOM was dropped, a final newline was
+    /// added, `'''x'''` became `'x'` and the requirement lost its inner spaces. Now the version
+    /// string and the requirement's version numbers are the only bytes that change.
+    #[test]
+    fn a_bump_changes_only_the_version_bytes_in_every_fixture() {
+        for (file, text, requirement_before, requirement_after) in FIXTURES {
+            let edited = set_project_version(text, "0.3.0").unwrap_or_else(|e| panic!("{file}: {e:#}"));
+            assert_eq!(edited, text.replacen("0.2.5", "0.3.0", 1), "{file}");
+            assert!(text.contains(requirement_before), "{file} fixture");
+            let edited = update_requirements(text, "lumen-argus-core", &version("0.4.0")).unwrap();
+            assert_eq!(edited, text.replace(requirement_before, requirement_after), "{file}");
+            assert_eq!(update_requirements(text, "lumen-argus-core", &version("0.3.9")).unwrap(), text, "{file}");
+        }
+    }
+
     #[test]
     fn a_requirement_that_excludes_the_new_version_is_widened_in_place() {
         let edited = update_requirements(PYPROJECT, "lumen_argus.core", &version("0.4.0")).unwrap();
@@ -312,18 +466,44 @@ mod tests {
 
     #[test]
     fn requirement_semantics() {
-        let (_, range) = parse_requirement("lumen-argus-core>=0.3,<0.4").unwrap();
-        assert!(satisfies(&range, &version("0.3.1")));
-        assert!(!satisfies(&range, &version("0.4.0")));
-        assert!(!satisfies(&range, &version("0.4.0rc1")), "<0.4 excludes 0.4 pre-releases");
-        assert_eq!(widened(&range, &version("1.0.0")).unwrap(), ">=1.0,<1.1");
-        assert_eq!(widened(&range, &version("0.4.0rc1")).unwrap(), ">=0.4.0rc1,<0.5");
-        let (_, major) = parse_requirement("x>=1,<2").unwrap();
-        assert_eq!(widened(&major, &version("2.1.0")).unwrap(), ">=2,<3");
-        let (_, pinned) = parse_requirement("x==0.3.1").unwrap();
-        assert_eq!(widened(&pinned, &version("0.3.2")), None);
-        let (_, compatible) = parse_requirement("x~=0.3.1").unwrap();
-        assert!(satisfies(&compatible, &version("0.3.7")) && !satisfies(&compatible, &version("0.4.0")));
+        let range = parse_requirement("lumen-argus-core>=0.3,<0.4").unwrap();
+        assert!(range.satisfied_by(&version("0.3.1")));
+        assert!(!range.satisfied_by(&version("0.4.0")));
+        assert!(!range.satisfied_by(&version("0.4.0rc1")), "<0.4 excludes 0.4 pre-releases");
+        let pair = |lower: &str, upper: &str| Some((lower.to_string(), upper.to_string()));
+        assert_eq!(widened(&range, &version("1.0.0")), pair("1.0", "1.1"));
+        assert_eq!(widened(&range, &version("0.4.0rc1")), pair("0.4.0rc1", "0.5"));
+        assert_eq!(widened(&parse_requirement("x>=1,<2").unwrap(), &version("2.1.0")), pair("2", "3"));
+        assert_eq!(widened(&parse_requirement("x==0.3.1").unwrap(), &version("0.3.2")), None);
+        let compatible = parse_requirement("x~=0.3.1").unwrap();
+        assert!(compatible.satisfied_by(&version("0.3.7")) && !compatible.satisfied_by(&version("0.4.0")));
+    }
+
+    /// Regression (issue 12, class 10): `.*` was trimmed and the rest compared exactly, so
+    /// `==0.3.*` refused 0.3.1 and `!=0.3.*` allowed it.
+    #[test]
+    fn prefix_requirements_match_the_release_prefix() {
+        let prefix = parse_requirement("lumen-argus-core==0.3.*").unwrap();
+        assert!(prefix.satisfied_by(&version("0.3.1")) && prefix.satisfied_by(&version("0.3")));
+        assert!(!prefix.satisfied_by(&version("0.4.0")));
+        let excluded = parse_requirement("lumen-argus-core!=0.3.*").unwrap();
+        assert!(!excluded.satisfied_by(&version("0.3.1")) && excluded.satisfied_by(&version("0.4.0")));
+        let text = PYPROJECT.replace("lumen-argus-core>=0.3,<0.4", "lumen-argus-core==0.3.*");
+        assert_eq!(update_requirements(&text, "lumen-argus-core", &version("0.3.1")).unwrap(), text);
+        assert!(update_requirements(&text, "lumen-argus-core", &version("0.4.0")).is_err());
+    }
+
+    #[test]
+    fn requirements_with_spaces_extras_markers_and_parentheses_parse() {
+        for text in ["x >= 0.3 , < 0.4", "x[a,b]>=0.3,<0.4;python_version>'3'", "x (>=0.3,<0.4)", " x>=0.3 ,<0.4 "] {
+            let requirement = parse_requirement(text).unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(requirement.name, "x");
+            let versions: Vec<&str> = requirement.specifiers.iter().map(|(_, range)| &text[range.clone()]).collect();
+            assert_eq!(versions, ["0.3", "0.4"], "{text:?}");
+        }
+        for refused in ["x @ https://example.invalid/x.whl", "x>=0.3,", "x~=1", "x>=0.3.*", "(>=1)", "x (>=1"] {
+            assert!(parse_requirement(refused).is_none(), "{refused:?} accepted");
+        }
     }
 
     #[test]
@@ -336,11 +516,106 @@ mod tests {
     }
 
     #[test]
+    fn malformed_or_odd_toml_is_refused_with_a_hint() {
+        for text in ["[project\nname = ", "[project]\nversion = 1\n", "[project]\nname = \"x\"\n", "version = \"1\""] {
+            let error = set_project_version(text, "1.0.0").unwrap_err();
+            assert!(crate::failure::lines(&error).1.is_some(), "{text:?}: {error:#}");
+        }
+    }
+
+    #[test]
     fn explicit_versions_are_normalized_and_must_go_forward() {
         let current = version("1.2.3");
         assert_eq!(next_version(&current, "1.2.4-RC.1").unwrap().to_string(), "1.2.4rc1");
         for refused in ["1.2.3", "1.2.2", "1.2.3rc1", "1.2.x", "1.3.0+abc", "huge"] {
             assert!(next_version(&current, refused).is_err(), "{refused} accepted");
+        }
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::version::proptests::{VersionParts, version_parts};
+
+    /// A version specifier with an operator and a version drawn from the same small space as the
+    /// candidates, so matches and near misses are both common.
+    fn specifier_text() -> impl Strategy<Value = (String, VersionParts, bool)> {
+        let operator = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">=", "~="]);
+        (operator, version_parts(), any::<bool>()).prop_map(|(operator, parts, wildcard)| {
+            let wildcard = wildcard && matches!(operator, "==" | "!=");
+            let parts = if wildcard || operator == "~=" {
+                VersionParts { pre: None, post: None, dev: None, local: None, ..parts }
+            } else if operator != "==" && operator != "!=" {
+                VersionParts { local: None, ..parts }
+            } else {
+                parts
+            };
+            (operator.to_string(), parts, wildcard)
+        })
+    }
+
+    proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn requirement_parsing_never_panics(text in any::<String>()) {
+            if let Some(requirement) = parse_requirement(&text) {
+                for (_, range) in &requirement.specifiers {
+                    prop_assert!(text.get(range.clone()).is_some());
+                }
+            }
+            let _ = update_requirements(&text, "x", &Version::parse("1.0").unwrap());
+            let _ = set_project_version(&text, "1.0");
+        }
+
+        /// `satisfied_by` agrees with a model written from the PEP 440 text, over versions that
+        /// are built from parts (so the model never parses).
+        #[test]
+        fn satisfies_agrees_with_a_simple_model((operator, bound, wildcard) in specifier_text(), candidate in version_parts()) {
+            if operator == "~=" && bound.release.len() < 2 {
+                return Ok(());
+            }
+            let text = format!("name {operator} {}{}", bound.render(), if wildcard { ".*" } else { "" });
+            let requirement = parse_requirement(&text).expect("generated specifiers are valid");
+            let expected = model_contains(&operator, &bound, wildcard, &candidate);
+            prop_assert_eq!(requirement.satisfied_by(&Version::parse(&candidate.render()).unwrap()), expected,
+                "{} against {}", candidate.render(), text);
+        }
+    }
+
+    /// PEP 440 specifier matching over parts, with the parts' own ordering (`VersionParts::key`).
+    fn model_contains(operator: &str, bound: &VersionParts, wildcard: bool, candidate: &VersionParts) -> bool {
+        let public = VersionParts { local: None, ..candidate.clone() };
+        let same_prefix = |length: usize| {
+            candidate.epoch == bound.epoch && (0..length).all(|i| candidate.release_at(i) == bound.release_at(i))
+        };
+        let bound_is_pre = bound.pre.is_some() || bound.dev.is_some();
+        match (operator, wildcard) {
+            ("==", true) => same_prefix(bound.release.len()),
+            ("!=", true) => !same_prefix(bound.release.len()),
+            ("==", false) if bound.local.is_some() => candidate.key() == bound.key(),
+            ("==", false) => public.key() == bound.key(),
+            ("!=", false) if bound.local.is_some() => candidate.key() != bound.key(),
+            ("!=", false) => public.key() != bound.key(),
+            ("<=", _) => public.key() <= bound.key(),
+            (">=", _) => public.key() >= bound.key(),
+            ("~=", _) => public.key() >= bound.key() && same_prefix(bound.release.len() - 1),
+            // Below `V.dev0` unless V is itself a pre-release.
+            ("<", _) if bound_is_pre => candidate.key() < bound.key(),
+            ("<", _) => candidate.key() < VersionParts { dev: Some(0), local: None, ..bound.clone() }.key(),
+            (">", _) => {
+                let same_public = public.key() == bound.key();
+                let post_of_bound = bound.post.is_none()
+                    && bound.dev.is_none()
+                    && candidate.post.is_some()
+                    && VersionParts { post: None, dev: None, local: None, ..candidate.clone() }.key() == bound.key();
+                candidate.key() > bound.key() && !same_public && !post_of_bound
+            }
+            _ => unreachable!("{operator}"),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Unified diffs of text files, for `--dry-run` output.
 
 /// A unified diff (`---`/`+++` headers, 3 lines of context) of `old` → `new`; empty when equal.
+/// Lines compare with their line ends, so a changed line end or final newline shows; a last line
+/// without a newline is followed by `\ No newline at end of file`, as `diff -u` prints it.
 pub fn unified(path: &str, old: &str, new: &str) -> String {
     if old == new {
         return String::new();
     }
-    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.split_inclusive('\n').collect(), new.split_inclusive('\n').collect());
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
     let (middle_a, middle_b) = (&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
@@ -57,7 +59,11 @@ pub fn unified(path: &str, old: &str, new: &str) -> String {
         let new_count = hunk.iter().filter(|(tag, _)| *tag != '-').count();
         out.push_str(&format!("@@ -{old_start},{old_count} +{new_start},{new_count} @@\n"));
         for (tag, line) in hunk {
-            out.push_str(&format!("{tag}{line}\n"));
+            let shown = line.strip_suffix('\n').map_or(*line, |line| line.strip_suffix('\r').unwrap_or(line));
+            out.push_str(&format!("{tag}{shown}\n"));
+            if !line.ends_with('\n') {
+                out.push_str("\\ No newline at end of file\n");
+            }
         }
     }
     out
@@ -89,5 +95,14 @@ mod tests {
             })
             .collect();
         assert_eq!(unified("x", &old, &new).matches("@@ -").count(), 2);
+    }
+
+    #[test]
+    fn a_missing_final_newline_and_line_end_changes_show() {
+        assert_eq!(
+            unified("x", "a\nversion = 1", "a\nversion = 2"),
+            "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n a\n-version = 1\n\\ No newline at end of file\n+version = 2\n\\ No newline at end of file\n"
+        );
+        assert_eq!(unified("x", "a\r\n", "a\n"), "--- a/x\n+++ b/x\n@@ -1,1 +1,1 @@\n-a\n+a\n");
     }
 }

@@ -26,6 +26,44 @@ pub fn write_atomically_with_mode(path: &Path, contents: &[u8], mode: Option<u32
     Ok(())
 }
 
+/// A file written and flushed next to its destination, not yet renamed into place. Dropping it
+/// deletes the temporary file, so a run that stops before [`rename_all_into_place`] writes nothing.
+pub struct Staged {
+    temporary: tempfile::NamedTempFile,
+    destination: std::path::PathBuf,
+}
+
+/// Write `contents` to a temporary file in `path`'s folder, keeping the mode of the file it will
+/// replace (0644 for a new one).
+pub fn stage(path: &Path, contents: &[u8]) -> anyhow::Result<Staged> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".xtask-")
+        .suffix(".partial")
+        .tempfile_in(folder)
+        .with_context(|| format!("creating a temporary file in {}", folder.display()))?;
+    temporary.write_all(contents).with_context(|| format!("writing {}", path.display()))?;
+    temporary.as_file().sync_all().with_context(|| format!("flushing {}", path.display()))?;
+    #[cfg(unix)]
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777)
+    };
+    #[cfg(not(unix))]
+    let mode = 0o644;
+    set_mode(temporary.path(), Some(mode))?;
+    Ok(Staged { temporary, destination: path.to_path_buf() })
+}
+
+/// The commit point of a multi-file write: rename every staged file into place, in order.
+pub fn rename_all_into_place(staged: Vec<Staged>) -> anyhow::Result<()> {
+    for file in staged {
+        let destination = file.destination;
+        file.temporary.persist(&destination).with_context(|| format!("renaming into {}", destination.display()))?;
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: Option<u32>) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;

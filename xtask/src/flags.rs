@@ -77,9 +77,9 @@ pub struct SmokeFlags {
 
 #[derive(Debug, Args)]
 pub struct ChecksumsFlags {
-    /// Folder holding the artifacts and their .sha256 files
-    #[arg(value_name = "DIR", default_value = "dist")]
-    pub dir: PathBuf,
+    /// Folder holding the artifacts and their .sha256 files (default: dist/ of the repository)
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// Check DIR against its checksums.txt instead of writing it
     #[arg(long)]
     pub verify: bool,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
@@ -36,14 +36,24 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let mode = if flags.execute { "execute" } else { "dry run" };
     println!("release {tag} ({mode})\n");
 
-    let problems = gha::group("preflight", || preflight(&workspace, &git, &uv, &tag));
+    let intent = Intent { execute: flags.execute, push: flags.push };
+    let problems = gha::group("preflight", || preflight(&workspace, &git, &uv, &tag, intent));
     for found in &problems {
         println!("preflight: {}\n  fix: {}", found.what, found.fix);
     }
     if problems.is_empty() {
         println!("preflight: all checks passed");
     }
+    // A dry run goes on to show the whole pipeline; --execute stops before building anything.
+    if flags.execute && !problems.is_empty() {
+        return Err(refuse(
+            format!("release --execute refused: {} preflight problem(s), nothing was built or changed", problems.len()),
+            "fix the preflight lines printed above, then run `cargo xtask release --execute` again",
+        ));
+    }
 
+    // One build at a time in a clone: the lock covers the whole pipeline, not only the sidecars.
+    let _build_lock = workspace.lock_builds()?;
     let mut steps: Vec<(&str, String)> = Vec::new();
     let started = Instant::now();
     let wheels = gha::group("wheels and sdists", || crate::wheels::build(&workspace, &uv, None))?.len();
@@ -89,11 +99,16 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
         ));
     }
     if flags.execute {
-        cut_release(&workspace, &git, &tag)?;
+        crate::process::check_interrupted()?;
+        let today = crate::clock::format_utc(crate::clock::now_unix());
+        let versions = header_versions(&workspace);
+        let pairs: Vec<(&str, &str)> =
+            versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
+        let header = changelog::release_header(&tag_version, today.get(..10).unwrap_or(&today), &pairs);
+        let cut = cut_release(&workspace.root, &git, &tag, &header)?;
+        println!("{header}");
         if flags.push {
-            for refspec in ["main", tag.as_str()] {
-                run_git(&workspace, &git, &["push", "origin", refspec])?;
-            }
+            push_release(&workspace.root, &git, &tag, &cut)?;
             println!("pushed main, then {tag}: the tag starts publish.yml, docker.yml and binaries.yml");
         } else {
             println!("committed and tagged {tag}; push with `git push origin main && git push origin {tag}`");
@@ -102,20 +117,135 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Rewrite the changelog, commit `chore(release): vX.Y.Z` and create the annotated tag.
-fn cut_release(workspace: &Workspace, git: &Path, tag: &str) -> anyhow::Result<()> {
-    let path = workspace.root.join(changelog::PATH);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let today = &crate::clock::format_utc(crate::clock::now_unix())[..10];
-    let versions = header_versions(workspace);
-    let pairs: Vec<(&str, &str)> = versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
-    let header = changelog::release_header(tag.trim_start_matches('v'), today, &pairs);
-    crate::files::write_atomically(&path, changelog::cut_release(&text, &header)?.as_bytes())?;
-    run_git(workspace, git, &["add", changelog::PATH])?;
-    run_git(workspace, git, &["commit", "--quiet", "-m", &format!("chore(release): {tag}")])?;
-    run_git(workspace, git, &["tag", "-a", tag, "-m", tag])?;
-    println!("{header}");
+/// What the maintainer asked for: preflight checks more when the run will commit or push.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent {
+    pub execute: bool,
+    pub push: bool,
+}
+
+/// What `cut_release` made, so that a later failure can undo exactly that.
+#[derive(Debug, Clone)]
+pub struct Cut {
+    /// HEAD before the release commit.
+    pub previous_head: String,
+    /// The release commit.
+    pub release_commit: String,
+}
+
+/// Rewrite the changelog, commit `chore(release): vX.Y.Z` and create the annotated tag. When a
+/// step fails, what the earlier steps did is undone (the changelog and the index restored, the
+/// release commit removed if HEAD is still that commit) and the error says what was undone.
+pub fn cut_release(root: &Path, git: &Path, tag: &str, header: &str) -> anyhow::Result<Cut> {
+    let path = root.join(changelog::PATH);
+    let original = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading {}", path.display()))
+        .hint("restore the changelog: git checkout -- docs/development/changelog.md")?;
+    let text = changelog::cut_release(&original, header)?;
+    let previous_head = git_output(root, git, &["rev-parse", "--verify", "HEAD"])?;
+    crate::files::write_atomically(&path, text.as_bytes())?;
+    let restore_changelog = || -> Vec<String> {
+        let mut left = Vec::new();
+        if run_git(root, git, &["reset", "--quiet", "--", changelog::PATH]).is_err() {
+            left.push(format!("the index still has the new changelog: git reset -- {}", changelog::PATH));
+        }
+        if crate::files::write_atomically(&path, original.as_bytes()).is_err() {
+            left.push(format!("{} is still rewritten: git checkout -- {}", changelog::PATH, changelog::PATH));
+        }
+        left
+    };
+    let committed = run_git(root, git, &["add", "--", changelog::PATH])
+        .and_then(|()| run_git(root, git, &["commit", "--quiet", "-m", &format!("chore(release): {tag}")]));
+    if let Err(error) = committed {
+        return Err(undone(error, "the commit failed", restore_changelog()));
+    }
+    let release_commit = git_output(root, git, &["rev-parse", "--verify", "HEAD"])?;
+    let cut = Cut { previous_head, release_commit };
+    let tagged = crate::process::check_interrupted().and_then(|()| run_git(root, git, &["tag", "-a", tag, "-m", tag]));
+    if let Err(error) = tagged {
+        let mut left = undo_local_release(root, git, tag, &cut, false);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(original.as_str()) {
+            left.extend(restore_changelog());
+        }
+        return Err(undone(error, "the tag was not created", left));
+    }
+    Ok(cut)
+}
+
+/// Push main, then the tag. When main cannot be pushed, the local commit and tag are undone (the
+/// remote has nothing); when main is pushed but the tag is not, nothing is undone (main is
+/// public) and the error gives the exact commands to finish, or to undo.
+pub fn push_release(root: &Path, git: &Path, tag: &str, cut: &Cut) -> anyhow::Result<()> {
+    let pushed = crate::process::check_interrupted().and_then(|()| run_git(root, git, &["push", "origin", "main"]));
+    if let Err(error) = pushed {
+        let left = undo_local_release(root, git, tag, cut, true);
+        return Err(undone(error, "main was not pushed", left));
+    }
+    if let Err(error) = run_git(root, git, &["push", "origin", &format!("refs/tags/{tag}")]) {
+        let (release, previous) = (&cut.release_commit, &cut.previous_head);
+        return Err(refuse(
+            format!("{}; main (with the release commit {release}) is on origin, the tag {tag} is not", lines(&error).0),
+            format!(
+                "finish the release with `git push origin {tag}`; or undo it with \
+                 `git push --force-with-lease=main:{release} origin {previous}:main && git tag -d {tag} && git reset --keep {previous}`"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// Delete the tag (when asked and it points at the release commit) and remove the release commit
+/// when HEAD is still that commit; what could not be undone, as commands for the maintainer.
+fn undo_local_release(root: &Path, git: &Path, tag: &str, cut: &Cut, delete_tag: bool) -> Vec<String> {
+    let mut left = Vec::new();
+    if delete_tag {
+        let tagged =
+            git_output(root, git, &["rev-parse", "--verify", "--quiet", &format!("refs/tags/{tag}^{{commit}}")]);
+        if tagged.as_deref().ok() == Some(cut.release_commit.as_str()) {
+            if run_git(root, git, &["tag", "--delete", tag]).is_err() {
+                left.push(format!("git tag -d {tag}"));
+            }
+        } else if tagged.is_ok() {
+            left.push(format!("the tag {tag} now points elsewhere; check it: git show {tag}"));
+        }
+    }
+    let head = git_output(root, git, &["rev-parse", "--verify", "HEAD"]).unwrap_or_default();
+    if head == cut.release_commit {
+        if run_git(root, git, &["reset", "--quiet", "--keep", &cut.previous_head]).is_err() {
+            left.push(format!("git reset --keep {}", cut.previous_head));
+        }
+    } else {
+        left.push(format!(
+            "HEAD moved after the release commit {}: remove it by hand if you want it gone",
+            cut.release_commit
+        ));
+    }
+    left
+}
+
+/// The error of a failed step, saying what was undone and what is left to do by hand. An interrupt
+/// stays an interrupt (exit 130), with what was undone as its context.
+fn undone(error: anyhow::Error, step: &str, left: Vec<String>) -> anyhow::Error {
+    if error.is::<crate::failure::Interrupted>() {
+        let undo = if left.is_empty() {
+            "everything this run changed was undone".to_string()
+        } else {
+            format!("finish the undo by hand: {}", left.join("; then "))
+        };
+        return error.context(format!("{step}: {undo}"));
+    }
+    let (message, _) = lines(&error);
+    if left.is_empty() {
+        refuse(
+            format!("{message}; {step}, and everything this run changed was undone"),
+            "read git's message above, fix the cause, then run `cargo xtask release --execute` again",
+        )
+    } else {
+        refuse(
+            format!("{message}; {step}, and the undo is incomplete"),
+            format!("finish the undo by hand: {}", left.join("; then ")),
+        )
+    }
 }
 
 /// (short name, version) with core, agent, proxy first, then any other package.
@@ -127,19 +257,53 @@ fn header_versions(workspace: &Workspace) -> Vec<(String, String)> {
     versions
 }
 
-fn run_git(workspace: &Workspace, git: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(git).current_dir(&workspace.root).args(args).status().context("running git")?;
+/// Run git in `root`; its messages go to the terminal.
+fn run_git(root: &Path, git: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new(git)
+        .current_dir(root)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .status()
+        .context("running git")?;
     if !status.success() {
-        return Err(refuse(
-            format!("git {} failed", args.join(" ")),
-            "read git's message above; nothing after this step ran",
-        ));
+        return Err(refuse(format!("git {} failed", args.join(" ")), "read git's message above"));
     }
     Ok(())
 }
 
+/// The trimmed stdout of a git command that must succeed.
+fn git_output(root: &Path, git: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new(git).current_dir(root).args(args).stdin(Stdio::null()).output().context("running git")?;
+    if !output.status.success() {
+        return Err(refuse(
+            format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()),
+            "run from a git clone of the repository",
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Whether `refs/tags/<tag>` exists on origin; an error (with git's reason) when origin cannot be
+/// asked: an unreachable origin is not an absent tag.
+fn tag_on_origin(root: &Path, git: &Path, tag: &str) -> Result<bool, String> {
+    let output = Command::new(git)
+        .current_dir(root)
+        .args(["ls-remote", "--tags", "origin", &format!("refs/tags/{tag}")])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| error.to_string())?;
+    if !output.status.success() {
+        let reason = String::from_utf8_lossy(&output.stderr);
+        let reason = reason.lines().find(|line| !line.trim().is_empty()).unwrap_or("git ls-remote failed");
+        return Err(reason.trim().to_string());
+    }
+    Ok(!output.stdout.iter().all(u8::is_ascii_whitespace))
+}
+
 /// Everything that must hold before a tag is cut; each failed check is reported, none stops the rest.
-pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str) -> Vec<Problem> {
+pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent: Intent) -> Vec<Problem> {
     let mut problems = Vec::new();
     let git_line = |args: &[&str]| {
         let mut all = vec!["-C", workspace.root.to_str().unwrap_or(".")];
@@ -180,22 +344,46 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str) -> Vec
             "bump the proxy version (cargo xtask bump proxy patch) or delete the stale tag",
         ));
     }
-    let has_origin = git_line(&["remote", "get-url", "origin"]).is_some();
-    if has_origin
-        && git_line(&["ls-remote", "--tags", "origin", &format!("refs/tags/{tag}")])
-            .is_some_and(|line| !line.is_empty())
-    {
-        problems.push(problem(
-            format!("tag {tag} already exists on origin"),
-            "bump the proxy version: a published tag is never reused",
-        ));
+    match git_line(&["remote", "get-url", "origin"]) {
+        None if intent.push => problems.push(problem(
+            "there is no remote named origin to push to",
+            "git remote add origin URL, or run without --push",
+        )),
+        None => {}
+        Some(url) => match tag_on_origin(&workspace.root, git, tag) {
+            Ok(true) => problems.push(problem(
+                format!("tag {tag} already exists on origin"),
+                "bump the proxy version: a published tag is never reused",
+            )),
+            Ok(false) => {}
+            Err(reason) => problems.push(problem(
+                format!("cannot reach origin ({url}) to check that tag {tag} is absent there: {reason}"),
+                "check the network and `git remote get-url origin`, then run again",
+            )),
+        },
     }
-    let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
-    if changelog::section(&changelog_text, "Unreleased").is_none() {
-        problems.push(problem(
-            format!("the `## Unreleased` section of {} is missing or empty", changelog::PATH),
-            "write what this release changes under `## Unreleased`",
-        ));
+    if intent.execute {
+        for (variable, role) in [("GIT_AUTHOR_IDENT", "author"), ("GIT_COMMITTER_IDENT", "committer")] {
+            if git_output(&workspace.root, git, &["var", variable]).is_err() {
+                problems.push(problem(
+                    format!("git has no {role} identity for the release commit (user.name / user.email)"),
+                    "git config user.name \"Your Name\" && git config user.email you@example.com",
+                ));
+                break;
+            }
+        }
+    }
+    match std::fs::read_to_string(workspace.root.join(changelog::PATH)) {
+        Ok(changelog_text) => {
+            if let Err(error) = changelog::unreleased_heading(&changelog_text) {
+                let (what, fix) = lines(&error);
+                problems.push(problem(what, fix.unwrap_or_default()));
+            }
+        }
+        Err(error) => problems.push(problem(
+            format!("cannot read {}: {error}", changelog::PATH),
+            "restore it as UTF-8 text with a `## Unreleased` section (git checkout -- docs/development/changelog.md)",
+        )),
     }
     problems.extend(version_problems(workspace));
     let lock = Command::new(uv)
@@ -230,8 +418,9 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
                 .map(|array| array.iter().filter_map(|value| value.as_str().map(str::to_string)).collect::<Vec<_>>())
                 .unwrap_or_default();
             for requirement in requirements {
-                let Some((name, specifiers)) = bump::parse_requirement(&requirement) else { continue };
-                if name.eq_ignore_ascii_case(&package.distribution) && !bump::satisfies(&specifiers, &version) {
+                let Some(parsed) = bump::parse_requirement(&requirement) else { continue };
+                let same_name = bump::normalized_name(&parsed.name) == bump::normalized_name(&package.distribution);
+                if same_name && !parsed.satisfied_by(&version) {
                     problems.push(problem(
                         format!(
                             "{} requires {requirement}, but {} is {version}",
@@ -267,5 +456,169 @@ mod tests {
             summary,
             "### Release v1.0.0\n\n| step | result |\n|---|---|\n| preflight | 1 problem(s) |\n| smoke | 2 sidecars |\n"
         );
+    }
+
+    /// A repository with a changelog on main, pushed to a bare `origin` next to it.
+    struct Repository {
+        _folder: tempfile::TempDir,
+        root: std::path::PathBuf,
+        origin: std::path::PathBuf,
+        git: std::path::PathBuf,
+    }
+
+    const CHANGELOG: &str = "# Changelog\n\n## Unreleased\n\n- Faster.\n";
+    const HEADER: &str = "## v1.0.0 — 2026-01-01";
+
+    fn git_in(git: &Path, dir: &Path, args: &[&str]) -> String {
+        let output = Command::new(git).current_dir(dir).args(args).output().unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    fn repository() -> Repository {
+        let folder = tempfile::tempdir().unwrap();
+        let (root, origin) = (folder.path().join("work"), folder.path().join("origin.git"));
+        let git = tools::find_git().unwrap();
+        std::fs::create_dir_all(root.join("docs/development")).unwrap();
+        git_in(&git, folder.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
+        git_in(&git, &root, &["init", "--quiet", "--initial-branch=main"]);
+        for (key, value) in [("user.name", "Release Test"), ("user.email", "release@example.invalid")] {
+            git_in(&git, &root, &["config", key, value]);
+        }
+        std::fs::write(root.join(changelog::PATH), CHANGELOG).unwrap();
+        git_in(&git, &root, &["add", "."]);
+        git_in(&git, &root, &["commit", "--quiet", "-m", "first"]);
+        git_in(&git, &root, &["remote", "add", "origin", origin.to_str().unwrap()]);
+        git_in(&git, &root, &["push", "--quiet", "origin", "main"]);
+        Repository { _folder: folder, root, origin, git }
+    }
+
+    impl Repository {
+        fn git(&self, args: &[&str]) -> String {
+            git_in(&self.git, &self.root, args)
+        }
+
+        /// HEAD, `git status`, the changelog's bytes and the tags: everything a cut may change.
+        fn state(&self) -> (String, String, String, String) {
+            (
+                self.git(&["rev-parse", "HEAD"]),
+                self.git(&["status", "--porcelain"]),
+                std::fs::read_to_string(self.root.join(changelog::PATH)).unwrap(),
+                self.git(&["tag", "--list"]),
+            )
+        }
+
+        fn origin_ref(&self, name: &str) -> Option<String> {
+            let output = Command::new(&self.git)
+                .current_dir(&self.origin)
+                .args(["rev-parse", "--verify", "--quiet", name])
+                .output()
+                .unwrap();
+            output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+        }
+
+        fn hook(&self, dir: &Path, name: &str, script: &str) {
+            let hooks = if dir == self.root { dir.join(".git/hooks") } else { dir.join("hooks") };
+            std::fs::create_dir_all(&hooks).unwrap();
+            std::fs::write(hooks.join(name), script).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(hooks.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    fn message_of(error: &anyhow::Error) -> (String, String) {
+        let (message, hint) = lines(error);
+        (message, hint.unwrap_or_default())
+    }
+
+    #[test]
+    fn cut_and_push_make_the_commit_the_annotated_tag_and_push_both() {
+        let repository = repository();
+        let cut = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap();
+        push_release(&repository.root, &repository.git, "v1.0.0", &cut).unwrap();
+        assert_eq!(repository.git(&["log", "-1", "--format=%s"]), "chore(release): v1.0.0");
+        assert_eq!(repository.git(&["cat-file", "-t", "v1.0.0"]), "tag");
+        assert_eq!(repository.origin_ref("main"), Some(cut.release_commit.clone()));
+        assert_eq!(repository.origin_ref("v1.0.0^{commit}"), Some(cut.release_commit));
+        assert_eq!(repository.git(&["status", "--porcelain"]), "");
+    }
+
+    /// Regression (issue 12, class 3): a failing `git commit` left the changelog rewritten and staged.
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_commit_restores_the_changelog_and_the_index() {
+        let repository = repository();
+        let before = repository.state();
+        repository.hook(&repository.root, "pre-commit", "#!/bin/sh\necho 'refused by a hook' >&2\nexit 1\n");
+        let error = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap_err();
+        let (message, hint) = message_of(&error);
+        assert!(message.contains("the commit failed, and everything this run changed was undone"), "{message}");
+        assert!(hint.contains("run `cargo xtask release --execute` again"), "{hint}");
+        assert_eq!(repository.state(), before);
+    }
+
+    /// Regression (issue 12, class 3): a failing `git tag` left the release commit without its tag.
+    /// Tag signing with a signer that fails is a real `git tag` failure after the commit.
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_tag_removes_the_release_commit() {
+        let repository = repository();
+        let before = repository.state();
+        repository.git(&["config", "tag.gpgSign", "true"]);
+        repository.git(&["config", "gpg.program", "false"]);
+        let error = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap_err();
+        let (message, _) = message_of(&error);
+        assert!(message.contains("the tag was not created, and everything this run changed was undone"), "{message}");
+        assert_eq!(repository.state(), before);
+    }
+
+    /// A push of main that origin rejects undoes the local commit and tag: nothing is half-released.
+    #[cfg(unix)]
+    #[test]
+    fn a_rejected_push_of_main_undoes_the_local_commit_and_tag() {
+        let repository = repository();
+        let before = repository.state();
+        let origin_main = repository.origin_ref("main");
+        repository.hook(&repository.origin, "pre-receive", "#!/bin/sh\necho 'origin is read-only' >&2\nexit 1\n");
+        let cut = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap();
+        let error = push_release(&repository.root, &repository.git, "v1.0.0", &cut).unwrap_err();
+        let (message, _) = message_of(&error);
+        assert!(message.contains("main was not pushed, and everything this run changed was undone"), "{message}");
+        assert_eq!(repository.state(), before);
+        assert_eq!(repository.origin_ref("main"), origin_main);
+    }
+
+    /// Main pushed but the tag refused: main is public, so nothing is undone and the error gives the
+    /// exact commands to finish or undo.
+    #[cfg(unix)]
+    #[test]
+    fn a_rejected_tag_push_says_exactly_how_to_finish_or_undo() {
+        let repository = repository();
+        let previous = repository.git(&["rev-parse", "HEAD"]);
+        repository.hook(
+            &repository.origin,
+            "pre-receive",
+            "#!/bin/sh\nwhile read old new name; do case $name in refs/tags/*) echo 'no tags' >&2; exit 1;; esac; done\n",
+        );
+        let cut = cut_release(&repository.root, &repository.git, "v1.0.0", HEADER).unwrap();
+        let error = push_release(&repository.root, &repository.git, "v1.0.0", &cut).unwrap_err();
+        let (message, hint) = message_of(&error);
+        assert!(
+            message.contains("main (with the release commit") && message.contains("the tag v1.0.0 is not"),
+            "{message}"
+        );
+        assert!(hint.contains("git push origin v1.0.0"), "{hint}");
+        let release = &cut.release_commit;
+        let undo = format!(
+            "git push --force-with-lease=main:{release} origin {previous}:main && git tag -d v1.0.0 && git reset --keep {previous}"
+        );
+        assert!(hint.contains(&undo), "{hint}");
+        assert_eq!(repository.origin_ref("main").as_ref(), Some(release));
+        assert_eq!(repository.origin_ref("refs/tags/v1.0.0"), None);
+        assert_eq!(repository.git(&["rev-parse", "v1.0.0^{commit}"]), *release, "the local tag stays to be pushed");
+        // The printed finish command works.
+        repository.hook(&repository.origin, "pre-receive", "#!/bin/sh\nexit 0\n");
+        repository.git(&["push", "--quiet", "origin", "v1.0.0"]);
+        assert_eq!(repository.origin_ref("v1.0.0^{commit}").as_ref(), Some(release));
     }
 }

@@ -1,5 +1,6 @@
-//! PEP 440 versions: parse and normalize exactly as Python's `packaging` does, order them, and
-//! compute the next version for a bump kind.
+//! PEP 440 versions: parse and normalize exactly as Python's `packaging` does, order them, match
+//! them against version specifiers (`>=`, `<`, `==X.*`, `~=` ...), and compute the next version for
+//! a bump kind.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -23,7 +24,8 @@ impl PreKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Equality is PEP 440 equality (`1.0 == 1.0.0`), the same as `cmp(..) == Equal`.
+#[derive(Debug, Clone)]
 pub struct Version {
     pub epoch: u64,
     pub release: Vec<u64>,
@@ -183,17 +185,26 @@ impl Version {
     }
 
     /// `X.Y.(Z+1)` with the release padded to three parts.
-    fn next_patch(&self) -> Version {
-        self.with_release(vec![self.release_part(0), self.release_part(1), self.release_part(2) + 1])
+    fn next_patch(&self) -> anyhow::Result<Version> {
+        Ok(self.with_release(vec![self.release_part(0), self.release_part(1), increment(self.release_part(2))?]))
+    }
+
+    /// The same version without its local label (`1.0+abc` → `1.0`).
+    pub fn public(&self) -> Version {
+        Version { local: None, ..self.clone() }
+    }
+
+    pub fn is_prerelease(&self) -> bool {
+        self.pre.is_some() || self.dev.is_some()
     }
 
     /// The next version for a bump kind; the semantics are documented in docs/reference/versions.md.
     pub fn bump(&self, kind: &str) -> anyhow::Result<Version> {
         let same_release = || Version { local: None, ..self.clone() };
         let next = match kind {
-            "major" => self.with_release(vec![self.release_part(0) + 1, 0, 0]),
-            "minor" => self.with_release(vec![self.release_part(0), self.release_part(1) + 1, 0]),
-            "patch" => self.next_patch(),
+            "major" => self.with_release(vec![increment(self.release_part(0))?, 0, 0]),
+            "minor" => self.with_release(vec![self.release_part(0), increment(self.release_part(1))?, 0]),
+            "patch" => self.next_patch()?,
             "alpha" | "beta" | "rc" => {
                 let wanted = match kind {
                     "alpha" => PreKind::Alpha,
@@ -204,12 +215,12 @@ impl Version {
                     None if self.post.is_none() && self.dev.is_some() => {
                         Version { pre: Some((wanted, 1)), dev: None, ..same_release() }
                     }
-                    None => Version { pre: Some((wanted, 1)), ..self.next_patch() },
+                    None => Version { pre: Some((wanted, 1)), ..self.next_patch()? },
                     Some((current, number)) if current == wanted => {
                         if self.dev.is_some() && self.post.is_none() {
                             Version { dev: None, ..same_release() }
                         } else {
-                            Version { pre: Some((wanted, number + 1)), post: None, dev: None, ..same_release() }
+                            Version { pre: Some((wanted, increment(number)?)), post: None, dev: None, ..same_release() }
                         }
                     }
                     Some((current, _)) if current < wanted => {
@@ -225,7 +236,7 @@ impl Version {
             }
             "post" => match (self.post, self.dev) {
                 (Some(_), Some(_)) => Version { dev: None, ..same_release() },
-                (Some(post), None) => Version { post: Some(post + 1), ..same_release() },
+                (Some(post), None) => Version { post: Some(increment(post)?), ..same_release() },
                 (None, Some(_)) => {
                     return Err(refuse(
                         format!("{self} is a development release: a post-release of it makes no sense"),
@@ -235,12 +246,12 @@ impl Version {
                 (None, None) => Version { post: Some(1), ..same_release() },
             },
             "dev" => match (self.dev, self.pre, self.post) {
-                (Some(dev), _, _) => Version { dev: Some(dev + 1), ..same_release() },
-                (None, _, Some(post)) => Version { post: Some(post + 1), dev: Some(1), ..same_release() },
+                (Some(dev), _, _) => Version { dev: Some(increment(dev)?), ..same_release() },
+                (None, _, Some(post)) => Version { post: Some(increment(post)?), dev: Some(1), ..same_release() },
                 (None, Some((pre, number)), None) => {
-                    Version { pre: Some((pre, number + 1)), dev: Some(1), ..same_release() }
+                    Version { pre: Some((pre, increment(number)?)), dev: Some(1), ..same_release() }
                 }
-                (None, None, None) => Version { dev: Some(1), ..self.next_patch() },
+                (None, None, None) => Version { dev: Some(1), ..self.next_patch()? },
             },
             "release" => {
                 if self.is_final() || (self.pre.is_none() && self.dev.is_none()) {
@@ -271,11 +282,12 @@ impl Version {
         while release.len() > 1 && release.last() == Some(&0) {
             release.pop();
         }
-        // A dev release of a final version sorts before its pre-releases.
+        // A dev release of a final version sorts before its pre-releases (alpha is 0, beta 1, rc 2),
+        // and a final release after them.
         let pre = match (self.pre, self.post, self.dev) {
             (None, None, Some(_)) => (-1, 0),
-            (None, _, _) => (2, 0),
-            (Some((kind, number)), _, _) => (kind as i8 - 1, number),
+            (None, _, _) => (3, 0),
+            (Some((kind, number)), _, _) => (kind as i8, number),
         };
         let post = self.post.map_or((-1, 0), |post| (0, post));
         let dev = self.dev.map_or((1, 0), |dev| (0, dev));
@@ -295,6 +307,21 @@ impl Version {
         (self.epoch, release, pre, post, dev, local)
     }
 }
+
+/// `number + 1`, refused (not a panic) at the top of the range.
+fn increment(number: u64) -> anyhow::Result<u64> {
+    number.checked_add(1).ok_or_else(|| {
+        refuse(format!("{number} is the largest version number this tool can count to"), "give the version explicitly")
+    })
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Version) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
 
 impl PartialOrd for Version {
     fn partial_cmp(&self, other: &Version) -> Option<Ordering> {
@@ -342,11 +369,148 @@ impl fmt::Display for Version {
     }
 }
 
+/// A PEP 440 comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    /// `~=`
+    Compatible,
+    /// `==` (with `.*`: prefix match)
+    Equal,
+    /// `!=` (with `.*`: prefix exclusion)
+    NotEqual,
+    LessEqual,
+    GreaterEqual,
+    Less,
+    Greater,
+    /// `===`: string equality, no version semantics
+    Arbitrary,
+}
+
+impl Operator {
+    /// Longest first, so `===` is not read as `==` followed by `=`.
+    const SPELLINGS: [(&'static str, Operator); 8] = [
+        ("===", Operator::Arbitrary),
+        ("~=", Operator::Compatible),
+        ("==", Operator::Equal),
+        ("!=", Operator::NotEqual),
+        ("<=", Operator::LessEqual),
+        (">=", Operator::GreaterEqual),
+        ("<", Operator::Less),
+        (">", Operator::Greater),
+    ];
+}
+
+/// One version specifier such as `>=0.3`, `==0.3.*` or `~=1.4.5`, as PEP 440 defines it.
+#[derive(Debug, Clone)]
+pub struct Specifier {
+    pub operator: Operator,
+    /// The version text as written, without the operator, surrounding spaces and a `.*`.
+    pub written: String,
+    /// The parsed version; `None` only for `===` with a text that is not a PEP 440 version.
+    pub version: Option<Version>,
+    /// `==X.*` / `!=X.*`: compare only the release prefix.
+    pub wildcard: bool,
+}
+
+impl Specifier {
+    /// Parse one specifier (`>= 0.3`, `==0.3.*`); `None` when PEP 440 does not allow it (e.g. `~=1`,
+    /// `<0.4+local`, `>0.3.*`).
+    pub fn parse(text: &str) -> Option<Specifier> {
+        let text = text.trim();
+        let (spelling, operator) = Operator::SPELLINGS.iter().find(|(spelling, _)| text.starts_with(spelling))?;
+        let rest = text[spelling.len()..].trim();
+        if rest.is_empty() {
+            return None;
+        }
+        if *operator == Operator::Arbitrary {
+            if rest.contains(char::is_whitespace) {
+                return None;
+            }
+            let version = Version::parse_lenient(rest);
+            return Some(Specifier { operator: *operator, written: rest.to_string(), version, wildcard: false });
+        }
+        let (written, wildcard) = match rest.strip_suffix(".*") {
+            Some(head) if matches!(operator, Operator::Equal | Operator::NotEqual) => (head, true),
+            Some(_) => return None,
+            None => (rest, false),
+        };
+        let version = Version::parse_lenient(written)?;
+        let only_release = version.pre.is_none() && version.post.is_none() && version.dev.is_none();
+        let refused = (wildcard && (!only_release || version.local.is_some()))
+            || (!matches!(operator, Operator::Equal | Operator::NotEqual) && version.local.is_some())
+            || (*operator == Operator::Compatible && version.release.len() < 2);
+        if refused {
+            return None;
+        }
+        Some(Specifier { operator: *operator, written: written.to_string(), version: Some(version), wildcard })
+    }
+
+    /// Whether `candidate` satisfies this specifier. Pre-releases are not excluded by default: a
+    /// workspace member's version is what it is, so a pre-release is matched like any version.
+    pub fn contains(&self, candidate: &Version) -> bool {
+        let Some(bound) = &self.version else {
+            return self.operator == Operator::Arbitrary && candidate.to_string().eq_ignore_ascii_case(&self.written);
+        };
+        match self.operator {
+            Operator::Arbitrary => candidate.to_string().eq_ignore_ascii_case(&self.written),
+            Operator::Equal if self.wildcard => release_prefix_matches(candidate, bound, bound.release.len()),
+            Operator::NotEqual if self.wildcard => !release_prefix_matches(candidate, bound, bound.release.len()),
+            Operator::Equal => equal_ignoring_local_unless_given(candidate, bound),
+            Operator::NotEqual => !equal_ignoring_local_unless_given(candidate, bound),
+            Operator::Compatible => {
+                candidate.public() >= *bound && release_prefix_matches(candidate, bound, bound.release.len() - 1)
+            }
+            Operator::LessEqual => candidate.public() <= *bound,
+            Operator::GreaterEqual => candidate.public() >= *bound,
+            // `<V` excludes the pre-releases of V itself unless V is one: below `V.dev0`.
+            Operator::Less if bound.is_prerelease() => candidate < bound,
+            Operator::Less => *candidate < Version { dev: Some(0), local: None, ..bound.clone() },
+            // `>V` excludes V's local versions and, for a final or pre-release V, its post-releases.
+            Operator::Greater => {
+                let same_public = candidate.public() == *bound;
+                let post_of_bound = bound.dev.is_none()
+                    && bound.post.is_none()
+                    && candidate.post.is_some()
+                    && Version { post: None, dev: None, local: None, ..candidate.clone() } == *bound;
+                candidate > bound && !same_public && !post_of_bound
+            }
+        }
+    }
+}
+
+/// Same epoch, and the first `length` release numbers equal, the shorter release padded with zeros.
+fn release_prefix_matches(candidate: &Version, bound: &Version, length: usize) -> bool {
+    candidate.epoch == bound.epoch
+        && (0..length).all(|index| candidate.release_part(index) == bound.release_part(index))
+}
+
+/// `==V`: a candidate's local label is ignored unless V has one.
+fn equal_ignoring_local_unless_given(candidate: &Version, bound: &Version) -> bool {
+    if bound.local.is_some() { candidate == bound } else { candidate.public() == *bound }
+}
+
+impl fmt::Display for Specifier {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let spelling = Operator::SPELLINGS.iter().find(|(_, operator)| *operator == self.operator).map_or("", |s| s.0);
+        write!(formatter, "{spelling}{}{}", self.written, if self.wildcard { ".*" } else { "" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const PACKAGING_TABLE: &str = include_str!("../tests/fixtures/pep440.tsv");
+
+    #[test]
+    fn a_dev_release_of_a_final_sorts_before_the_dev_release_of_its_alpha() {
+        // Found by the ordering property: alpha's rank once collided with "dev of a final".
+        let ordered = ["2.dev0", "2a0.dev0", "2a0", "2b0.dev0", "2rc0", "2", "2.post0.dev0", "2.post0"];
+        for pair in ordered.windows(2) {
+            let (low, high) = (Version::parse(pair[0]).unwrap(), Version::parse(pair[1]).unwrap());
+            assert!(low < high, "{low} < {high}");
+        }
+    }
 
     #[test]
     fn agrees_with_packaging_on_validity_normal_form_and_order() {
@@ -428,6 +592,190 @@ mod tests {
         ] {
             let error = Version::parse(start).unwrap().bump(kind).unwrap_err();
             assert!(crate::failure::lines(&error).1.is_some(), "{start} {kind} has no hint");
+        }
+    }
+
+    const SPECIFIER_TABLE: &str = include_str!("../tests/fixtures/pep440_specifiers.tsv");
+
+    /// Regression (issue 12, class 10): `==0.3.*` / `!=0.3.*` were trimmed to `0.3` and compared
+    /// exactly. Every operator now agrees with `packaging` on the generated table.
+    #[test]
+    fn specifiers_agree_with_packaging() {
+        let mut checked = 0;
+        for row in SPECIFIER_TABLE.lines() {
+            let columns: Vec<&str> = row.split('\t').collect();
+            let (specifier, version, expected) = (columns[0], columns[1], columns[2]);
+            let parsed = Specifier::parse(specifier);
+            if expected == "INVALID" {
+                assert!(parsed.is_none(), "{specifier} was accepted but packaging refuses it");
+                continue;
+            }
+            let parsed = parsed.unwrap_or_else(|| panic!("{specifier} was refused but packaging accepts it"));
+            let candidate = Version::parse(version).unwrap();
+            assert_eq!(parsed.contains(&candidate), expected == "yes", "{version} against {specifier}");
+            checked += 1;
+        }
+        assert!(checked > 800, "{checked}");
+        let spaced = Specifier::parse(" <=  0.4 ").unwrap();
+        assert!(spaced.contains(&Version::parse("0.4.0").unwrap()) && spaced.to_string() == "<=0.4");
+    }
+
+    #[test]
+    fn equal_versions_compare_equal() {
+        assert_eq!(Version::parse("1.0").unwrap(), Version::parse("1.0.0").unwrap());
+        assert_ne!(Version::parse("1.0").unwrap(), Version::parse("1.0+abc").unwrap());
+    }
+
+    #[test]
+    fn bumping_past_the_largest_number_is_refused_not_a_panic() {
+        let top = Version::parse(&format!("1.2.{}", u64::MAX)).unwrap();
+        assert!(top.bump("patch").is_err());
+        assert!(top.bump("dev").is_err());
+    }
+}
+
+/// Versions built from parts, with an ordering written from the PEP 440 text on its own (not
+/// `Version::sort_key`), shared by the property tests of this module and of `bump`.
+#[cfg(test)]
+pub mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    pub struct VersionParts {
+        pub epoch: u64,
+        pub release: Vec<u64>,
+        /// (0 = a, 1 = b, 2 = rc, number)
+        pub pre: Option<(u8, u64)>,
+        pub post: Option<u64>,
+        pub dev: Option<u64>,
+        pub local: Option<Vec<String>>,
+    }
+
+    impl VersionParts {
+        /// The normalized text, as `packaging` prints it.
+        pub fn render(&self) -> String {
+            let mut text = if self.epoch == 0 { String::new() } else { format!("{}!", self.epoch) };
+            text.push_str(&self.release.iter().map(u64::to_string).collect::<Vec<_>>().join("."));
+            if let Some((kind, number)) = self.pre {
+                text.push_str(&format!("{}{number}", ["a", "b", "rc"][usize::from(kind)]));
+            }
+            if let Some(post) = self.post {
+                text.push_str(&format!(".post{post}"));
+            }
+            if let Some(dev) = self.dev {
+                text.push_str(&format!(".dev{dev}"));
+            }
+            if let Some(local) = &self.local {
+                text.push_str(&format!("+{}", local.join(".")));
+            }
+            text
+        }
+
+        pub fn release_at(&self, index: usize) -> u64 {
+            self.release.get(index).copied().unwrap_or(0)
+        }
+
+        /// PEP 440 order: epoch, release (trailing zeros ignored), then dev-only < pre < final,
+        /// then post, then dev (a dev release before its base), then local (none first; numeric
+        /// segments above alphanumeric ones; a longer label above its prefix).
+        #[allow(clippy::type_complexity)]
+        pub fn key(&self) -> (u64, Vec<u64>, (u8, u8, u64), (u8, u64), (u8, u64), (u8, Vec<(u8, u64, String)>)) {
+            let mut release = self.release.clone();
+            while release.last() == Some(&0) {
+                release.pop();
+            }
+            let pre = match (self.pre, self.post, self.dev) {
+                (Some((kind, number)), _, _) => (1, kind, number),
+                (None, None, Some(_)) => (0, 0, 0),
+                (None, _, _) => (2, 0, 0),
+            };
+            let post = self.post.map_or((0, 0), |number| (1, number));
+            let dev = self.dev.map_or((1, 0), |number| (0, number));
+            let local = match &self.local {
+                None => (0, Vec::new()),
+                Some(segments) => (
+                    1,
+                    segments
+                        .iter()
+                        .map(|segment| match segment.parse::<u64>() {
+                            Ok(number) => (1, number, String::new()),
+                            Err(_) => (0, 0, segment.clone()),
+                        })
+                        .collect(),
+                ),
+            };
+            (self.epoch, release, pre, post, dev, local)
+        }
+    }
+
+    /// Small numbers, so that equal releases, shared prefixes and near misses are common.
+    pub fn version_parts() -> impl Strategy<Value = VersionParts> {
+        let local_segment = prop::sample::select(vec!["abc", "1", "x2", "10"]).prop_map(str::to_string);
+        (
+            prop::sample::select(vec![0u64, 0, 0, 1]),
+            prop::collection::vec(0u64..3, 1..4),
+            prop::option::weighted(0.3, (0u8..3, 0u64..3)),
+            prop::option::weighted(0.2, 0u64..3),
+            prop::option::weighted(0.2, 0u64..3),
+            prop::option::weighted(0.2, prop::collection::vec(local_segment, 1..3)),
+        )
+            .prop_map(|(epoch, release, pre, post, dev, local)| VersionParts {
+                epoch,
+                release,
+                pre,
+                post,
+                dev,
+                local,
+            })
+    }
+
+    proptest! {
+        // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn parsing_never_panics(text in any::<String>(), near in "[0-9a-zA-Z.!+_ -]{0,24}") {
+            for input in [&text, &near] {
+                if let Ok(version) = Version::parse(input) {
+                    let again = Version::parse(&version.to_string()).expect("a printed version parses");
+                    prop_assert_eq!(again.to_string(), version.to_string());
+                }
+                for kind in crate::bump::KINDS {
+                    if let Ok(version) = Version::parse(input) {
+                        let _ = version.bump(kind);
+                    }
+                }
+                let _ = Specifier::parse(input);
+            }
+        }
+
+        #[test]
+        fn parse_display_parse_round_trips(parts in version_parts()) {
+            let version = Version::parse(&parts.render()).expect("generated versions are valid");
+            prop_assert_eq!(version.to_string(), parts.render());
+            let again = Version::parse(&version.to_string()).unwrap();
+            prop_assert_eq!(
+                (again.epoch, &again.release, again.pre, again.post, again.dev, &again.local),
+                (version.epoch, &version.release, version.pre, version.post, version.dev, &version.local)
+            );
+        }
+
+        #[test]
+        fn ordering_agrees_with_the_model_and_equality(a in version_parts(), b in version_parts()) {
+            let (left, right) = (Version::parse(&a.render()).unwrap(), Version::parse(&b.render()).unwrap());
+            prop_assert_eq!(left.cmp(&right), a.key().cmp(&b.key()), "{} vs {}", a.render(), b.render());
+            prop_assert_eq!(left.cmp(&right).reverse(), right.cmp(&left));
+            prop_assert_eq!(left == right, left.cmp(&right) == Ordering::Equal);
+        }
+
+        #[test]
+        fn every_bump_goes_forward(parts in version_parts(), kind in prop::sample::select(crate::bump::KINDS.to_vec())) {
+            let current = Version::parse(&parts.render()).unwrap();
+            if let Ok(next) = current.bump(kind) {
+                prop_assert!(next > current, "{} {} gave {}", current, kind, next);
+            }
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Re
         Some(name) => vec![workspace.package(name)?],
         None => workspace.packages.iter().collect(),
     };
+    let _build_lock = workspace.lock_builds()?;
     let out = output_dir(workspace);
     if out.exists() {
         std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;

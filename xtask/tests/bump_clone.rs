@@ -99,3 +99,24 @@ fn every_refusal_leaves_the_tree_untouched() {
     }
     assert_eq!(git_status(&clone), "");
 }
+
+/// Regression (issue 12, class 10), end to end: a pyproject with CRLF line ends, a BOM, a literal
+/// multi-line version string and no final newline keeps every byte but the version's.
+#[test]
+fn a_real_bump_keeps_every_byte_but_the_version() {
+    let (_folder, clone) = fresh_clone();
+    let path = clone.join("packages/proxy/pyproject.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let old = version_of(&clone, "proxy");
+    let odd = format!(
+        "\u{feff}{}",
+        original.replacen(&format!("version = \"{old}\""), &format!("version = '''{old}'''"), 1).replace('\n', "\r\n")
+    );
+    let odd = odd.trim_end_matches("\r\n").to_string();
+    std::fs::write(&path, &odd).unwrap();
+    succeeded(&xtask(&clone, &["bump", "proxy", "patch"]), "bump");
+    let new = version_of(&clone, "proxy");
+    assert_ne!(new, old);
+    let expected = odd.replacen(&format!("'''{old}'''"), &format!("'''{new}'''"), 1);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected, "only the version's bytes may change");
+}

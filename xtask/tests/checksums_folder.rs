@@ -29,7 +29,10 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .map(|e| {
+            let contents = if e.file_type().unwrap().is_file() { std::fs::read(e.path()).unwrap() } else { Vec::new() };
+            (e.file_name().to_string_lossy().into_owned(), contents)
+        })
         .collect();
     files.sort();
     files
@@ -124,4 +127,160 @@ fn verify_names_every_bad_file() {
     assert!(stderr.contains("lumen-argus-0.0.1-x86_64-unknown-linux-gnu.tar.gz: missing"), "{stderr}");
     assert!(stderr.contains("lumen-argus-aarch64-apple-darwin: not listed"), "{stderr}");
     assert!(!stderr.contains("lumen-argus-agent-x86_64-pc-windows-msvc.exe"), "a good file was reported: {stderr}");
+}
+
+/// `sha256sum -c --strict` and `shasum -a 256 -c --strict` (each when installed) accept the folder.
+fn standard_tools_accept(dir: &Path) {
+    let mut ran = 0;
+    for tool in [&["sha256sum"][..], &["shasum", "-a", "256"][..]] {
+        if let Some(accepted) = tool_accepts(tool, dir) {
+            assert!(accepted, "{tool:?} rejected {}", std::fs::read_to_string(dir.join("checksums.txt")).unwrap());
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "neither sha256sum nor shasum is installed");
+}
+
+/// Regression (issue 12, class 9): a `.sha256` listing `checksums.txt` made a list that fails
+/// `sha256sum -c --strict`; the release-notes and manifest names are refused the same way.
+#[test]
+fn a_sha256_listing_a_file_that_checksums_writes_is_refused() {
+    let folder = release_folder();
+    let dir = folder.path();
+    let path = dir.to_str().unwrap();
+    for reserved in ["checksums.txt", "release-notes.md", "manifest.json"] {
+        std::fs::write(dir.join(reserved), b"{}").unwrap();
+        std::fs::write(dir.join("extra.sha256"), format!("{}  {reserved}\n", sha256_hex(&dir.join(reserved)))).unwrap();
+        assert_refused_untouched(dir, &[path], &format!("extra.sha256 lists {reserved}"));
+        std::fs::remove_file(dir.join(reserved)).unwrap();
+    }
+    std::fs::remove_file(dir.join("extra.sha256")).unwrap();
+    succeeded(&checksums(&[path]), "checksums without the bad line");
+    standard_tools_accept(dir);
+}
+
+/// Regression (issue 12, class 9): symlinks were followed (a listed link to a file outside the
+/// folder verified) and an unlisted link was not reported. Both modes name every link now.
+#[cfg(unix)]
+#[test]
+fn symlinks_are_refused_by_name_in_both_modes() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("payload"), b"from elsewhere").unwrap();
+    let folder = release_folder();
+    let dir = folder.path();
+    let path = dir.to_str().unwrap();
+    succeeded(&checksums(&[path]), "checksums");
+    std::os::unix::fs::symlink(outside.path().join("payload"), dir.join("linked-binary")).unwrap();
+    std::fs::write(
+        dir.join("linked-binary.sha256"),
+        format!("{}  linked-binary\n", sha256_hex(&outside.path().join("payload"))),
+    )
+    .unwrap();
+    assert_refused_untouched(dir, &[path], "holds symlinks: linked-binary");
+    std::fs::remove_file(dir.join("linked-binary.sha256")).unwrap();
+
+    // --verify: an unlisted link is reported ...
+    let output = checksums(&[path, "--verify"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("linked-binary: a symlink, not listed"), "{}", text(&output.stderr));
+    // ... and so is a listed one, even when its target's hash matches.
+    let mut listing = std::fs::read_to_string(dir.join("checksums.txt")).unwrap();
+    listing.push_str(&format!("{}  linked-binary\n", sha256_hex(&outside.path().join("payload"))));
+    std::fs::write(dir.join("checksums.txt"), &listing).unwrap();
+    let output = checksums(&[path, "--verify"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("linked-binary: a symlink, not a regular file"), "{}", text(&output.stderr));
+}
+
+/// Regression (issue 12, class 9): `--verify` of an empty `checksums.txt` passed.
+#[test]
+fn verifying_an_empty_list_is_refused() {
+    let folder = release_folder();
+    let dir = folder.path();
+    std::fs::write(dir.join("checksums.txt"), b"").unwrap();
+    let output = checksums(&[dir.to_str().unwrap(), "--verify"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lists no files") && stderr.contains("hint: "), "{stderr}");
+}
+
+/// Regression (issue 12, class 9): identical duplicate entries were accepted silently; DESIGN §7
+/// says duplicates are refused, in one `.sha256`, across two, and in a downloaded `checksums.txt`.
+#[test]
+fn duplicate_entries_are_refused_in_both_modes() {
+    let folder = release_folder();
+    let dir = folder.path();
+    let path = dir.to_str().unwrap();
+    let name = "lumen-argus-x86_64-unknown-linux-gnu";
+    let line = format!("{}  {name}\n", sha256_hex(&dir.join(name)));
+    std::fs::write(dir.join("copy.sha256"), &line).unwrap();
+    assert_refused_untouched(dir, &[path], &format!("listed more than once: {name} in copy.sha256 and {name}.sha256"));
+    std::fs::remove_file(dir.join("copy.sha256")).unwrap();
+    std::fs::write(dir.join(format!("{name}.sha256")), format!("{line}{line}")).unwrap();
+    assert_refused_untouched(dir, &[path], "listed more than once");
+    std::fs::write(dir.join(format!("{name}.sha256")), &line).unwrap();
+    succeeded(&checksums(&[path]), "checksums");
+    standard_tools_accept(dir);
+    let listing = std::fs::read_to_string(dir.join("checksums.txt")).unwrap();
+    std::fs::write(dir.join("checksums.txt"), format!("{listing}{line}")).unwrap();
+    let output = checksums(&[path, "--verify"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains(&format!("{name}: listed twice")), "{}", text(&output.stderr));
+}
+
+/// Regression (issue 12, class 9): names went into release-notes.md as raw Markdown. A name that
+/// would break the notes (a backtick, edge spaces, invisible bidi characters) is refused; an odd
+/// but harmless one (spaces, `*`, `|`, non-ASCII) is listed in a code span and passes the tools.
+#[test]
+fn hostile_names_are_refused_and_odd_ones_survive_the_notes() {
+    let folder = release_folder();
+    let dir = folder.path();
+    let path = dir.to_str().unwrap();
+    for hostile in ["evil`name", " leading-space", "trailing-space ", "gnp.exe\u{202e}", "zero\u{200b}width"] {
+        std::fs::write(dir.join("hostile.sha256"), format!("{}  {hostile}\n", "a".repeat(64))).unwrap();
+        assert_refused_untouched(dir, &[path], "hostile.sha256:1");
+    }
+    std::fs::remove_file(dir.join("hostile.sha256")).unwrap();
+    artifact(dir, "odd *name* | é [x](y)", b"odd");
+    succeeded(&checksums(&[path]), "checksums with an odd name");
+    standard_tools_accept(dir);
+    let notes = std::fs::read_to_string(dir.join("release-notes.md")).unwrap();
+    assert!(notes.contains("- `odd *name* | é [x](y)` — `sha256:"), "{notes}");
+}
+
+/// Regression (issue 12, class 9): `checksums` took its default `dist` from the current directory,
+/// while `sidecar` and `smoke` use the repository root. An explicit DIR is still relative to it.
+#[test]
+fn the_default_folder_is_the_repository_dist_from_any_subfolder() {
+    let (_folder, clone) = fresh_clone();
+    let dist = clone.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    artifact(&dist, "lumen-argus-x86_64-unknown-linux-gnu", b"proxy binary");
+    let from_subfolder = xtask(&clone.join("packages/proxy"), &["checksums"]);
+    succeeded(&from_subfolder, "checksums from packages/proxy");
+    assert!(dist.join("checksums.txt").is_file(), "the repository's dist/ got no checksums.txt");
+    assert!(!clone.join("packages/proxy/dist").exists());
+    succeeded(&xtask(&clone.join("packages"), &["checksums", "--verify"]), "verify from packages/");
+    let relative = clone.join("packages/downloaded");
+    std::fs::create_dir_all(&relative).unwrap();
+    artifact(&relative, "lumen-argus-agent-x86_64-unknown-linux-gnu", b"agent");
+    succeeded(&xtask(&clone.join("packages"), &["checksums", "downloaded"]), "explicit relative DIR");
+    assert!(relative.join("checksums.txt").is_file());
+}
+
+/// Regression (issue 12, class 9): a corrupt manifest.json, a `.sha256` that is a folder or is
+/// not UTF-8 got an error without a hint.
+#[test]
+fn corrupt_manifest_and_unreadable_sha256_files_get_a_hint() {
+    let folder = release_folder();
+    let dir = folder.path();
+    let path = dir.to_str().unwrap();
+    std::fs::write(dir.join("manifest.json"), b"{\"artifacts\": [").unwrap();
+    assert_refused_untouched(dir, &[path], "manifest.json is not valid JSON");
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    std::fs::create_dir(dir.join("folder.sha256")).unwrap();
+    assert_refused_untouched(dir, &[path], "folder.sha256 is a folder");
+    std::fs::remove_dir(dir.join("folder.sha256")).unwrap();
+    std::fs::write(dir.join("latin1.sha256"), b"\xff\xfe not text\n").unwrap();
+    assert_refused_untouched(dir, &[path], "latin1.sha256 is not UTF-8 text");
 }

@@ -118,3 +118,61 @@ fn bad_options_are_refused() {
     let output = Command::new("sh").arg(repository_root().join("scripts/install.sh")).arg("--to").output().unwrap();
     assert!(text(&output.stderr).contains("error: --to needs a value"));
 }
+
+/// The names in a folder, sorted (not following links).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Regression (issue 12, class 11): when `DEST/<binary>` was a folder, the binary was moved inside
+/// it as a hidden file and the script reported success. Any destination that is not a regular file
+/// (a folder, a symlink to a folder or to a file, a fifo) is refused, and nothing is left behind.
+#[test]
+fn a_destination_that_is_not_a_regular_file_is_refused_and_nothing_is_left() {
+    let served = tempfile::tempdir().unwrap();
+    release(served.path(), b"#!/bin/sh\necho proxy\n");
+    let server = FileServer::serve(served.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("file"), b"someone else's file").unwrap();
+    type Make = fn(&Path, &Path);
+    let cases: [(&str, Make, &str); 4] = [
+        ("a folder", |target, _| std::fs::create_dir(target).unwrap(), "is not a regular file"),
+        ("a symlink to a folder", |target, other| std::os::unix::fs::symlink(other, target).unwrap(), "is a symlink"),
+        (
+            "a symlink to a file",
+            |target, other| std::os::unix::fs::symlink(other.join("file"), target).unwrap(),
+            "is a symlink",
+        ),
+        (
+            "a fifo",
+            |target, _| assert!(Command::new("mkfifo").arg(target).status().unwrap().success()),
+            "is not a regular file",
+        ),
+    ];
+    for (what, make, expected) in cases {
+        let destination = tempfile::tempdir().unwrap();
+        let target = destination.path().join("lumen-argus");
+        make(&target, elsewhere.path());
+        let before_destination = listing(destination.path());
+        let before_elsewhere = listing(elsewhere.path());
+        let output = install(&server, destination.path(), &[]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error: {}", target.display())) && stderr.contains(expected),
+            "{what}: {stderr}"
+        );
+        assert!(stderr.contains("hint: ") && !text(&output.stdout).contains("installed"), "{what}: {stderr}");
+        assert_eq!(listing(destination.path()), before_destination, "{what}: the destination changed");
+        assert_eq!(listing(elsewhere.path()), before_elsewhere, "{what}: the link's target changed");
+        if std::fs::symlink_metadata(&target).unwrap().is_dir() {
+            assert!(listing(&target).is_empty(), "{what}: something was put inside the folder");
+        }
+    }
+    assert_eq!(std::fs::read(elsewhere.path().join("file")).unwrap(), b"someone else's file");
+}

@@ -86,3 +86,95 @@ fn execute_and_push_cut_the_changelog_commit_tag_and_publish_in_order() {
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(git(&origin, &["log", "-1", "--format=%s", "main"]).trim(), format!("chore(release): {tag}"));
 }
+
+/// HEAD, `git status`, the tags and the changelog: what `release --execute` may change.
+fn repository_state(clone: &std::path::Path) -> (String, String, String, String) {
+    let git = |args: &[&str]| text(&Command::new("git").args(args).current_dir(clone).output().unwrap().stdout);
+    (
+        git(&["rev-parse", "HEAD"]),
+        git(&["status", "--porcelain"]),
+        git(&["tag", "--list"]),
+        std::fs::read_to_string(clone.join("docs/development/changelog.md")).unwrap(),
+    )
+}
+
+/// `release --execute` refused in preflight: exit 1, the cause on stdout and in the `error:` line,
+/// no panic, and nothing built or changed.
+fn assert_refused_before_anything(clone: &std::path::Path, output: &std::process::Output, cause: &str) {
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains(cause), "expected {cause:?} in\n{stdout}");
+    assert!(stderr.contains("error: release --execute refused: ") && stderr.contains("hint: "), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stdout.contains("wheels and sdists"), "{stdout}\n{stderr}");
+    assert!(!clone.join("dist").exists(), "a refused --execute built something");
+}
+
+/// Regression (issue 12, class 3): an unreachable origin counted as "tag absent", and `--push`
+/// then committed and tagged locally before failing. It is a preflight problem now.
+#[test]
+fn an_unreachable_origin_is_a_preflight_problem_and_nothing_is_committed() {
+    let (folder, clone) = fresh_clone();
+    let nowhere = folder.path().join("no-such-origin.git");
+    for url in [nowhere.to_str().unwrap().to_string(), format!("file://{}", nowhere.display())] {
+        let set = Command::new("git").args(["remote", "set-url", "origin", &url]).current_dir(&clone).status().unwrap();
+        assert!(set.success());
+        let before = repository_state(&clone);
+        let output = xtask_command(&clone, &["release", "--execute", "--push"])
+            .env("GIT_AUTHOR_NAME", "Release Test")
+            .env("GIT_AUTHOR_EMAIL", "release@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Release Test")
+            .env("GIT_COMMITTER_EMAIL", "release@example.invalid")
+            .output()
+            .unwrap();
+        assert_refused_before_anything(&clone, &output, &format!("cannot reach origin ({url})"));
+        assert!(!text(&output.stdout).contains("already exists on origin"));
+        assert_eq!(repository_state(&clone), before, "{url}: the clone changed");
+    }
+}
+
+/// Regression (issue 12, class 3): without a git identity the commit failed after the changelog
+/// was rewritten and staged. The identity is checked up front now.
+#[test]
+fn a_missing_git_identity_is_a_preflight_problem() {
+    let (_folder, clone) = fresh_clone();
+    let set = Command::new("git").args(["config", "user.useConfigOnly", "true"]).current_dir(&clone).status().unwrap();
+    assert!(set.success());
+    let before = repository_state(&clone);
+    let mut command = xtask_command(&clone, &["release", "--execute"]);
+    for variable in ["GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "EMAIL"] {
+        command.env_remove(variable);
+    }
+    let output = command.env("GIT_CONFIG_GLOBAL", "/dev/null").env("GIT_CONFIG_NOSYSTEM", "1").output().unwrap();
+    assert_refused_before_anything(&clone, &output, "git has no author identity for the release commit");
+    assert!(text(&output.stdout).contains("git config user.email"), "{}", text(&output.stdout));
+    assert_eq!(repository_state(&clone), before);
+}
+
+/// Regression (issue 12, class 4): `## Unreleased (draft)` passed preflight and `--execute` then
+/// panicked in the changelog cut. Preflight and the cut now agree, and refuse it with the fix.
+#[test]
+fn an_unreleased_heading_with_more_text_is_refused_in_preflight() {
+    let (_folder, clone) = fresh_clone();
+    let path = clone.join("docs/development/changelog.md");
+    let changelog =
+        std::fs::read_to_string(&path).unwrap().replacen("\n## Unreleased\n", "\n## Unreleased (draft)\n", 1);
+    std::fs::write(&path, changelog).unwrap();
+    let git = |args: &[&str]| assert!(Command::new("git").args(args).current_dir(&clone).status().unwrap().success());
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "--quiet", "-m", "draft"]);
+    let before = repository_state(&clone);
+    let output = xtask_command(&clone, &["release", "--execute"])
+        .env("GIT_AUTHOR_NAME", "Release Test")
+        .env("GIT_AUTHOR_EMAIL", "release@example.invalid")
+        .env("GIT_COMMITTER_NAME", "Release Test")
+        .env("GIT_COMMITTER_EMAIL", "release@example.invalid")
+        .output()
+        .unwrap();
+    assert_refused_before_anything(
+        &clone,
+        &output,
+        "the heading `## Unreleased (draft)` in docs/development/changelog.md is not exactly `## Unreleased`",
+    );
+    assert!(text(&output.stdout).contains("rename it to `## Unreleased`"), "{}", text(&output.stdout));
+    assert_eq!(repository_state(&clone), before);
+}
