@@ -18,6 +18,9 @@ pub const DOCKER_IMAGE: &str = "ghcr.io/lumen-argus/lumen-argus-community";
 const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, "manifest.json"];
 
 pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
+    if let Some(tag) = &flags.release {
+        return crate::github_release::verify_release(tag, flags.repo.as_deref(), flags.download.as_deref());
+    }
     let dir = &flags.dir;
     if !dir.is_dir() {
         return Err(refuse(

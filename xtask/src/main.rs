@@ -14,6 +14,8 @@ mod failure;
 mod files;
 mod flags;
 mod gha;
+mod github_api;
+mod github_release;
 mod hashing;
 mod manifest;
 mod naming;
@@ -53,5 +55,6 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Release(flags) => release::run(&flags),
         Command::Test(flags) => test::run(&flags),
         Command::Doctor(flags) => doctor::run(&flags),
+        Command::GithubRelease(flags) => github_release::run(&flags),
     }
 }
