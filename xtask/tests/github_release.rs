@@ -379,7 +379,7 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
     stand_in.inject(Fault::new(Target::Uploads, 2, 1, FaultKind::Stall));
     let folder = release_folder();
     let dir = folder.path().to_str().unwrap();
-    let mut child = command(&stand_in, &["github-release", "--tag", TAG, "--dir", dir], Some(&stand_in.token))
+    let child = command(&stand_in, &["github-release", "--tag", TAG, "--dir", dir], Some(&stand_in.token))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -434,7 +434,7 @@ fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
         let release = state.release_mut(TAG).unwrap();
         let binary = release.assets.iter_mut().find(|a| a.name == BINARY).unwrap();
         binary.bytes = b"swapped".to_vec();
-        binary.digest = Some(format!("sha256:{}", sha256_hex(b"swapped")));
+        binary.digest = Some(format!("sha256:{}", sha256_hex_of_bytes(b"swapped")));
         release.assets.retain(|a| a.name != ARCHIVE);
     }
     stand_in.lock().add_asset(TAG, "stray.bin", "uploaded", b"stray", true);
@@ -444,7 +444,7 @@ fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
         1,
         &[
             &format!("{BINARY}: checksums.txt says sha256:"),
-            &format!("GitHub's digest is sha256:{}", sha256_hex(b"swapped")),
+            &format!("GitHub's digest is sha256:{}", sha256_hex_of_bytes(b"swapped")),
             &format!("{ARCHIVE}: missing from the release"),
             "stray.bin: on the release but not in checksums.txt",
             "hint: ",

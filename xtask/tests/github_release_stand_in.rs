@@ -127,7 +127,7 @@ impl State {
     /// Add an asset directly (as if uploaded earlier by another tool); its id.
     pub fn add_asset(&mut self, tag: &str, name: &str, state: &str, bytes: &[u8], with_digest: bool) -> u64 {
         let id = self.new_id();
-        let digest = with_digest.then(|| format!("sha256:{}", sha256_hex(bytes)));
+        let digest = with_digest.then(|| format!("sha256:{}", sha256_hex_of_bytes(bytes)));
         let asset = Asset {
             id,
             name: name.into(),
@@ -220,7 +220,7 @@ impl StandIn {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex_of_bytes(bytes: &[u8]) -> String {
     sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -504,7 +504,7 @@ fn route(
             id,
             name,
             state: "uploaded".into(),
-            digest: Some(format!("sha256:{}", sha256_hex(body))),
+            digest: Some(format!("sha256:{}", sha256_hex_of_bytes(body))),
             content_type: headers["content-type"].clone(),
             bytes: body.to_vec(),
         };
