@@ -111,7 +111,10 @@ pub fn check_repo(repo: &str) -> anyhow::Result<()> {
             "no repository: --repo is not given and GITHUB_REPOSITORY is not set",
             "pass --repo OWNER/NAME (GitHub Actions sets GITHUB_REPOSITORY)",
         )),
-        _ => Err(refuse(format!("{repo:?} is not OWNER/NAME"), "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lumen-argus")),
+        _ => Err(refuse(
+            format!("{repo:?} is not OWNER/NAME"),
+            "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lumen-argus",
+        )),
     }
 }
 
@@ -136,7 +139,10 @@ pub enum RequestBody {
     Empty,
     Json(serde_json::Value),
     /// A file streamed from disk with its content type.
-    File { path: PathBuf, content_type: String },
+    File {
+        path: PathBuf,
+        content_type: String,
+    },
 }
 
 /// Whether a request may be sent again after a failure that may have reached the server.
@@ -162,7 +168,14 @@ pub struct Request {
 
 impl Request {
     pub fn get(url: String) -> Request {
-        Request { method: "GET", url, accept: JSON_MEDIA_TYPE, body: RequestBody::Empty, repeat: Repeat::Safe, save_to: None }
+        Request {
+            method: "GET",
+            url,
+            accept: JSON_MEDIA_TYPE,
+            body: RequestBody::Empty,
+            repeat: Repeat::Safe,
+            save_to: None,
+        }
     }
 
     pub fn with(method: &'static str, url: String, body: RequestBody) -> Request {
@@ -208,7 +221,12 @@ impl Reply {
 pub enum Outcome {
     /// No response: refused, reset, timed out or closed mid-request.
     Transport,
-    Status { status: u16, retry_after: Option<u64>, ratelimit_remaining: Option<u64>, ratelimit_reset: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+        ratelimit_remaining: Option<u64>,
+        ratelimit_reset: Option<u64>,
+    },
 }
 
 /// How long to wait before attempt `attempt + 1` (attempts count from 0), or `None` to stop.
@@ -291,11 +309,26 @@ pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply>
                 attempt += 1;
             }
             None => {
+                let asked_wait = reply.as_ref().and_then(|reply| {
+                    match (reply.retry_after, reply.ratelimit_remaining, reply.ratelimit_reset) {
+                        (Some(seconds), _, _) => Some(seconds),
+                        (None, Some(0), Some(reset)) => Some(reset.saturating_sub(now)),
+                        _ => None,
+                    }
+                });
+                if let Some(seconds) = asked_wait.filter(|seconds| Duration::from_secs(*seconds) > MAX_WAIT) {
+                    return Err(refuse(
+                        format!("{failure}: GitHub's rate limit asks to wait {seconds} s"),
+                        "re-run the same command after that time; it resumes where it stopped",
+                    ));
+                }
                 if let Some(reply) = reply.filter(|reply| reply.status == 403) {
                     return check_authorized(connection, &what, reply);
                 }
                 let attempts = attempt + 1;
-                return Err(anyhow::anyhow!("{failure} (attempt {attempts} of at most {MAX_ATTEMPTS})"));
+                let tries =
+                    if attempts == 1 { "once, not retried".to_string() } else { format!("on all {attempts} attempts") };
+                return Err(anyhow::anyhow!("{failure}, {tries}"));
             }
         }
     }
@@ -364,10 +397,9 @@ fn attempt_once(connection: &Connection, request: &Request) -> Result<Reply, any
     }
     let sent = match &request.body {
         RequestBody::Empty => builder.body(()).map(|r| connection.agent.run(r)),
-        RequestBody::Json(value) => builder
-            .header("Content-Type", "application/json")
-            .body(value.to_string())
-            .map(|r| connection.agent.run(r)),
+        RequestBody::Json(value) => {
+            builder.header("Content-Type", "application/json").body(value.to_string()).map(|r| connection.agent.run(r))
+        }
         RequestBody::File { path, content_type } => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("opening {} to upload it", path.display()))
@@ -512,11 +544,22 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_as_told() {
-        let retry_after = Outcome::Status { status: 429, retry_after: Some(3), ratelimit_remaining: None, ratelimit_reset: None };
+        let retry_after =
+            Outcome::Status { status: 429, retry_after: Some(3), ratelimit_remaining: None, ratelimit_reset: None };
         assert_eq!(retry_delay(&retry_after, Repeat::Safe, 0, BASE, 0), Some(Duration::from_secs(3)));
-        let primary = Outcome::Status { status: 403, retry_after: None, ratelimit_remaining: Some(0), ratelimit_reset: Some(1010) };
+        let primary = Outcome::Status {
+            status: 403,
+            retry_after: None,
+            ratelimit_remaining: Some(0),
+            ratelimit_reset: Some(1010),
+        };
         assert_eq!(retry_delay(&primary, Repeat::OnlyWhenRejected, 0, BASE, 1000), Some(Duration::from_secs(11)));
-        let too_long = Outcome::Status { status: 403, retry_after: None, ratelimit_remaining: Some(0), ratelimit_reset: Some(5000) };
+        let too_long = Outcome::Status {
+            status: 403,
+            retry_after: None,
+            ratelimit_remaining: Some(0),
+            ratelimit_reset: Some(5000),
+        };
         assert_eq!(retry_delay(&too_long, Repeat::Safe, 0, BASE, 1000), None);
         assert_eq!(retry_delay(&status(429), Repeat::Safe, 1, BASE, 0), Some(Duration::from_secs(2)));
     }
@@ -532,7 +575,8 @@ mod tests {
     fn a_create_that_may_have_happened_is_not_repeated() {
         assert_eq!(retry_delay(&status(500), Repeat::OnlyWhenRejected, 0, BASE, 0), None);
         assert_eq!(retry_delay(&Outcome::Transport, Repeat::OnlyWhenRejected, 0, BASE, 0), None);
-        let limited = Outcome::Status { status: 429, retry_after: Some(1), ratelimit_remaining: None, ratelimit_reset: None };
+        let limited =
+            Outcome::Status { status: 429, retry_after: Some(1), ratelimit_remaining: None, ratelimit_reset: None };
         assert_eq!(retry_delay(&limited, Repeat::OnlyWhenRejected, 0, BASE, 0), Some(Duration::from_secs(1)));
     }
 

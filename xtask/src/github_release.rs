@@ -129,8 +129,11 @@ pub fn plan(local: &[LocalFile], assets: &[Asset], replace: &BTreeSet<String>) -
             (file.clone(), action)
         })
         .collect();
-    let mut others: Vec<String> =
-        assets.iter().filter(|asset| !local.iter().any(|file| file.name == asset.name)).map(|a| a.name.clone()).collect();
+    let mut others: Vec<String> = assets
+        .iter()
+        .filter(|asset| !local.iter().any(|file| file.name == asset.name))
+        .map(|a| a.name.clone())
+        .collect();
     others.sort();
     Plan { files, others }
 }
@@ -227,6 +230,11 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         println!("note: {tag} is already published; only the files above are changed, nothing else is touched");
     }
 
+    if let Some(release) = found.as_ref().filter(|release| !release.draft && plan.writes() == 0) {
+        println!("nothing to change: {tag} is published with every file and its sha256: {}", release.html_url);
+        gha::step_output("url", &release.html_url)?;
+        return Ok(());
+    }
     let release = match found {
         Some(release) => release,
         None => create_draft(&connection, tag, prerelease, &flags.dir)?,
@@ -249,7 +257,7 @@ fn rerun_hint(error: anyhow::Error, release: &Release, tag: &str) -> anyhow::Err
     }
     let state = if release.draft { "still a draft, not published" } else { "published, some files missing" };
     refuse(
-        format!("{error:#} (release {tag} is {state})"),
+        format!("{error:#}; release {tag} is {state}"),
         format!("re-run `cargo xtask github-release --tag {tag}`: it uploads only what is missing, then publishes"),
     )
 }
@@ -257,7 +265,9 @@ fn rerun_hint(error: anyhow::Error, release: &Release, tag: &str) -> anyhow::Err
 fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
     let Some(token) = token else { return error };
     let (message, hint) = failure::lines(&error);
-    if !message.contains("***") && token.scrub(&message) == message && hint.as_ref().is_none_or(|h| token.scrub(h) == *h)
+    if !message.contains("***")
+        && token.scrub(&message) == message
+        && hint.as_ref().is_none_or(|h| token.scrub(h) == *h)
     {
         return error;
     }
@@ -267,9 +277,11 @@ fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
 /// `checksums.txt` of `dir` and every file it lists, each hashed and compared with its line.
 pub fn read_local_files(dir: &Path) -> anyhow::Result<Vec<LocalFile>> {
     let list_path = dir.join(CHECKSUMS_FILE);
-    let text = std::fs::read_to_string(&list_path).with_context(|| format!("reading {}", list_path.display())).map_err(
-        |error| refuse(format!("{error:#}"), "run `cargo xtask checksums DIR` first, or pass --dir with the release folder"),
-    )?;
+    let text = std::fs::read_to_string(&list_path)
+        .with_context(|| format!("reading {}", list_path.display()))
+        .map_err(|error| {
+            refuse(format!("{error:#}"), "run `cargo xtask checksums DIR` first, or pass --dir with the release folder")
+        })?;
     let listed = parse_lines(&text, &list_path.display().to_string())?;
     if listed.is_empty() {
         return Err(refuse(format!("{} lists no files", list_path.display()), "run `cargo xtask checksums DIR` first"));
@@ -297,12 +309,18 @@ pub fn read_local_files(dir: &Path) -> anyhow::Result<Vec<LocalFile>> {
         ));
     }
     let size = std::fs::metadata(&list_path)?.len();
-    files.push(LocalFile { name: CHECKSUMS_FILE.into(), sha256: hashing::sha256_hex_of_bytes(text.as_bytes()), size, path: list_path });
+    files.push(LocalFile {
+        name: CHECKSUMS_FILE.into(),
+        sha256: hashing::sha256_hex_of_bytes(text.as_bytes()),
+        size,
+        path: list_path,
+    });
     Ok(files)
 }
 
 fn release_from_json(json: &Value) -> anyhow::Result<Release> {
-    let text = |key: &str| json[key].as_str().map(str::to_string).with_context(|| format!("a release without {key}: {json}"));
+    let text =
+        |key: &str| json[key].as_str().map(str::to_string).with_context(|| format!("a release without {key}: {json}"));
     Ok(Release {
         id: json["id"].as_u64().with_context(|| format!("a release without an id: {json}"))?,
         tag: text("tag_name")?,
@@ -413,7 +431,11 @@ fn upload(connection: &Connection, release: &Release, file: &LocalFile) -> anyho
         if reply.status == 201 {
             let asset = asset_from_json(&reply.json()?)?;
             if let Some(stored) = asset.sha256.filter(|stored| *stored != file.sha256) {
-                anyhow::bail!("GitHub stored {} with sha256:{stored}, the local file is sha256:{}", file.name, file.sha256);
+                anyhow::bail!(
+                    "GitHub stored {} with sha256:{stored}, the local file is sha256:{}",
+                    file.name,
+                    file.sha256
+                );
             }
             return Ok(());
         }
@@ -422,7 +444,9 @@ fn upload(connection: &Connection, release: &Release, file: &LocalFile) -> anyho
         }
         let assets = list_assets(connection, release.id)?;
         match assets.iter().find(|asset| asset.name == file.name) {
-            Some(asset) if asset.is_uploaded() && asset.sha256.as_deref() == Some(file.sha256.as_str()) => return Ok(()),
+            Some(asset) if asset.is_uploaded() && asset.sha256.as_deref() == Some(file.sha256.as_str()) => {
+                return Ok(());
+            }
             Some(asset) if !asset.is_uploaded() => {
                 println!("  {}: an unfinished upload (state {}) is in the way; deleting it", file.name, asset.state);
                 delete_asset(connection, asset.id)?;
@@ -505,10 +529,13 @@ fn describe(file: &LocalFile, action: &Action) -> (&'static str, String) {
     match action {
         Action::Skip => ("skip", "already on the release with the same sha256".into()),
         Action::Upload => ("upload", format!("{}, sha256:{}", human_size(file.size), file.sha256)),
-        Action::Redo { state, .. } => ("redo", format!("an unfinished upload (state {state}) is deleted, then uploaded")),
-        Action::Replace { release_sha256, .. } => {
-            ("replace", format!("--replace: delete the release's {}, upload sha256:{}", hash(release_sha256), file.sha256))
+        Action::Redo { state, .. } => {
+            ("redo", format!("an unfinished upload (state {state}) is deleted, then uploaded"))
         }
+        Action::Replace { release_sha256, .. } => (
+            "replace",
+            format!("--replace: delete the release's {}, upload sha256:{}", hash(release_sha256), file.sha256),
+        ),
         Action::Refuse { release_sha256 } => {
             ("refuse", format!("the release has {}, the local file is sha256:{}", hash(release_sha256), file.sha256))
         }
@@ -525,7 +552,10 @@ pub fn render_plan(plan: &Plan) -> String {
         text.push_str(&format!("  {verb:<8} {:<width$}  {detail}\n", file.name));
     }
     for name in &plan.others {
-        text.push_str(&format!("  {:<8} {name:<width$}  on the release but not in checksums.txt: left alone\n", "leave"));
+        text.push_str(&format!(
+            "  {:<8} {name:<width$}  on the release but not in checksums.txt: left alone\n",
+            "leave"
+        ));
     }
     text
 }
@@ -551,7 +581,12 @@ pub fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>) ->
     verify_release_with(tag, repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
 }
 
-fn verify_release_with(tag: &str, repo: Option<&str>, download: Option<&Path>, token: Option<Token>) -> anyhow::Result<()> {
+fn verify_release_with(
+    tag: &str,
+    repo: Option<&str>,
+    download: Option<&Path>,
+    token: Option<Token>,
+) -> anyhow::Result<()> {
     let connection = github_api::connect(repo, token)?;
     let Some(release) = find_release(&connection, tag)? else {
         return Err(refuse(
@@ -588,7 +623,8 @@ fn verify_release_with(tag: &str, repo: Option<&str>, download: Option<&Path>, t
             }
             Some(_) => {}
             None if download.is_none() => {
-                problems.push(format!("{name}: GitHub has no digest for it (uploaded before digests); use --download DIR"));
+                problems
+                    .push(format!("{name}: GitHub has no digest for it (uploaded before digests); use --download DIR"));
                 continue;
             }
             None => {}
@@ -611,7 +647,11 @@ fn verify_release_with(tag: &str, repo: Option<&str>, download: Option<&Path>, t
     problems.extend(extra.iter().map(|name| format!("{name}: on the release but not in {CHECKSUMS_FILE}")));
     if !problems.is_empty() {
         return Err(refuse(
-            format!("release {tag} of {} does not match its {CHECKSUMS_FILE}: {}", connection.repo, problems.join("; ")),
+            format!(
+                "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",
+                connection.repo,
+                problems.join("; ")
+            ),
             "do not install from this release; republish the named files with `cargo xtask github-release --replace NAME`",
         ));
     }
@@ -700,7 +740,10 @@ mod tests {
             upload_url("https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}", "checksums.txt"),
             "https://uploads.github.com/repos/o/r/releases/1/assets?name=checksums.txt"
         );
-        assert_eq!(upload_url("http://127.0.0.1:9/up/releases/2/assets", "a b"), "http://127.0.0.1:9/up/releases/2/assets?name=a%20b");
+        assert_eq!(
+            upload_url("http://127.0.0.1:9/up/releases/2/assets", "a b"),
+            "http://127.0.0.1:9/up/releases/2/assets?name=a%20b"
+        );
     }
 
     #[test]
@@ -715,7 +758,14 @@ mod tests {
 
     #[test]
     fn prerelease_follows_pep_440() {
-        for (tag, expected) in [("v0.2.0", false), ("v0.2.0rc1", true), ("v1.0.0a2", true), ("v1.0.0.dev3", true), ("v1.0.0.post1", false), ("1.0.0b1", true)] {
+        for (tag, expected) in [
+            ("v0.2.0", false),
+            ("v0.2.0rc1", true),
+            ("v1.0.0a2", true),
+            ("v1.0.0.dev3", true),
+            ("v1.0.0.post1", false),
+            ("1.0.0b1", true),
+        ] {
             assert_eq!(is_prerelease(tag).unwrap(), expected, "{tag}");
         }
         assert!(is_prerelease("nightly").is_err());

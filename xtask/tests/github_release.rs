@@ -201,7 +201,11 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     let dir = folder.path();
 
     let output = github_release(&stand_in, dir, &[]);
-    let stderr = failed_with(&output, 1, &["answered 500", "still a draft", "hint: re-run `cargo xtask github-release --tag v0.2.0`"]);
+    let stderr = failed_with(
+        &output,
+        1,
+        &["answered 500", "still a draft", "hint: re-run `cargo xtask github-release --tag v0.2.0`"],
+    );
     assert!(stderr.contains("retrying in"), "{stderr}");
     let first_run = stand_in.requests();
     assert_eq!(count(&first_run, "PATCH"), 0, "published after a failure");
@@ -220,8 +224,11 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     let requests = stand_in.requests();
     let mut uploaded = uploads(&requests);
     uploaded.sort();
-    let mut missing: Vec<String> =
-        ["checksums.txt", BINARY, ARCHIVE, WINDOWS].iter().map(|s| s.to_string()).filter(|n| *n != first_upload).collect();
+    let mut missing: Vec<String> = ["checksums.txt", BINARY, ARCHIVE, WINDOWS]
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|n| *n != first_upload)
+        .collect();
     missing.sort();
     assert_eq!(uploaded, missing, "the resumed run must upload exactly the missing files");
     assert_eq!(count(&requests, "DELETE"), 0);
@@ -331,7 +338,10 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
     let printed = stdout(&output);
     assert!(printed.contains("::group::Upload") && printed.contains("::endgroup::"), "{printed}");
     let summary = std::fs::read_to_string(&summary).unwrap();
-    assert!(summary.contains("| file | action | detail |") && summary.contains(&format!("| `{BINARY}` | upload |")), "{summary}");
+    assert!(
+        summary.contains("| file | action | detail |") && summary.contains(&format!("| `{BINARY}` | upload |")),
+        "{summary}"
+    );
     let url = format!("url={}/{OWNER_REPO}/releases/tag/v0.3.0rc1\n", stand_in.url);
     assert_eq!(std::fs::read_to_string(&outputs).unwrap(), url);
 }
@@ -387,7 +397,10 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
     stand_in.wait_for("the second upload", |requests| requests.iter().filter(|r| r.is_upload()).count() >= 2);
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
+    let interrupted_at = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();
+    // The stalled upload never answers: the xtask must stop on the signal, not on a timeout.
+    assert!(interrupted_at.elapsed() < std::time::Duration::from_secs(10), "took {:?}", interrupted_at.elapsed());
     failed_with(&output, 130, &["interrupted"]);
     assert_eq!(count(&stand_in.requests(), "PATCH"), 0);
     assert!(stand_in.lock().release(TAG).unwrap().draft, "an interrupted run published the release");
@@ -409,7 +422,11 @@ fn checksums_verify_release_compares_digests_and_downloads() {
     stand_in.clear_requests_and_faults();
     let output = verify_release(&stand_in, &[], None);
     succeeded(&output, "verify by digests, without a token");
-    assert!(stdout(&output).contains("3 assets of v0.2.0 match checksums.txt (GitHub's digests)"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("3 assets of v0.2.0 match checksums.txt (GitHub's digests)"),
+        "{}",
+        stdout(&output)
+    );
     let requests = stand_in.requests();
     assert!(requests.iter().all(|r| r.method == "GET" && !r.headers.contains_key("authorization")));
     let downloads = requests.iter().filter(|r| r.target.starts_with("/download/")).count();
@@ -420,7 +437,11 @@ fn checksums_verify_release_compares_digests_and_downloads() {
     assert_token_absent(&output, &stand_in.token);
     succeeded(&output, "verify with downloads");
     for name in ["checksums.txt", BINARY, ARCHIVE, WINDOWS] {
-        assert_eq!(std::fs::read(download.path().join(name)).unwrap(), std::fs::read(dir.join(name)).unwrap(), "{name}");
+        assert_eq!(
+            std::fs::read(download.path().join(name)).unwrap(),
+            std::fs::read(dir.join(name)).unwrap(),
+            "{name}"
+        );
     }
 }
 

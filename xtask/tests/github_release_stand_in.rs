@@ -175,8 +175,7 @@ impl StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let token = format!("ghs_standin{}", std::process::id());
-        let state =
-            Arc::new(Mutex::new(State { token: token.clone(), page_limit: 100, ..State::default() }));
+        let state = Arc::new(Mutex::new(State { token: token.clone(), page_limit: 100, ..State::default() }));
         let stopping = Arc::new(AtomicBool::new(false));
         let (thread_state, thread_stopping, base) = (state.clone(), stopping.clone(), url.clone());
         std::thread::spawn(move || {
@@ -250,7 +249,11 @@ struct Answer {
 }
 
 fn answer(status: u16, body: Value) -> Answer {
-    Answer { status, headers: vec![("Content-Type".into(), "application/json".into())], body: body.to_string().into_bytes() }
+    Answer {
+        status,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
 }
 
 fn error(status: u16, message: &str) -> Answer {
@@ -297,7 +300,8 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, stopping: &AtomicBo
         }
     }
     let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let recorded = Recorded { method: method.clone(), target: target.clone(), headers: headers.clone(), body: Vec::new() };
+    let recorded =
+        Recorded { method: method.clone(), target: target.clone(), headers: headers.clone(), body: Vec::new() };
     let fault = {
         let mut state = state.lock().unwrap();
         state.requests.push(recorded);
@@ -365,7 +369,8 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, stopping: &AtomicBo
 }
 
 fn leave_starter_asset(state: &Mutex<State>, target: &str) {
-    let recorded = Recorded { method: "POST".into(), target: target.into(), headers: BTreeMap::new(), body: Vec::new() };
+    let recorded =
+        Recorded { method: "POST".into(), target: target.into(), headers: BTreeMap::new(), body: Vec::new() };
     let (Some(name), Some(release_id)) = (recorded.upload_name(), release_id_of_upload(target)) else { return };
     let mut state = state.lock().unwrap();
     let id = state.new_id();
@@ -469,7 +474,8 @@ fn route(
     }
     if let Some(id) = path.strip_prefix("/download/") {
         let id: u64 = id.parse().unwrap_or(0);
-        let found = state.releases.iter().flat_map(|r| &r.assets).find(|asset| asset.id == id && asset.state == "uploaded");
+        let found =
+            state.releases.iter().flat_map(|r| &r.assets).find(|asset| asset.id == id && asset.state == "uploaded");
         return match found {
             Some(asset) => Answer {
                 status: 200,
