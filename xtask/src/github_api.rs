@@ -89,7 +89,13 @@ pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(DEFAULT_BACKOFF_BASE, Duration::from_millis);
+    // native-tls with the operating system's trust store (see xtask/Cargo.toml for the choice).
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::NativeTls)
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
     let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
         .http_status_as_error(false)
         .user_agent(USER_AGENT)
         .timeout_connect(Some(Duration::from_secs(30)))

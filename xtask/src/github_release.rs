@@ -252,10 +252,14 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
 /// An error of a run that stopped after it started writing: say that the release is still a draft
 /// and what to run to resume, unless the error already carries its own fix.
 fn rerun_hint(error: anyhow::Error, release: &Release, tag: &str) -> anyhow::Error {
-    if failure::lines(&error).1.is_some() || error.chain().any(|cause| cause.is::<failure::Interrupted>()) {
+    let state = if release.draft { "still a draft, not published" } else { "published, some files missing" };
+    if error.chain().any(|cause| cause.is::<failure::Interrupted>()) {
+        return error
+            .context(format!("release {tag} is {state}; re-run `cargo xtask github-release --tag {tag}` to finish"));
+    }
+    if failure::lines(&error).1.is_some() {
         return error;
     }
-    let state = if release.draft { "still a draft, not published" } else { "published, some files missing" };
     refuse(
         format!("{error:#}; release {tag} is {state}"),
         format!("re-run `cargo xtask github-release --tag {tag}`: it uploads only what is missing, then publishes"),

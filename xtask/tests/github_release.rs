@@ -401,7 +401,7 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
     let output = child.wait_with_output().unwrap();
     // The stalled upload never answers: the xtask must stop on the signal, not on a timeout.
     assert!(interrupted_at.elapsed() < std::time::Duration::from_secs(10), "took {:?}", interrupted_at.elapsed());
-    failed_with(&output, 130, &["interrupted"]);
+    failed_with(&output, 130, &["interrupted", "still a draft", "re-run `cargo xtask github-release --tag v0.2.0`"]);
     assert_eq!(count(&stand_in.requests(), "PATCH"), 0);
     assert!(stand_in.lock().release(TAG).unwrap().draft, "an interrupted run published the release");
 }
