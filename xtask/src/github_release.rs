@@ -195,11 +195,14 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
     }
     println!("{} files in {} match {CHECKSUMS_FILE}", local.len(), flags.dir.display());
 
-    let found = gha::group("Find the release", || find_release(&connection, tag))?;
-    let assets = match &found {
-        Some(release) => list_assets(&connection, release.id)?,
-        None => Vec::new(),
-    };
+    let (found, assets) = gha::group("Find the release", || -> anyhow::Result<_> {
+        let found = find_release(&connection, tag)?;
+        let assets = match &found {
+            Some(release) => list_assets(&connection, release.id)?,
+            None => Vec::new(),
+        };
+        Ok((found, assets))
+    })?;
     let replace: BTreeSet<String> = flags.replace.iter().cloned().collect();
     let plan = plan(&local, &assets, &replace);
     let heading = match &found {
@@ -235,34 +238,47 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         gha::step_output("url", &release.html_url)?;
         return Ok(());
     }
+    let rerun = rerun_command(flags);
     let release = match found {
         Some(release) => release,
-        None => create_draft(&connection, tag, prerelease, &flags.dir)?,
+        None => create_draft(&connection, tag, prerelease, &flags.dir, &rerun)?,
     };
-    let draft_kept = |error: anyhow::Error| rerun_hint(error, &release, tag);
+    let draft_kept = |error: anyhow::Error| rerun_hint(error, &release, &rerun);
     gha::group("Upload", || execute(&connection, &release, &plan)).map_err(draft_kept)?;
     let published = gha::group("Verify and publish", || verify_and_publish(&connection, &release, &local, prerelease))
         .map_err(draft_kept)?;
     println!("published {tag}: {}", published.html_url);
-    gha::step_summary(&format!("Published: {}\n", published.html_url))?;
+    gha::step_summary(&format!("#### Result\n\n{}\nPublished: {}\n", render_result_table(&plan), published.html_url))?;
     gha::step_output("url", &published.html_url)?;
     Ok(())
 }
 
+/// The command line that resumes this run.
+fn rerun_command(flags: &GithubReleaseFlags) -> String {
+    let mut command = format!("cargo xtask github-release --tag {}", flags.tag);
+    if let Some(repo) = &flags.repo {
+        command.push_str(&format!(" --repo {repo}"));
+    }
+    if flags.dir != Path::new("dist") {
+        command.push_str(&format!(" --dir {}", flags.dir.display()));
+    }
+    command
+}
+
 /// An error of a run that stopped after it started writing: say that the release is still a draft
 /// and what to run to resume, unless the error already carries its own fix.
-fn rerun_hint(error: anyhow::Error, release: &Release, tag: &str) -> anyhow::Error {
+fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::Error {
+    let tag = &release.tag;
     let state = if release.draft { "still a draft, not published" } else { "published, some files missing" };
     if error.chain().any(|cause| cause.is::<failure::Interrupted>()) {
-        return error
-            .context(format!("release {tag} is {state}; re-run `cargo xtask github-release --tag {tag}` to finish"));
+        return error.context(format!("release {tag} is {state}; re-run `{rerun}` to finish"));
     }
     if failure::lines(&error).1.is_some() {
         return error;
     }
     refuse(
         format!("{error:#}; release {tag} is {state}"),
-        format!("re-run `cargo xtask github-release --tag {tag}`: it uploads only what is missing, then publishes"),
+        format!("re-run `{rerun}`: it uploads only what is missing, then publishes"),
     )
 }
 
@@ -383,7 +399,13 @@ pub fn list_assets(connection: &Connection, release_id: u64) -> anyhow::Result<V
         .collect()
 }
 
-fn create_draft(connection: &Connection, tag: &str, prerelease: bool, dir: &Path) -> anyhow::Result<Release> {
+fn create_draft(
+    connection: &Connection,
+    tag: &str,
+    prerelease: bool,
+    dir: &Path,
+    rerun: &str,
+) -> anyhow::Result<Release> {
     let notes_path = dir.join(NOTES_FILE);
     let notes = std::fs::read_to_string(&notes_path)
         .with_context(|| format!("reading {}", notes_path.display()))
@@ -395,7 +417,7 @@ fn create_draft(connection: &Connection, tag: &str, prerelease: bool, dir: &Path
     let reply = github_api::send(connection, &request).map_err(|error| {
         refuse(
             format!("{error:#}"),
-            format!("a draft may or may not have been created: re-run `cargo xtask github-release --tag {tag}`, which finds it"),
+            format!("a draft may or may not have been created: re-run `{rerun}`, which finds it"),
         )
     })?;
     if reply.status != 201 {
@@ -573,6 +595,22 @@ pub fn render_plan_table(plan: &Plan) -> String {
     }
     for name in &plan.others {
         table.push_str(&format!("| `{name}` | leave | not in checksums.txt |\n"));
+    }
+    table
+}
+
+/// What was done, as a Markdown table for the step summary (after a successful run).
+pub fn render_result_table(plan: &Plan) -> String {
+    let mut table = String::from("| file | result | sha256 |\n|---|---|---|\n");
+    for (file, action) in &plan.files {
+        let result = match action {
+            Action::Skip => "already there",
+            Action::Upload => "uploaded",
+            Action::Redo { .. } => "unfinished upload redone",
+            Action::Replace { .. } => "replaced (--replace)",
+            Action::Refuse { .. } => "refused",
+        };
+        table.push_str(&format!("| `{}` | {result} | `{}` |\n", file.name, file.sha256));
     }
     table
 }

@@ -201,11 +201,8 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     let dir = folder.path();
 
     let output = github_release(&stand_in, dir, &[]);
-    let stderr = failed_with(
-        &output,
-        1,
-        &["answered 500", "still a draft", "hint: re-run `cargo xtask github-release --tag v0.2.0`"],
-    );
+    let rerun = format!("hint: re-run `cargo xtask github-release --tag v0.2.0 --dir {}`", dir.display());
+    let stderr = failed_with(&output, 1, &["answered 500", "still a draft", &rerun]);
     assert!(stderr.contains("retrying in"), "{stderr}");
     let first_run = stand_in.requests();
     assert_eq!(count(&first_run, "PATCH"), 0, "published after a failure");
@@ -342,6 +339,7 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
         summary.contains("| file | action | detail |") && summary.contains(&format!("| `{BINARY}` | upload |")),
         "{summary}"
     );
+    assert!(summary.contains(&format!("| `{BINARY}` | uploaded | `{}` |", sha256_hex(&dir.join(BINARY)))), "{summary}");
     let url = format!("url={}/{OWNER_REPO}/releases/tag/v0.3.0rc1\n", stand_in.url);
     assert_eq!(std::fs::read_to_string(&outputs).unwrap(), url);
 }
@@ -401,7 +399,8 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
     let output = child.wait_with_output().unwrap();
     // The stalled upload never answers: the xtask must stop on the signal, not on a timeout.
     assert!(interrupted_at.elapsed() < std::time::Duration::from_secs(10), "took {:?}", interrupted_at.elapsed());
-    failed_with(&output, 130, &["interrupted", "still a draft", "re-run `cargo xtask github-release --tag v0.2.0`"]);
+    let rerun = format!("re-run `cargo xtask github-release --tag v0.2.0 --dir {dir}` to finish");
+    failed_with(&output, 130, &["interrupted", "still a draft", &rerun]);
     assert_eq!(count(&stand_in.requests(), "PATCH"), 0);
     assert!(stand_in.lock().release(TAG).unwrap().draft, "an interrupted run published the release");
 }
