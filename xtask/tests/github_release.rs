@@ -313,6 +313,7 @@ fn a_local_file_that_disagrees_with_checksums_txt_stops_before_the_first_request
 fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
     let stand_in = StandIn::start();
     stand_in.inject(Fault::new(Target::Uploads, 1, 1, FaultKind::TooManyRequests { retry_after: 1 }));
+    stand_in.inject(Fault::new(Target::Any, 1, 1, FaultKind::RateLimitExhausted { reset_in: 0 }));
     let folder = release_folder();
     let dir = folder.path();
     let summary = dir.join("summary.md");
@@ -327,6 +328,9 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
     assert_token_absent(&output, &stand_in.token);
     let stderr = succeeded(&output, "rc release with a 429");
     assert!(stderr.contains("retrying in 1.0 s") && stderr.contains("answered 429"), "{stderr}");
+    assert!(stderr.contains("answered 403 (API rate limit exceeded"), "{stderr}");
+    let requests = stand_in.requests();
+    assert_eq!(requests[0].target, requests[1].target, "the rate-limited first request is repeated");
     assert_eq!(uploads(&stand_in.requests()).len(), 5, "four files and one repeated upload");
     let state = stand_in.lock();
     let release = state.release("v0.3.0rc1").unwrap();

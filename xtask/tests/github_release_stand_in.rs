@@ -74,6 +74,9 @@ pub enum FaultKind {
     Status(u16),
     /// 429 with `Retry-After: N`.
     TooManyRequests { retry_after: u64 },
+    /// 403 of an exhausted primary rate limit: `x-ratelimit-remaining: 0`, `x-ratelimit-reset` in
+    /// `reset_in` seconds.
+    RateLimitExhausted { reset_in: u64 },
     /// 500 whose message repeats the request's Authorization header (a careless server).
     EchoAuthorization,
     /// Read half the body, then close the connection without an answer. An upload cut off this
@@ -348,6 +351,14 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, stopping: &AtomicBo
         Some(FaultKind::TooManyRequests { retry_after }) => {
             let mut response = error(429, "You have exceeded a secondary rate limit");
             response.headers.push(("Retry-After".into(), retry_after.to_string()));
+            response
+        }
+        Some(FaultKind::RateLimitExhausted { reset_in }) => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            let mut response = error(403, "API rate limit exceeded for installation");
+            response.headers.push(("x-ratelimit-limit".into(), "5000".into()));
+            response.headers.push(("x-ratelimit-remaining".into(), "0".into()));
+            response.headers.push(("x-ratelimit-reset".into(), (now + reset_in).to_string()));
             response
         }
         Some(FaultKind::EchoAuthorization) => {
