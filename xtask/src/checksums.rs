@@ -22,6 +22,9 @@ pub const DOCKER_IMAGE: &str = "ghcr.io/lumen-argus/lumen-argus-community";
 const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME];
 
 pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
+    if let Some(tag) = &flags.release {
+        return crate::github_release::verify_release(tag, flags.repo.as_deref(), flags.download.as_deref());
+    }
     // An explicit DIR is relative to the current directory; the default is the repository's dist/,
     // wherever in the repository the command runs (as for `sidecar` and `smoke`).
     let (dir, workspace): (PathBuf, Option<Workspace>) = match &flags.dir {

@@ -40,6 +40,8 @@ pub enum Command {
     Collect(CollectFlags),
     /// Build the wheels and sdists of the packages into dist/python/
     Wheels(WheelsFlags),
+    /// Publish checksums.txt and the files it lists to the GitHub Release of a tag (safe to re-run)
+    GithubRelease(GithubReleaseFlags),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +85,15 @@ pub struct ChecksumsFlags {
     /// Check DIR against its checksums.txt instead of writing it
     #[arg(long)]
     pub verify: bool,
+    /// With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR
+    #[arg(long, value_name = "TAG", requires = "verify")]
+    pub release: Option<String>,
+    /// With --release: the repository (default: GITHUB_REPOSITORY)
+    #[arg(long, value_name = "OWNER/NAME", requires = "release")]
+    pub repo: Option<String>,
+    /// With --release: also download every asset into this folder and hash it
+    #[arg(long, value_name = "DIR", requires = "release")]
+    pub download: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +123,26 @@ pub struct ReleaseFlags {
     /// After --execute: push main, then the tag
     #[arg(long, requires = "execute")]
     pub push: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GithubReleaseFlags {
+    /// The release's tag, e.g. v0.2.0 (a PEP 440 pre-release version makes a GitHub pre-release)
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+    /// The repository (default: GITHUB_REPOSITORY); the token comes from GITHUB_TOKEN only
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Folder holding checksums.txt, release-notes.md and the files checksums.txt lists
+    /// (default: the repository's dist/)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Print the plan (create, upload, skip, refuse per file) and send nothing but reads
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Replace this asset when the release has it with another digest (delete, then upload)
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub replace: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,8 @@ mod fault_injection;
 mod files;
 mod flags;
 mod gha;
+mod github_api;
+mod github_release;
 mod hashing;
 mod interpreter;
 mod manifest;
@@ -60,5 +62,6 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Targets(flags) => targets::run(&flags),
         Command::Collect(flags) => collect::run(&flags),
         Command::Wheels(flags) => wheels::run(&flags),
+        Command::GithubRelease(flags) => github_release::run(&flags),
     }
 }

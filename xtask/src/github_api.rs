@@ -1,0 +1,617 @@
+//! The GitHub REST API over `ureq`: authenticated requests with the documented headers, bounded
+//! retries of transient failures (connection errors, 5xx, 429 and rate limits), pagination, and
+//! interruptible transfers. The token is held in [`Token`], which never prints itself.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::failure::refuse;
+use crate::process::check_interrupted;
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// Attempts per request, the first included.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The longest wait for a rate limit or `Retry-After` before giving up and asking for a re-run.
+pub const MAX_WAIT: Duration = Duration::from_secs(90);
+/// First backoff after a transient failure; doubled after each attempt. Tests shorten it with
+/// `XTASK_GITHUB_RETRY_BASE_MS` (never needed outside tests).
+const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+const USER_AGENT: &str = "lumen-argus-xtask";
+const API_VERSION: &str = "2022-11-28";
+pub const JSON_MEDIA_TYPE: &str = "application/vnd.github+json";
+
+/// A GitHub token from `GITHUB_TOKEN`. Its `Debug` and `Display` print `***`.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// The token from `GITHUB_TOKEN`, when set and not empty.
+    pub fn from_environment() -> Option<Token> {
+        std::env::var("GITHUB_TOKEN").ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty()).map(Token)
+    }
+
+    /// Replace every occurrence of the token in `text` (defence in depth for error messages).
+    pub fn scrub(&self, text: &str) -> String {
+        if self.0.len() < 4 { text.to_string() } else { text.replace(&self.0, "***") }
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("***")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("***")
+    }
+}
+
+/// Where and as whom requests go: the API base, the repository and the token.
+#[derive(Clone)]
+pub struct Connection {
+    pub agent: ureq::Agent,
+    /// `https://api.github.com` or `GITHUB_API_URL`, without a trailing slash.
+    pub api_url: String,
+    /// `owner/name`.
+    pub repo: String,
+    pub token: Option<Token>,
+    pub backoff_base: Duration,
+}
+
+/// The connection described by the environment and the `--repo` flag.
+pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<Connection> {
+    let repo = match repo_flag {
+        Some(repo) => repo.to_string(),
+        None => std::env::var("GITHUB_REPOSITORY").unwrap_or_default(),
+    };
+    check_repo(&repo)?;
+    let api_url = std::env::var("GITHUB_API_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_API_URL.to_string())
+        .trim()
+        .trim_end_matches('/')
+        .to_string();
+    if !api_url.starts_with("https://") && !api_url.starts_with("http://") {
+        return Err(refuse(
+            format!("GITHUB_API_URL {api_url:?} is not an http(s) URL"),
+            "unset it for github.com, or set it to your GitHub Enterprise API, e.g. https://ghe.example.com/api/v3",
+        ));
+    }
+    let backoff_base = std::env::var("XTASK_GITHUB_RETRY_BASE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(DEFAULT_BACKOFF_BASE, Duration::from_millis);
+    // native-tls with the operating system's trust store (see xtask/Cargo.toml for the choice).
+    let tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::NativeTls)
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .user_agent(USER_AGENT)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(300)))
+        .timeout_recv_body(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    Ok(Connection { agent, api_url, repo, token, backoff_base })
+}
+
+/// `owner/name`: two non-empty parts of letters, digits, `-`, `_` and `.`.
+pub fn check_repo(repo: &str) -> anyhow::Result<()> {
+    let valid_part = |part: &str| {
+        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match repo.split_once('/') {
+        Some((owner, name)) if valid_part(owner) && valid_part(name) => Ok(()),
+        _ if repo.is_empty() => Err(refuse(
+            "no repository: --repo is not given and GITHUB_REPOSITORY is not set",
+            "pass --repo OWNER/NAME (GitHub Actions sets GITHUB_REPOSITORY)",
+        )),
+        _ => Err(refuse(
+            format!("{repo:?} is not OWNER/NAME"),
+            "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lumen-argus",
+        )),
+    }
+}
+
+/// The API URL of a path under the repository: `repo_url(c, "/releases")`.
+pub fn repo_url(connection: &Connection, path: &str) -> String {
+    format!("{}/repos/{}{path}", connection.api_url, connection.repo)
+}
+
+/// Percent-encode everything but RFC 3986 unreserved characters (for a path segment or query value).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// What a request sends.
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    Empty,
+    Json(serde_json::Value),
+    /// A file streamed from disk with its content type.
+    File {
+        path: PathBuf,
+        content_type: String,
+    },
+}
+
+/// Whether a request may be sent again after a failure that may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Repeat {
+    /// GET, PATCH, DELETE, and uploads (a duplicate upload is refused by name and handled).
+    Safe,
+    /// Creating a release: retried only when GitHub says it did not process it (429, rate limit).
+    OnlyWhenRejected,
+}
+
+/// One request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: &'static str,
+    pub url: String,
+    pub accept: &'static str,
+    pub body: RequestBody,
+    pub repeat: Repeat,
+    /// Stream a successful response body into this file (written atomically) instead of reading text.
+    pub save_to: Option<PathBuf>,
+}
+
+impl Request {
+    pub fn get(url: String) -> Request {
+        Request {
+            method: "GET",
+            url,
+            accept: JSON_MEDIA_TYPE,
+            body: RequestBody::Empty,
+            repeat: Repeat::Safe,
+            save_to: None,
+        }
+    }
+
+    pub fn with(method: &'static str, url: String, body: RequestBody) -> Request {
+        Request { method, url, accept: JSON_MEDIA_TYPE, body, repeat: Repeat::Safe, save_to: None }
+    }
+}
+
+/// A response, read whole (or saved to a file).
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    pub status: u16,
+    /// The body text; for a saved body, empty.
+    pub text: String,
+    /// SHA-256 of the saved body, when the request had `save_to`.
+    pub saved_sha256: Option<String>,
+    pub retry_after: Option<u64>,
+    pub ratelimit_remaining: Option<u64>,
+    pub ratelimit_reset: Option<u64>,
+    pub link: Option<String>,
+}
+
+impl Reply {
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&self.text).context("GitHub answered with something that is not JSON")
+    }
+
+    /// GitHub's `message` field, when the body has one.
+    pub fn message(&self) -> String {
+        self.json().ok().and_then(|json| json["message"].as_str().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// A validation error (`422`) whose `errors` include `code: already_exists`.
+    pub fn is_already_exists(&self) -> bool {
+        self.status == 422
+            && self.json().ok().is_some_and(|json| {
+                json["errors"].as_array().is_some_and(|errors| errors.iter().any(|e| e["code"] == "already_exists"))
+            })
+    }
+}
+
+/// How an attempt ended, for the retry decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// No response: refused, reset, timed out or closed mid-request.
+    Transport,
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+        ratelimit_remaining: Option<u64>,
+        ratelimit_reset: Option<u64>,
+    },
+}
+
+/// How long to wait before attempt `attempt + 1` (attempts count from 0), or `None` to stop.
+/// `now` is seconds since the Unix epoch (for `x-ratelimit-reset`).
+pub fn retry_delay(outcome: &Outcome, repeat: Repeat, attempt: u32, base: Duration, now: u64) -> Option<Duration> {
+    if attempt + 1 >= MAX_ATTEMPTS {
+        return None;
+    }
+    let backoff = base.saturating_mul(1 << attempt.min(16));
+    let delay = match outcome {
+        Outcome::Transport if repeat == Repeat::Safe => backoff,
+        Outcome::Transport => return None,
+        Outcome::Status { status, retry_after, ratelimit_remaining, ratelimit_reset } => {
+            let rate_limit_wait = match (retry_after, ratelimit_remaining, ratelimit_reset) {
+                (Some(seconds), _, _) => Some(Duration::from_secs(*seconds)),
+                (None, Some(0), Some(reset)) => Some(Duration::from_secs(reset.saturating_sub(now) + 1)),
+                _ => None,
+            };
+            match status {
+                429 => rate_limit_wait.unwrap_or(backoff),
+                403 => rate_limit_wait?,
+                500..=599 if repeat == Repeat::Safe => backoff,
+                _ => return None,
+            }
+        }
+    };
+    (delay <= MAX_WAIT).then_some(delay)
+}
+
+/// `rel="next"` of a `Link` header.
+pub fn next_page(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.split(';').any(|param| param.trim().replace(' ', "") == "rel=\"next\"");
+        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+/// Send a request, retrying transient failures with backoff. Any status is returned (callers decide
+/// what 404 or 422 mean) except 401, which is an error with a hint, and a transient failure that
+/// outlasts the retries.
+pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply> {
+    let what = format!("{} {}", request.method, request.url);
+    let mut attempt = 0;
+    loop {
+        check_interrupted()?;
+        let (outcome, reply, transport_error) = match run_interruptibly(connection, request)? {
+            Ok(reply) => {
+                let outcome = Outcome::Status {
+                    status: reply.status,
+                    retry_after: reply.retry_after,
+                    ratelimit_remaining: reply.ratelimit_remaining,
+                    ratelimit_reset: reply.ratelimit_reset,
+                };
+                (outcome, Some(reply), None)
+            }
+            Err(error) => (Outcome::Transport, None, Some(error)),
+        };
+        if let Some(reply) = &reply {
+            let rate_limited = reply.status == 429 || (reply.status == 403 && reply.ratelimit_remaining == Some(0));
+            if (200..300).contains(&reply.status) || (reply.status < 500 && !rate_limited && reply.status != 403) {
+                return check_authorized(connection, &what, reply.clone());
+            }
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let failure = match (&reply, &transport_error) {
+            (Some(reply), _) => {
+                let message = reply.message();
+                let message = if message.is_empty() { String::new() } else { format!(" ({message})") };
+                format!("{what} answered {}{message}", reply.status)
+            }
+            (None, Some(error)) => format!("{what} failed: {error}"),
+            (None, None) => unreachable!("an attempt has a reply or an error"),
+        };
+        let failure = scrub(connection, &failure);
+        match retry_delay(&outcome, request.repeat, attempt, connection.backoff_base, now) {
+            Some(delay) => {
+                eprintln!("retrying in {:.1} s: {failure}", delay.as_secs_f64());
+                sleep_interruptibly(delay)?;
+                attempt += 1;
+            }
+            None => {
+                let asked_wait = reply.as_ref().and_then(|reply| {
+                    match (reply.retry_after, reply.ratelimit_remaining, reply.ratelimit_reset) {
+                        (Some(seconds), _, _) => Some(seconds),
+                        (None, Some(0), Some(reset)) => Some(reset.saturating_sub(now)),
+                        _ => None,
+                    }
+                });
+                if let Some(seconds) = asked_wait.filter(|seconds| Duration::from_secs(*seconds) > MAX_WAIT) {
+                    return Err(refuse(
+                        format!("{failure}: GitHub's rate limit asks to wait {seconds} s"),
+                        "re-run the same command after that time; it resumes where it stopped",
+                    ));
+                }
+                if let Some(reply) = reply.filter(|reply| reply.status == 403) {
+                    return check_authorized(connection, &what, reply);
+                }
+                let attempts = attempt + 1;
+                let tries =
+                    if attempts == 1 { "once, not retried".to_string() } else { format!("on all {attempts} attempts") };
+                return Err(anyhow::anyhow!("{failure}, {tries}"));
+            }
+        }
+    }
+}
+
+/// 401 becomes an error that says how to fix the token; other replies pass.
+fn check_authorized(connection: &Connection, what: &str, reply: Reply) -> anyhow::Result<Reply> {
+    if reply.status != 401 {
+        return Ok(reply);
+    }
+    let message = scrub(connection, &reply.message());
+    let hint = if connection.token.is_some() {
+        "GITHUB_TOKEN was rejected: it is wrong, expired or revoked; set it to a valid token (in Actions: \
+         `GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` with `permissions: contents: write`)"
+    } else {
+        "set GITHUB_TOKEN to a token that can read this repository (the release may be a draft or the repository private)"
+    };
+    Err(refuse(format!("GitHub refused the credentials: {what} answered 401 ({message})"), hint))
+}
+
+fn scrub(connection: &Connection, text: &str) -> String {
+    connection.token.as_ref().map_or_else(|| text.to_string(), |token| token.scrub(text))
+}
+
+/// Wait, waking up to notice Ctrl-C.
+pub fn sleep_interruptibly(delay: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + delay;
+    loop {
+        check_interrupted()?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Run one attempt on a worker thread so that Ctrl-C is noticed even while a transfer blocks: on an
+/// interrupt the attempt is abandoned (the process exits and the connection closes with it).
+fn run_interruptibly(connection: &Connection, request: &Request) -> anyhow::Result<Result<Reply, String>> {
+    let (sender, receiver) = mpsc::channel();
+    let (connection, request) = (connection.clone(), request.clone());
+    std::thread::spawn(move || {
+        let _ = sender.send(attempt_once(&connection, &request));
+    });
+    loop {
+        check_interrupted()?;
+        match receiver.recv_timeout(Duration::from_millis(50)) {
+            Ok(result) => return result.map(Ok).or_else(|error| error.map(Err)),
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => anyhow::bail!("an HTTP worker thread stopped unexpectedly"),
+        }
+    }
+}
+
+/// One attempt: `Ok(reply)`, `Err(Ok(transport error text))` for a retryable failure, or
+/// `Err(Err(error))` for a failure that no retry fixes (a local file, a bad URL).
+fn attempt_once(connection: &Connection, request: &Request) -> Result<Reply, anyhow::Result<String>> {
+    let mut builder = ureq::http::Request::builder()
+        .method(request.method)
+        .uri(&request.url)
+        .header("Accept", request.accept)
+        .header("X-GitHub-Api-Version", API_VERSION);
+    if let Some(token) = &connection.token {
+        builder = builder.header("Authorization", format!("Bearer {}", token.0));
+    }
+    let sent = match &request.body {
+        RequestBody::Empty => builder.body(()).map(|r| connection.agent.run(r)),
+        RequestBody::Json(value) => {
+            builder.header("Content-Type", "application/json").body(value.to_string()).map(|r| connection.agent.run(r))
+        }
+        RequestBody::File { path, content_type } => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("opening {} to upload it", path.display()))
+                .map_err(Err)?;
+            builder.header("Content-Type", content_type.as_str()).body(file).map(|r| connection.agent.run(r))
+        }
+    };
+    let sent = sent.context("building an HTTP request").map_err(Err)?;
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(error) if is_transient(&error) => return Err(Ok(error.to_string())),
+        Err(error) => return Err(Err(anyhow::anyhow!("{} {}: {error}", request.method, request.url))),
+    };
+    let header_number = |name: &str| {
+        response.headers().get(name).and_then(|value| value.to_str().ok()).and_then(|value| value.trim().parse().ok())
+    };
+    let mut reply = Reply {
+        status: response.status().as_u16(),
+        retry_after: header_number("retry-after"),
+        ratelimit_remaining: header_number("x-ratelimit-remaining"),
+        ratelimit_reset: header_number("x-ratelimit-reset"),
+        link: response.headers().get("link").and_then(|value| value.to_str().ok()).map(str::to_string),
+        ..Reply::default()
+    };
+    match &request.save_to {
+        Some(path) if (200..300).contains(&reply.status) => {
+            reply.saved_sha256 = Some(save_body(response.body_mut().as_reader(), path)?);
+        }
+        _ => {
+            reply.text = match response.body_mut().read_to_string() {
+                Ok(text) => text,
+                Err(error) if is_transient(&error) => return Err(Ok(error.to_string())),
+                Err(error) => return Err(Err(anyhow::anyhow!("reading the answer of {}: {error}", request.url))),
+            };
+        }
+    }
+    Ok(reply)
+}
+
+fn is_transient(error: &ureq::Error) -> bool {
+    matches!(
+        error,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+/// Stream a body into a temporary file next to `path`, hashing it, then rename it into place. A
+/// failed read is transient (`Err(Ok)`), a failed write is not (`Err(Err)`).
+fn save_body(reader: impl std::io::Read, path: &Path) -> Result<String, anyhow::Result<String>> {
+    let mut reader = reader;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut temporary = temporary_file_next_to(path).map_err(Err)?;
+    loop {
+        let read = reader.read(&mut buffer).map_err(|error| Ok(format!("reading the download: {error}")))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        std::io::Write::write_all(&mut temporary, &buffer[..read])
+            .with_context(|| format!("writing {}", path.display()))
+            .map_err(Err)?;
+    }
+    temporary.as_file().sync_all().with_context(|| format!("flushing {}", path.display())).map_err(Err)?;
+    temporary.persist(path).with_context(|| format!("renaming into {}", path.display())).map_err(Err)?;
+    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+fn temporary_file_next_to(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    tempfile::Builder::new()
+        .prefix(".xtask-")
+        .suffix(".partial")
+        .tempfile_in(folder)
+        .with_context(|| format!("creating a temporary file in {}", folder.display()))
+}
+
+/// GET every page of a list endpoint (`per_page=100`, following `Link: rel="next"`).
+pub fn get_all_pages(connection: &Connection, first_url: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let separator = if first_url.contains('?') { '&' } else { '?' };
+    let mut url = Some(format!("{first_url}{separator}per_page=100"));
+    let mut items = Vec::new();
+    let mut pages = 0;
+    while let Some(current) = url.take() {
+        pages += 1;
+        if pages > 100 {
+            anyhow::bail!("{first_url} has more than 100 pages");
+        }
+        let reply = send(connection, &Request::get(current.clone()))?;
+        if reply.status != 200 {
+            return Err(unexpected(&format!("GET {current}"), &reply));
+        }
+        match reply.json()? {
+            serde_json::Value::Array(page) => items.extend(page),
+            other => anyhow::bail!("GET {current} did not answer a list: {other}"),
+        }
+        url = reply.link.as_deref().and_then(next_page);
+    }
+    Ok(items)
+}
+
+/// An error for a status the caller did not expect.
+pub fn unexpected(what: &str, reply: &Reply) -> anyhow::Error {
+    let message = reply.message();
+    let detail = if message.is_empty() { String::new() } else { format!(" ({message})") };
+    match reply.status {
+        403 => refuse(
+            format!("{what} answered 403{detail}"),
+            "the token lacks permission: it needs `contents: write` on the repository (in Actions: `permissions: contents: write`)",
+        ),
+        404 => refuse(
+            format!("{what} answered 404{detail}"),
+            "check --repo / GITHUB_REPOSITORY and that the token can see the repository",
+        ),
+        status => anyhow::anyhow!("{what} answered {status}{detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Duration = Duration::from_secs(1);
+
+    fn status(status: u16) -> Outcome {
+        Outcome::Status { status, retry_after: None, ratelimit_remaining: None, ratelimit_reset: None }
+    }
+
+    #[test]
+    fn transient_failures_back_off_exponentially_up_to_the_bound() {
+        let delays: Vec<_> = (0..MAX_ATTEMPTS).map(|n| retry_delay(&status(502), Repeat::Safe, n, BASE, 0)).collect();
+        let seconds = |s| Some(Duration::from_secs(s));
+        assert_eq!(delays, [seconds(1), seconds(2), seconds(4), seconds(8), None]);
+        assert_eq!(retry_delay(&Outcome::Transport, Repeat::Safe, 0, BASE, 0), seconds(1));
+    }
+
+    #[test]
+    fn rate_limits_wait_as_told() {
+        let retry_after =
+            Outcome::Status { status: 429, retry_after: Some(3), ratelimit_remaining: None, ratelimit_reset: None };
+        assert_eq!(retry_delay(&retry_after, Repeat::Safe, 0, BASE, 0), Some(Duration::from_secs(3)));
+        let primary = Outcome::Status {
+            status: 403,
+            retry_after: None,
+            ratelimit_remaining: Some(0),
+            ratelimit_reset: Some(1010),
+        };
+        assert_eq!(retry_delay(&primary, Repeat::OnlyWhenRejected, 0, BASE, 1000), Some(Duration::from_secs(11)));
+        let too_long = Outcome::Status {
+            status: 403,
+            retry_after: None,
+            ratelimit_remaining: Some(0),
+            ratelimit_reset: Some(5000),
+        };
+        assert_eq!(retry_delay(&too_long, Repeat::Safe, 0, BASE, 1000), None);
+        assert_eq!(retry_delay(&status(429), Repeat::Safe, 1, BASE, 0), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn permission_errors_and_client_errors_are_not_retried() {
+        for code in [400, 401, 403, 404, 422] {
+            assert_eq!(retry_delay(&status(code), Repeat::Safe, 0, BASE, 0), None, "{code}");
+        }
+    }
+
+    #[test]
+    fn a_create_that_may_have_happened_is_not_repeated() {
+        assert_eq!(retry_delay(&status(500), Repeat::OnlyWhenRejected, 0, BASE, 0), None);
+        assert_eq!(retry_delay(&Outcome::Transport, Repeat::OnlyWhenRejected, 0, BASE, 0), None);
+        let limited =
+            Outcome::Status { status: 429, retry_after: Some(1), ratelimit_remaining: None, ratelimit_reset: None };
+        assert_eq!(retry_delay(&limited, Repeat::OnlyWhenRejected, 0, BASE, 0), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn link_header_next_page() {
+        let link = r#"<https://api.github.com/repositories/1/releases?page=2>; rel="next", <https://api.github.com/repositories/1/releases?page=5>; rel="last""#;
+        assert_eq!(next_page(link).as_deref(), Some("https://api.github.com/repositories/1/releases?page=2"));
+        assert_eq!(next_page(r#"<https://x/?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn repository_names() {
+        assert!(check_repo("lumen-argus/lumen-argus").is_ok());
+        assert!(check_repo("a.b/c_d").is_ok());
+        for bad in ["", "owner", "owner/", "/name", "a/b/c", "a b/c", "owner/name?x"] {
+            assert!(check_repo(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("lumen-argus-0.2.0rc1_x86.tar.gz"), "lumen-argus-0.2.0rc1_x86.tar.gz");
+        assert_eq!(percent_encode("a b+c/d?é"), "a%20b%2Bc%2Fd%3F%C3%A9");
+    }
+
+    #[test]
+    fn the_token_never_prints() {
+        let token = Token("ghp_secretsecret".into());
+        assert_eq!(format!("{token} {token:?}"), "*** ***");
+        assert_eq!(token.scrub("bad ghp_secretsecret here"), "bad *** here");
+    }
+}
