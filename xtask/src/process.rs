@@ -343,6 +343,7 @@ mod tree {
 
     /// `/proc/<pid>/stat` → (state, parent pid, start time). The command name in parentheses may
     /// hold spaces and parentheses itself, so fields are counted after the last `)`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub fn parse_proc_stat(text: &str) -> Option<(char, u32, u64)> {
         let after_name = &text[text.rfind(')')? + 1..];
         let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -353,8 +354,8 @@ mod tree {
         Some((state, parent, start_time))
     }
 
-    #[cfg_attr(target_os = "linux", allow(dead_code))]
     /// `ps -A -o pid=,ppid=` → rows (no start time, no mark: `ps` tells neither portably).
+    #[cfg_attr(not(all(unix, not(target_os = "linux"))), allow(dead_code))]
     pub fn parse_ps_output(text: &str) -> Vec<Row> {
         text.lines()
             .filter_map(|line| {
