@@ -40,7 +40,7 @@ pub const LONGEST_OUTPUT_LINE: usize = 64 * 1024;
 pub fn stop_children_on_interrupt() {
     let installed = ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
-        let children = RUNNING_CHILDREN.lock().map(|list| list.clone()).unwrap_or_default();
+        let children = running_children().clone();
         let mut trees: Vec<Tree> = children.iter().map(|(pid, mark)| Tree::new(*pid, mark.clone())).collect();
         for tree in &mut trees {
             tree.signal(Signal::Terminate);
@@ -53,6 +53,12 @@ pub fn stop_children_on_interrupt() {
     if let Err(error) = installed {
         eprintln!("warning: cannot watch for Ctrl-C ({error}); children may outlive an interrupt");
     }
+}
+
+/// The list of running children, also after a panic elsewhere poisoned its lock: stopping
+/// children matters most while unwinding.
+fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
+    RUNNING_CHILDREN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// An error if the xtask has been interrupted: long steps call it between units of work.
@@ -111,7 +117,7 @@ impl Supervised {
         let mark = new_tree_mark();
         command.env(TREE_MARK_VARIABLE, &mark);
         let child = command.spawn().with_context(|| format!("starting {what}"))?;
-        RUNNING_CHILDREN.lock().expect("child list poisoned").push((child.id(), mark.clone()));
+        running_children().push((child.id(), mark.clone()));
         let tree = Tree::new(child.id(), mark);
         Ok(Supervised { child, reaped: None, tree })
     }
@@ -187,16 +193,13 @@ impl Supervised {
             std::thread::sleep(Duration::from_millis(20));
             self.tree.signal(Signal::Kill);
         }
-        if let Ok(mut list) = RUNNING_CHILDREN.lock() {
-            list.retain(|(pid, _)| *pid != self.child.id());
-        }
+        running_children().retain(|(pid, _)| *pid != self.child.id());
     }
 }
 
 impl Drop for Supervised {
     fn drop(&mut self) {
-        let registered =
-            RUNNING_CHILDREN.lock().map(|list| list.iter().any(|(pid, _)| *pid == self.child.id())).unwrap_or(false);
+        let registered = running_children().iter().any(|(pid, _)| *pid == self.child.id());
         if registered {
             self.stop_tree(STOP_GRACE);
         }
