@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, refuse};
 use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
 use crate::targets::Target;
@@ -121,6 +121,8 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
                 format!("build it first: cargo xtask sidecar --target {}", target.triple),
             ));
         }
+        executable_format::check_file(&path, target)
+            .hint(format!("rebuild it: cargo xtask sidecar --target {} --no-cache", target.triple))?;
         cases.push(case(package, sidecar, path, commit));
     }
     Ok(cases)

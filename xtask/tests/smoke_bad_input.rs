@@ -436,3 +436,23 @@ fn an_interrupted_smoke_stops_its_sidecar_and_removes_its_temp_folder() {
     let output = smoke.wait_with_output().unwrap();
     case.check(&output, started.elapsed(), 130, &["interrupted"]);
 }
+
+#[test]
+fn a_dist_folder_holding_a_script_under_a_sidecar_name() {
+    let case = Case::new();
+    let (_folder, clone) = fresh_clone();
+    let dist = clone.join("dist");
+    std::fs::create_dir(&dist).unwrap();
+    for binary in [AGENT, "lumen-argus"] {
+        let path = dist.join(format!("{binary}-{}", host_triple()));
+        std::fs::write(&path, shell("sleep 30")).unwrap();
+        make_executable(&path);
+    }
+    let started = Instant::now();
+    let mut command = xtask_command(&clone, &["smoke"]);
+    command.env("TMPDIR", &case.temp).env("STAND_IN_PIDS", &case.pids).stdin(Stdio::null());
+    let output = command.output().unwrap();
+    let all = case.check(&output, started.elapsed(), 1, &["not an executable format this tool knows"]);
+    assert!(all.contains("hint: rebuild it: cargo xtask sidecar"), "{all}");
+    assert!(case.noted_pids().is_empty(), "nothing may start");
+}
