@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.loopback import bind_listener, listening_line
-from lumen_argus_core.stop_signals import stop_requested_by_signals, wait_for
+from lumen_argus_core.stop_signals import stop_requested_by_signals
 
 
 class _RelayServer(ThreadingHTTPServer):
@@ -68,7 +68,7 @@ def serve(host: str, port: int, identity: BuildInfo) -> int:
     The server runs in a worker thread; the main thread only waits for a stop request, so a signal
     never lands inside the server's own code (see ``lumen_argus_core.stop_signals``).
     """
-    with stop_requested_by_signals() as stop_requested:
+    with stop_requested_by_signals() as stop_request:
         listener = bind_listener(host, port)
         server = _RelayServer(listener, identity)
         worker = threading.Thread(
@@ -77,7 +77,7 @@ def serve(host: str, port: int, identity: BuildInfo) -> int:
         worker.start()
         try:
             print(listening_line(listener), flush=True)
-            wait_for(stop_requested)
+            stop_request.wait()
         finally:
             server.shutdown()
             server.server_close()

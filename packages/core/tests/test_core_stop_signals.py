@@ -11,13 +11,13 @@ import pytest
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    from lumen_argus_core.stop_signals import stop_requested_by_signals, wait_for
+    from lumen_argus_core.stop_signals import stop_requested_by_signals
 
     signum = getattr(signal, sys.argv[1])
-    with stop_requested_by_signals() as stop_requested:
+    with stop_requested_by_signals() as stop_request:
         os.kill(os.getpid(), signum)
         os.kill(os.getpid(), signum)
-        wait_for(stop_requested)
+        stop_request.wait()
         print("stop requested", flush=True)
     os.kill(os.getpid(), signal.SIGTERM)
     os.kill(os.getpid(), signal.SIGINT)

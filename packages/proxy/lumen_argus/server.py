@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 from aiohttp import web
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.loopback import bind_listener, listening_line
-from lumen_argus_core.stop_signals import stop_requested_by_signals
+from lumen_argus_core.stop_signals import POLL_SECONDS, StopRequest, stop_requested_by_signals
 
 from lumen_argus.dashboard import create_dashboard
-
-# How soon the event loop notices a stop request recorded by the signal handler.
-STOP_POLL_SECONDS = 0.1
 
 
 def create_proxy(identity: BuildInfo) -> web.Application:
@@ -31,7 +27,7 @@ async def _serve(
     dashboard_port: int,
     password: str | None,
     identity: BuildInfo,
-    stop_requested: threading.Event,
+    stop_request: StopRequest,
 ) -> None:
     proxy_listener = bind_listener(host, proxy_port)
     dashboard_listener = bind_listener(host, dashboard_port)
@@ -45,8 +41,8 @@ async def _serve(
             await web.SockSite(runner, listener).start()
         print(listening_line(proxy_listener), flush=True)
         print(listening_line(dashboard_listener, "dashboard"), flush=True)
-        while not stop_requested.is_set():
-            await asyncio.sleep(STOP_POLL_SECONDS)
+        while not stop_request.is_set():
+            await asyncio.sleep(POLL_SECONDS)
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -63,6 +59,6 @@ def serve(
     group-wide signal twice) killed the process or wrote to a closed fd. With a handler already in
     place, ``asyncio.run`` installs no SIGINT handler of its own either.
     """
-    with stop_requested_by_signals() as stop_requested:
-        asyncio.run(_serve(host, proxy_port, dashboard_port, password, identity, stop_requested))
+    with stop_requested_by_signals() as stop_request:
+        asyncio.run(_serve(host, proxy_port, dashboard_port, password, identity, stop_request))
     return 0
