@@ -259,8 +259,11 @@ impl Tree {
         }
     }
 
+    /// Whether a member is still running: the known ones are checked each time, the process
+    /// table is walked again now and then.
     fn any_alive(&mut self) -> bool {
-        self.remember_members();
+        self.remember_members_now_and_then();
+        self.members.retain(tree::is_alive);
         !self.members.is_empty()
     }
 }
