@@ -13,6 +13,8 @@ use crate::gha;
 pub struct Hinted {
     message: String,
     hint: String,
+    /// A flag value the command cannot take (exit 2, like clap's usage errors).
+    usage: bool,
 }
 
 impl fmt::Display for Hinted {
@@ -37,7 +39,12 @@ impl std::error::Error for Interrupted {}
 
 /// An error with its fix.
 pub fn refuse(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
-    Hinted { message: message.into(), hint: hint.into() }.into()
+    Hinted { message: message.into(), hint: hint.into(), usage: false }.into()
+}
+
+/// A flag value the command cannot take, found after parsing: exits 2 like clap's usage errors.
+pub fn refuse_usage(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    Hinted { message: message.into(), hint: hint.into(), usage: true }.into()
 }
 
 pub trait WithHint<T> {
@@ -49,7 +56,8 @@ impl<T, E: Into<anyhow::Error>> WithHint<T> for Result<T, E> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
         self.map_err(|error| {
             let error: anyhow::Error = error.into();
-            Hinted { message: format!("{error:#}"), hint: hint.into() }.into()
+            let usage = error.chain().any(|cause| cause.downcast_ref::<Hinted>().is_some_and(|h| h.usage));
+            Hinted { message: format!("{error:#}"), hint: hint.into(), usage }.into()
         })
     }
 }
@@ -60,7 +68,8 @@ pub fn lines(error: &anyhow::Error) -> (String, Option<String>) {
     (format!("{error:#}"), hint)
 }
 
-/// Print the failure and pick the exit code: 130 after an interrupt, 1 otherwise.
+/// Print the failure and pick the exit code: 130 after an interrupt, 2 for a usage error, 1
+/// otherwise.
 pub fn report(error: &anyhow::Error) -> ExitCode {
     let (message, hint) = lines(error);
     gha::error_annotation(&message);
@@ -70,7 +79,17 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "hint: {hint}");
     }
-    if error.chain().any(|cause| cause.is::<Interrupted>()) { ExitCode::from(130) } else { ExitCode::FAILURE }
+    ExitCode::from(exit_code_of(error))
+}
+
+fn exit_code_of(error: &anyhow::Error) -> u8 {
+    if error.chain().any(|cause| cause.is::<Interrupted>()) {
+        130
+    } else if error.chain().any(|cause| cause.downcast_ref::<Hinted>().is_some_and(|hinted| hinted.usage)) {
+        2
+    } else {
+        1
+    }
 }
 
 /// What the first panic of the process was; later panics (a thread's panic seen again at `join`)
@@ -150,6 +169,17 @@ mod tests {
         let (message, hint) = lines(&error);
         assert_eq!(message, "bumping proxy: version 1.2.x is not PEP 440");
         assert_eq!(hint.as_deref(), Some("write 1.2.3"));
+    }
+
+    #[test]
+    fn exit_codes_say_interrupted_usage_or_failed() {
+        assert_eq!(exit_code_of(&anyhow::anyhow!("disk full")), 1);
+        assert_eq!(exit_code_of(&refuse("no uv", "install it")), 1);
+        let usage: anyhow::Result<()> = Err(refuse_usage("--timeout 0", "give it time"));
+        assert_eq!(exit_code_of(&usage.context("smoke").unwrap_err()), 2);
+        let rehinted: anyhow::Result<()> = Err(refuse_usage("--timeout 0", "give it time"));
+        assert_eq!(exit_code_of(&rehinted.hint("another fix").unwrap_err()), 2);
+        assert_eq!(exit_code_of(&anyhow::Error::from(Interrupted).context("building")), 130);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::failure::{WithHint, refuse};
+use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
 use crate::targets::Target;
@@ -61,12 +61,12 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
 /// `--timeout` in seconds: at least one, at most a day.
 fn timeout_of(seconds: u64) -> anyhow::Result<Duration> {
     match seconds {
-        0 => Err(refuse(
+        0 => Err(refuse_usage(
             "--timeout 0 leaves a sidecar no time to start",
             "give it at least a few seconds: --timeout 60 is the default",
         )),
         1..=LONGEST_TIMEOUT_SECONDS => Ok(Duration::from_secs(seconds)),
-        _ => Err(refuse(
+        _ => Err(refuse_usage(
             format!("--timeout {seconds} is more than a day ({LONGEST_TIMEOUT_SECONDS} seconds)"),
             "a sidecar that needs that long is broken: use --timeout 60 (the default) or a few minutes",
         )),

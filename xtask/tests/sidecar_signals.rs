@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 const STOP_DEADLINE: Duration = Duration::from_secs(20);
 

@@ -289,7 +289,7 @@ fn a_name_with_spaces_and_unicode() {
 fn a_timeout_of_zero() {
     let case = Case::new();
     let binary = case.sidecar(AGENT, &shell("sleep 30"));
-    case.smoke(&["--timeout", "0", "--binary", path_text(&binary)], 1, &["--timeout 0 leaves a sidecar no time"]);
+    case.smoke(&["--timeout", "0", "--binary", path_text(&binary)], 2, &["--timeout 0 leaves a sidecar no time"]);
     assert!(case.noted_pids().is_empty(), "nothing may start");
 }
 
@@ -298,7 +298,7 @@ fn a_timeout_beyond_the_clock() {
     let case = Case::new();
     let binary = case.sidecar(AGENT, &shell("sleep 30"));
     let huge = u64::MAX.to_string();
-    case.smoke(&["--timeout", &huge, "--binary", path_text(&binary)], 1, &["is more than a day"]);
+    case.smoke(&["--timeout", &huge, "--binary", path_text(&binary)], 2, &["is more than a day"]);
 }
 
 #[test]
