@@ -63,6 +63,24 @@ fn commands_that_print_stop_quietly_when_stdout_is_closed() {
         let output = with_stdout_closed(&clone, args);
         assert_quiet_stop(&output, &args.join(" "));
     }
+    // No half-written file: the folder holds the inputs and, at most, complete outputs.
+    let mut names: Vec<String> = std::fs::read_dir(artifacts.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in &names {
+        let expected = ["checksums.txt", "release-notes.md"].contains(&name.as_str())
+            || name.starts_with("lumen-argus-x86_64-unknown-linux-gnu");
+        assert!(expected, "left behind: {name} (all: {names:?})");
+    }
+    if names.iter().any(|name| name == "checksums.txt") {
+        let check =
+            Command::new("sha256sum").args(["-c", "--strict", "checksums.txt"]).current_dir(artifacts.path()).output();
+        if let Ok(check) = check {
+            assert!(check.status.success(), "checksums.txt is incomplete: {}", text(&check.stdout));
+        }
+    }
     // The bump printed its diff only: nothing in the clone changed on the way out.
     let status = Command::new("git").args(["status", "--porcelain"]).current_dir(&clone).output().unwrap();
     assert_eq!(text(&status.stdout), "", "the interrupted dry run changed files");
