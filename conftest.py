@@ -19,6 +19,7 @@ import pytest
 
 LISTENING = re.compile(r"^(?:(?P<label>\w+) )?listening on (?P<host>[^\s]+):(?P<port>\d+)$")
 STARTUP_DEADLINE_SECONDS = 20
+STOP_DEADLINE_SECONDS = 10
 
 
 @dataclass
@@ -26,6 +27,7 @@ class RunningService:
     process: subprocess.Popen
     ports: dict[str, int]
     output: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def url(self, path: str, label: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[label]}{path}"
@@ -33,7 +35,31 @@ class RunningService:
     def stop(self, signum: int = signal.SIGTERM) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        return self.process.wait(timeout=10)
+        return self.process.wait(timeout=STOP_DEADLINE_SECONDS)
+
+    def stop_under_repeated_signals(self, signum: int, pause_seconds: float = 0.005) -> int:
+        """Send ``signum`` again and again until the process exits; return its exit code.
+
+        Copies land at every stage of the shutdown, as when a one-file sidecar's bootloader
+        forwards a group-wide signal its Python child also got.
+        """
+        sent = 0
+        while sent < STOP_DEADLINE_SECONDS / pause_seconds:
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(signum)
+            sent += 1
+            try:
+                return self.process.wait(timeout=pause_seconds)
+            except subprocess.TimeoutExpired:
+                continue
+        return self.process.wait(timeout=STOP_DEADLINE_SECONDS)
+
+    def full_output(self) -> str:
+        """Everything the (exited) process printed, once its output has been read to the end."""
+        if self.reader is not None:
+            self.reader.join(timeout=STOP_DEADLINE_SECONDS)
+        return "\n".join(self.output)
 
 
 @pytest.fixture
@@ -82,7 +108,8 @@ def start_service():
                         announced.set()
             announced.set()
 
-        threading.Thread(target=read_output, daemon=True).start()
+        service.reader = threading.Thread(target=read_output, daemon=True)
+        service.reader.start()
         announced.wait(STARTUP_DEADLINE_SECONDS)
         if not all(label in service.ports for label in expect):
             service.stop(signal.SIGKILL)

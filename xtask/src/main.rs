@@ -40,11 +40,18 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let flags = flags::Xtask::parse();
-    process::stop_children_on_interrupt();
-    match run(flags.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => failure::report(&error),
+    failure::report_panics_as_errors();
+    // A panic unwinds to here (dropping temporary files and stopping children on the way) and
+    // becomes an exit code; the hook above has already said what happened.
+    let outcome = std::panic::catch_unwind(|| {
+        let flags = flags::Xtask::parse();
+        process::stop_children_on_interrupt();
+        run(flags.command)
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => failure::report(&error),
+        Err(_panic) => failure::panic_exit_code(),
     }
 }
 

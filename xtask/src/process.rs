@@ -2,37 +2,52 @@
 //!
 //! Every child runs in a process group of its own (a job of its own on Windows), so a PyInstaller
 //! one-file sidecar (a bootloader parent with a Python child) or `uv run python -m PyInstaller`
-//! stops with everything it spawned. Stopping is SIGTERM to the group, a grace period, then
-//! SIGKILL. Ctrl-C or SIGTERM to the xtask stops every registered child the same way.
+//! stops with everything it spawned. Stopping is SIGTERM, a grace period, then SIGKILL, sent to the
+//! group and to every other member of the tree: a descendant that left the group or the session
+//! (`setsid`) and was reparented is still found, on Linux by a mark in its inherited environment
+//! (`XTASK_PROCESS_TREE`) and by parent links, elsewhere on Unix by parent links walked before and
+//! while stopping. Ctrl-C or SIGTERM to the xtask stops every registered child the same way.
 
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::failure::Interrupted;
 
-/// Process ids of the running children, which are also their process-group ids.
-static RUNNING_CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// The running children: process id (also the process-group id) and the mark of their tree.
+static RUNNING_CHILDREN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static TREES_STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// How long a child gets after SIGTERM before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Set in every supervised child; its descendants inherit it wherever they move in the process
+/// tree, so the stop finds them (unless they clear their environment).
+pub const TREE_MARK_VARIABLE: &str = "XTASK_PROCESS_TREE";
+
+/// How often the tree is walked again while waiting for it to stop.
+const TREE_WALK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The longest line passed on whole; a longer run of bytes without a newline is cut into pieces.
+pub const LONGEST_OUTPUT_LINE: usize = 64 * 1024;
 
 /// Install the Ctrl-C / SIGTERM handler. Call once, first thing.
 pub fn stop_children_on_interrupt() {
     let installed = ctrlc::set_handler(|| {
         INTERRUPTED.store(true, Ordering::SeqCst);
-        let children = RUNNING_CHILDREN.lock().map(|list| list.clone()).unwrap_or_default();
-        for pid in &children {
-            signal_tree(*pid, Signal::Terminate);
+        let children = running_children().clone();
+        let mut trees: Vec<Tree> = children.iter().map(|(pid, mark)| Tree::new(*pid, mark.clone())).collect();
+        for tree in &mut trees {
+            tree.signal(Signal::Terminate);
         }
         std::thread::sleep(STOP_GRACE);
-        let remaining = RUNNING_CHILDREN.lock().map(|list| list.clone()).unwrap_or_default();
-        for pid in remaining {
-            signal_tree(pid, Signal::Kill);
+        for tree in &mut trees {
+            tree.signal(Signal::Kill);
         }
     });
     if let Err(error) = installed {
@@ -40,24 +55,71 @@ pub fn stop_children_on_interrupt() {
     }
 }
 
+/// The list of running children, also after a panic elsewhere poisoned its lock: stopping
+/// children matters most while unwinding.
+fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
+    RUNNING_CHILDREN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// An error if the xtask has been interrupted: long steps call it between units of work.
 pub fn check_interrupted() -> anyhow::Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+/// Read a child's output pipe to its end, whatever the bytes: each line (without its line ending,
+/// invalid UTF-8 shown as U+FFFD) goes to `each_line`. Reading never stops early, so the child is
+/// never killed by a broken pipe because of what it printed.
+pub fn read_lines_lossily(pipe: impl Read, mut each_line: impl FnMut(String)) {
+    let mut reader = BufReader::with_capacity(LONGEST_OUTPUT_LINE, pipe);
+    let mut line = Vec::new();
+    loop {
+        let available = match reader.fill_buf() {
+            Ok([]) => break,
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let room = LONGEST_OUTPUT_LINE - line.len();
+        let window = &available[..available.len().min(room)];
+        let (taken, complete) = match window.iter().position(|byte| *byte == b'\n') {
+            Some(newline) => (newline + 1, true),
+            None => (window.len(), line.len() + window.len() >= LONGEST_OUTPUT_LINE),
+        };
+        line.extend_from_slice(&window[..taken]);
+        reader.consume(taken);
+        if complete {
+            each_line(lossy_line(&line));
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        each_line(lossy_line(&line));
+    }
+}
+
+fn lossy_line(bytes: &[u8]) -> String {
+    let without_newline = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let without_ending = without_newline.strip_suffix(b"\r").unwrap_or(without_newline);
+    String::from_utf8_lossy(without_ending).into_owned()
 }
 
 /// A child process stopped with its whole tree when dropped.
 pub struct Supervised {
     child: Child,
     reaped: Option<ExitStatus>,
+    tree: Tree,
 }
 
 impl Supervised {
     pub fn spawn(command: &mut Command, what: &str) -> anyhow::Result<Supervised> {
         check_interrupted()?;
         isolate(command);
+        let mark = new_tree_mark();
+        command.env(TREE_MARK_VARIABLE, &mark);
         let child = command.spawn().with_context(|| format!("starting {what}"))?;
-        RUNNING_CHILDREN.lock().expect("child list poisoned").push(child.id());
-        Ok(Supervised { child, reaped: None })
+        running_children().push((child.id(), mark.clone()));
+        let tree = Tree::new(child.id(), mark);
+        Ok(Supervised { child, reaped: None, tree })
     }
 
     pub fn child_mut(&mut self) -> &mut Child {
@@ -71,9 +133,11 @@ impl Supervised {
         stdout.into_iter().chain(stderr).collect()
     }
 
-    /// The exit status if the direct child has exited, without waiting.
+    /// The exit status if the direct child has exited, without waiting. Also notes the tree's
+    /// members, so that one which is reparented later is still known.
     pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         if self.reaped.is_none() {
+            self.tree.remember_members_now_and_then();
             self.reaped = self.child.try_wait().context("checking a child process")?;
         }
         Ok(self.reaped)
@@ -88,52 +152,120 @@ impl Supervised {
         Ok(status)
     }
 
-    /// SIGTERM the tree, wait up to `grace`, then SIGKILL what is left.
+    /// SIGTERM the tree, wait up to `grace` for all of it to end, then SIGKILL what is left.
     pub fn stop(mut self, grace: Duration) -> Option<ExitStatus> {
         self.stop_tree(grace);
         self.reaped
     }
 
     fn stop_tree(&mut self, grace: Duration) {
-        if self.reaped.is_none() {
-            signal_tree(self.child.id(), Signal::Terminate);
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
+        self.tree.signal(Signal::Terminate);
+        let deadline = Instant::now() + grace;
+        let mut next_walk = Instant::now() + TREE_WALK_INTERVAL;
+        while Instant::now() < deadline {
+            if self.reaped.is_none() {
                 if let Ok(Some(status)) = self.child.try_wait() {
                     self.reaped = Some(status);
-                    break;
                 }
-                std::thread::sleep(Duration::from_millis(20));
             }
+            if Instant::now() >= next_walk {
+                // Members that appeared since get their SIGTERM too.
+                self.tree.signal(Signal::Terminate);
+                next_walk = Instant::now() + TREE_WALK_INTERVAL;
+            }
+            if self.reaped.is_some() && !self.tree.any_alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         self.finish();
     }
 
-    /// SIGKILL whatever is left of the group, reap the child and forget it.
+    /// SIGKILL whatever is left of the tree, reap the child and forget it.
     fn finish(&mut self) {
-        signal_tree(self.child.id(), Signal::Kill);
+        self.tree.signal(Signal::Kill);
         if self.reaped.is_none() {
             self.reaped = self.child.wait().ok();
         }
-        if let Ok(mut list) = RUNNING_CHILDREN.lock() {
-            list.retain(|pid| *pid != self.child.id());
+        // A member may have forked while being killed: walk until the tree is empty (bounded).
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.tree.any_alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.tree.signal(Signal::Kill);
         }
+        running_children().retain(|(pid, _)| *pid != self.child.id());
     }
 }
 
 impl Drop for Supervised {
     fn drop(&mut self) {
-        let registered = RUNNING_CHILDREN.lock().map(|list| list.contains(&self.child.id())).unwrap_or(false);
+        let registered = running_children().iter().any(|(pid, _)| *pid == self.child.id());
         if registered {
             self.stop_tree(STOP_GRACE);
         }
     }
 }
 
-#[derive(Clone, Copy)]
+/// A mark no other tree of this or another xtask carries.
+fn new_tree_mark() -> String {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}-{}-{}", std::process::id(), since_epoch.as_nanos(), TREES_STARTED.fetch_add(1, Ordering::SeqCst))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Signal {
     Terminate,
     Kill,
+}
+
+/// One supervised child's process tree: the root (also its process group) and every process
+/// seen in it so far.
+struct Tree {
+    root: u32,
+    mark: String,
+    members: Vec<tree::Member>,
+    last_walk: Option<Instant>,
+}
+
+impl Tree {
+    fn new(root: u32, mark: String) -> Tree {
+        Tree { root, mark, members: Vec::new(), last_walk: None }
+    }
+
+    /// [`Tree::remember_members`] at most once per [`TREE_WALK_INTERVAL`], for callers that poll.
+    fn remember_members_now_and_then(&mut self) {
+        if self.last_walk.is_none_or(|walked| walked.elapsed() >= TREE_WALK_INTERVAL) {
+            self.remember_members();
+        }
+    }
+
+    /// Walk the process table and add the members found now to those seen before.
+    fn remember_members(&mut self) {
+        self.last_walk = Some(Instant::now());
+        for member in tree::current_members(self.root, &self.mark) {
+            if !self.members.contains(&member) {
+                self.members.push(member);
+            }
+        }
+        self.members.retain(tree::is_alive);
+    }
+
+    /// Send `signal` to the group and to every member, known or new.
+    fn signal(&mut self, signal: Signal) {
+        self.remember_members();
+        signal_group(self.root, signal);
+        for member in &self.members {
+            tree::signal_member(member, signal);
+        }
+    }
+
+    /// Whether a member is still running: the known ones are checked each time, the process
+    /// table is walked again now and then.
+    fn any_alive(&mut self) -> bool {
+        self.remember_members_now_and_then();
+        self.members.retain(tree::is_alive);
+        !self.members.is_empty()
+    }
 }
 
 #[cfg(unix)]
@@ -143,15 +275,19 @@ fn isolate(command: &mut Command) {
 }
 
 #[cfg(unix)]
-fn signal_tree(group: u32, signal: Signal) {
-    let signal = match signal {
-        Signal::Terminate => libc::SIGTERM,
-        Signal::Kill => libc::SIGKILL,
-    };
+fn signal_group(group: u32, signal: Signal) {
     let Ok(group) = libc::pid_t::try_from(group) else { return };
     // A negative pid addresses the whole process group. ESRCH (already gone) is fine.
     unsafe {
-        libc::kill(-group, signal);
+        libc::kill(-group, unix_signal(signal));
+    }
+}
+
+#[cfg(unix)]
+fn unix_signal(signal: Signal) -> libc::c_int {
+    match signal {
+        Signal::Terminate => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
     }
 }
 
@@ -163,7 +299,7 @@ fn isolate(command: &mut Command) {
 }
 
 #[cfg(windows)]
-fn signal_tree(pid: u32, signal: Signal) {
+fn signal_group(pid: u32, signal: Signal) {
     // taskkill /T walks the tree; without /F it asks politely, with /F it terminates.
     let mut taskkill = Command::new("taskkill");
     taskkill.args(["/T", "/PID", &pid.to_string()]);
@@ -173,12 +309,218 @@ fn signal_tree(pid: u32, signal: Signal) {
     let _ = taskkill.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
 }
 
+/// Finding a tree's members in the process table. Pure parts first, the platform shells after.
+mod tree {
+    /// A process seen in a tree. `start_time` (where the system tells it) tells a process from a
+    /// later one that reuses its pid, so a signal never reaches a stranger.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Member {
+        pub pid: u32,
+        pub start_time: u64,
+    }
+
+    /// One row of the process table.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Row {
+        pub pid: u32,
+        pub parent: u32,
+        pub start_time: u64,
+        pub marked: bool,
+    }
+
+    /// The members among `rows`: descendants of `root` by parent links, and every marked process
+    /// with its descendants. The root itself is left out (its caller owns it).
+    pub fn members_of(root: u32, rows: &[Row]) -> Vec<Member> {
+        let mut found: Vec<u32> = rows.iter().filter(|row| row.marked && row.pid != root).map(|row| row.pid).collect();
+        let mut frontier: Vec<u32> = std::iter::once(root).chain(found.iter().copied()).collect();
+        while let Some(parent) = frontier.pop() {
+            for row in rows.iter().filter(|row| row.parent == parent && row.pid != root) {
+                if !found.contains(&row.pid) {
+                    found.push(row.pid);
+                    frontier.push(row.pid);
+                }
+            }
+        }
+        rows.iter()
+            .filter(|row| found.contains(&row.pid))
+            .map(|row| Member { pid: row.pid, start_time: row.start_time })
+            .collect()
+    }
+
+    /// `/proc/<pid>/stat` → (state, parent pid, start time). The command name in parentheses may
+    /// hold spaces and parentheses itself, so fields are counted after the last `)`.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub fn parse_proc_stat(text: &str) -> Option<(char, u32, u64)> {
+        let after_name = &text[text.rfind(')')? + 1..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // After the name: state (field 3), ppid (4), ..., starttime (22).
+        let state = fields.first()?.chars().next()?;
+        let parent = fields.get(1)?.parse().ok()?;
+        let start_time = fields.get(19)?.parse().ok()?;
+        Some((state, parent, start_time))
+    }
+
+    /// `ps -A -o pid=,ppid=` → rows (no start time, no mark: `ps` tells neither portably).
+    #[cfg_attr(not(all(unix, not(target_os = "linux"))), allow(dead_code))]
+    pub fn parse_ps_output(text: &str) -> Vec<Row> {
+        text.lines()
+            .filter_map(|line| {
+                let mut numbers = line.split_whitespace().map(|field| field.parse::<u32>());
+                match (numbers.next(), numbers.next()) {
+                    (Some(Ok(pid)), Some(Ok(parent))) => Some(Row { pid, parent, start_time: 0, marked: false }),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    fn process_table(mark: &str) -> Vec<Row> {
+        let wanted = format!("{}={mark}", super::TREE_MARK_VARIABLE).into_bytes();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(|entry| {
+                let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let (state, parent, start_time) = parse_proc_stat(&stat)?;
+                if state == 'Z' || state == 'X' {
+                    return None;
+                }
+                // Processes of other users are unreadable: they are not ours to stop anyway.
+                let environment = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                let marked = environment.split(|byte| *byte == 0).any(|entry| entry == wanted.as_slice());
+                Some(Row { pid, parent, start_time, marked })
+            })
+            .collect()
+    }
+
+    #[cfg(all(unix, not(target_os = "linux")))]
+    fn process_table(_mark: &str) -> Vec<Row> {
+        std::process::Command::new("ps")
+            .args(["-A", "-o", "pid=,ppid="])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .map(|output| parse_ps_output(&String::from_utf8_lossy(&output.stdout)))
+            .unwrap_or_default()
+    }
+
+    /// Windows: `taskkill /T` on the root covers the tree.
+    #[cfg(windows)]
+    fn process_table(_mark: &str) -> Vec<Row> {
+        Vec::new()
+    }
+
+    pub fn current_members(root: u32, mark: &str) -> Vec<Member> {
+        members_of(root, &process_table(mark))
+    }
+
+    /// Still running (not a zombie) and still the same process.
+    #[cfg(target_os = "linux")]
+    pub fn is_alive(member: &Member) -> bool {
+        std::fs::read_to_string(format!("/proc/{}/stat", member.pid))
+            .ok()
+            .and_then(|stat| parse_proc_stat(&stat))
+            .is_some_and(|(state, _, start_time)| state != 'Z' && state != 'X' && start_time == member.start_time)
+    }
+
+    #[cfg(all(unix, not(target_os = "linux")))]
+    pub fn is_alive(member: &Member) -> bool {
+        let Ok(pid) = libc::pid_t::try_from(member.pid) else { return false };
+        unsafe { libc::kill(pid, 0) == 0 }
+    }
+
+    #[cfg(windows)]
+    pub fn is_alive(_member: &Member) -> bool {
+        false
+    }
+
+    #[cfg(unix)]
+    pub fn signal_member(member: &Member, signal: super::Signal) {
+        if !is_alive(member) {
+            return;
+        }
+        let Ok(pid) = libc::pid_t::try_from(member.pid) else { return };
+        unsafe {
+            libc::kill(pid, super::unix_signal(signal));
+        }
+    }
+
+    #[cfg(windows)]
+    pub fn signal_member(_member: &Member, _signal: super::Signal) {}
+}
+
+#[cfg(test)]
+mod pure_tests {
+    use super::tree::*;
+    use super::*;
+
+    fn row(pid: u32, parent: u32, marked: bool) -> Row {
+        Row { pid, parent, start_time: u64::from(pid) * 100, marked }
+    }
+
+    #[test]
+    fn members_are_descendants_and_marked_processes_with_theirs() {
+        let rows = [
+            row(1, 0, false),
+            row(10, 1, true),   // the root
+            row(11, 10, true),  // its child
+            row(12, 11, true),  // a grandchild
+            row(13, 1, true),   // called setsid and was reparented to init
+            row(14, 13, false), // cleared its environment, but its parent is a member
+            row(15, 12, false),
+            row(20, 1, false), // a stranger
+            row(21, 20, false),
+        ];
+        let mut pids: Vec<u32> = members_of(10, &rows).iter().map(|member| member.pid).collect();
+        pids.sort();
+        assert_eq!(pids, [11, 12, 13, 14, 15]);
+        assert_eq!(members_of(10, &rows)[0].start_time, 1100);
+        assert!(members_of(20, &[row(20, 1, false)]).is_empty());
+    }
+
+    #[test]
+    fn proc_stat_fields_are_counted_after_the_command_name() {
+        let stat = "4242 (we) (ird) name) S 17 4242 4242 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 987654 1 2 3";
+        assert_eq!(parse_proc_stat(stat), Some(('S', 17, 987654)));
+        assert_eq!(parse_proc_stat("7 (zombie) Z 1 7 7 0"), None, "too short: no start time");
+        assert_eq!(parse_proc_stat("garbage"), None);
+    }
+
+    #[test]
+    fn ps_rows() {
+        let rows = parse_ps_output("  PID  PPID\n    1     0\n  300     1\nbad line\n  301   300\n");
+        assert_eq!(rows.iter().map(|row| (row.pid, row.parent)).collect::<Vec<_>>(), [(1, 0), (300, 1), (301, 300)]);
+    }
+
+    fn lines_of(bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        read_lines_lossily(bytes, |line| lines.push(line));
+        lines
+    }
+
+    #[test]
+    fn output_lines_are_read_to_the_end_whatever_the_bytes() {
+        assert_eq!(lines_of(b"a\n\xff\xfe b\r\nlast"), ["a", "\u{fffd}\u{fffd} b", "last"]);
+        assert_eq!(lines_of(b""), Vec::<String>::new());
+        assert_eq!(lines_of(b"\n\n"), ["", ""]);
+        let flood = vec![b'x'; LONGEST_OUTPUT_LINE * 2 + 5];
+        let pieces = lines_of(&flood);
+        assert_eq!(pieces.iter().map(String::len).collect::<Vec<_>>(), [LONGEST_OUTPUT_LINE, LONGEST_OUTPUT_LINE, 5]);
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
+    /// Running and not a zombie waiting for a parent that does not reap.
     fn alive(pid: u32) -> bool {
-        unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+        let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| tree::parse_proc_stat(&stat))
+            .is_some_and(|(state, _, _)| state == 'Z');
+        exists && !zombie
     }
 
     /// A shell that starts a grandchild which ignores SIGTERM: stopping the tree must still end it.
@@ -200,6 +542,35 @@ mod tests {
         // The grandchild is reparented to init, which reaps it; poll until it is gone.
         while alive(grandchild) {
             assert!(Instant::now() < deadline, "grandchild {grandchild} survived the stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A grandchild that calls setsid and whose parent exits at once: it is in no group of ours
+    /// and is reparented, yet the stop must end it.
+    #[test]
+    fn stop_ends_a_grandchild_that_left_the_session() {
+        let folder = tempfile::tempdir().unwrap();
+        let pid_file = folder.path().join("grandchild.pid");
+        let grandchild_code = format!(
+            "import os, time; os.setsid(); open({:?}, 'w').write(str(os.getpid())); time.sleep(60)",
+            pid_file.display().to_string()
+        );
+        let script = "python3 -c \"$1\" & exit 0";
+        let mut supervised =
+            Supervised::spawn(Command::new("sh").args(["-c", script, "sh", &grandchild_code]), "test tree").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&pid_file).map(|text| text.is_empty()).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "grandchild never started");
+            supervised.exited().unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let grandchild: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        assert!(alive(grandchild));
+        supervised.stop(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) {
+            assert!(Instant::now() < deadline, "setsid grandchild {grandchild} survived the stop");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

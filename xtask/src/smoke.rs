@@ -1,10 +1,11 @@
 //! `cargo xtask smoke`: start each sidecar on free loopback ports and prove it reports its own
 //! identity: `build_id` equal to `sha256:` + the hash of the file on disk (and its `.sha256`),
 //! the workspace's version and commit, and, where the service has auth, 401 without a session.
+//! Each sidecar gets a private temp folder (PyInstaller unpacks into it), removed once its whole
+//! process tree is gone, however the check ended.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -13,14 +14,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::failure::refuse;
+use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
+use crate::targets::Target;
 use crate::workspace::{Package, Sidecar, Workspace};
-use crate::{build_info, gha, hashing, naming, targets};
+use crate::{build_info, executable_format, gha, hashing, naming, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
 const OUTPUT_TAIL_LINES: usize = 20;
+
+/// The longest `--timeout` taken: a day. Longer is a typo, and would overflow the clock.
+const LONGEST_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 
 /// One binary to check and what it must report.
 #[derive(Debug, Clone)]
@@ -42,6 +47,7 @@ pub struct SmokeResult {
 }
 
 pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
+    let timeout = timeout_of(flags.timeout)?;
     let workspace = Workspace::discover()?;
     let commit = build_info::provenance(&workspace.root, true)?.git_commit;
     let cases = if flags.binary.is_empty() {
@@ -49,7 +55,22 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     } else {
         flags.binary.iter().map(|path| case_for_file(&workspace, path, &commit)).collect::<anyhow::Result<_>>()?
     };
-    verify(&cases, Duration::from_secs(flags.timeout)).map(|_| ())
+    verify(&cases, timeout).map(|_| ())
+}
+
+/// `--timeout` in seconds: at least one, at most a day.
+fn timeout_of(seconds: u64) -> anyhow::Result<Duration> {
+    match seconds {
+        0 => Err(refuse_usage(
+            "--timeout 0 leaves a sidecar no time to start",
+            "give it at least a few seconds: --timeout 60 is the default",
+        )),
+        1..=LONGEST_TIMEOUT_SECONDS => Ok(Duration::from_secs(seconds)),
+        _ => Err(refuse_usage(
+            format!("--timeout {seconds} is more than a day ({LONGEST_TIMEOUT_SECONDS} seconds)"),
+            "a sidecar that needs that long is broken: use --timeout 60 (the default) or a few minutes",
+        )),
+    }
 }
 
 /// Check every case, print the table (and the step summary), and fail naming each bad binary.
@@ -85,17 +106,11 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
 
 /// The sidecars in `dist/` for a triple (default: the host's, the only one that can run here).
 pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &str) -> anyhow::Result<Vec<SmokeCase>> {
-    let host = targets::host()?;
     let target = match triple {
         Some(triple) => targets::parse(triple)?,
-        None => host,
+        None => targets::host()?,
     };
-    if target != host {
-        return Err(refuse(
-            format!("cannot run {} binaries on this {} machine", target.triple, host.triple),
-            format!("smoke test them on a {} runner (binaries.yml does)", target.runner),
-        ));
-    }
+    require_runnable_here(target)?;
     let mut cases = Vec::new();
     for package in workspace.sidecar_packages(None)? {
         let sidecar = package.sidecar.as_ref().expect("sidecar package");
@@ -106,22 +121,71 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
                 format!("build it first: cargo xtask sidecar --target {}", target.triple),
             ));
         }
+        executable_format::check_file(&path, target)
+            .hint(format!("rebuild it: cargo xtask sidecar --target {} --no-cache", target.triple))?;
         cases.push(case(package, sidecar, path, commit));
     }
     Ok(cases)
 }
 
-/// A file named `<binary>-<triple>[.exe]`, mapped to the package that declares `<binary>`.
+/// Only binaries of this machine's triple can be started here.
+fn require_runnable_here(target: &Target) -> anyhow::Result<()> {
+    let host = targets::host()?;
+    if target == host {
+        return Ok(());
+    }
+    Err(refuse(
+        format!("cannot run {} binaries on this {} machine", target.triple, host.triple),
+        format!("smoke test them on a {} runner (binaries.yml does)", target.runner),
+    ))
+}
+
+/// A name as it may be shown on a terminal: control characters escaped, the rest as it is.
+pub fn shown_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// A file named `<binary>-<triple>[.exe]`, mapped to the package that declares `<binary>`: a
+/// regular, non-empty, executable file whose header matches the triple, which must be this
+/// machine's.
 fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Result<SmokeCase> {
     let file_name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    if !path.is_file() {
-        return Err(refuse(format!("{}: no such file", path.display()), "pass the path of a built sidecar"));
+    let shown_path = shown_name(&path.display().to_string());
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse(format!("{shown_path}: no such file"), "pass the path of a built sidecar"));
+        }
+        Err(error) => {
+            return Err(refuse(format!("{shown_path}: cannot read it: {error}"), "pass a sidecar you can read"));
+        }
+    };
+    if metadata.is_dir() {
+        return Err(refuse(
+            format!("{shown_path} is a folder, not a sidecar"),
+            "pass the binary itself, e.g. dist/<binary>-<triple>",
+        ));
+    }
+    if !metadata.is_file() {
+        return Err(refuse(
+            format!("{shown_path} is not a regular file"),
+            "pass the binary itself, e.g. dist/<binary>-<triple>",
+        ));
+    }
+    if metadata.len() == 0 {
+        return Err(refuse(format!("{shown_path} is empty"), "rebuild it: cargo xtask sidecar --no-cache"));
+    }
+    if !is_executable(&metadata) {
+        return Err(refuse(
+            format!("{shown_path} is not executable"),
+            format!("chmod +x {shown_path}, or take the binary from its archive, which keeps the mode"),
+        ));
     }
     let declared: Vec<String> =
         workspace.packages.iter().filter_map(|p| p.sidecar.as_ref().map(|s| s.binary.clone())).collect();
-    let (binary, _target) = naming::parse_sidecar_file_name(&file_name).ok_or_else(|| {
+    let (binary, target) = naming::parse_sidecar_file_name(&file_name).ok_or_else(|| {
         refuse(
-            format!("{file_name}: not named <binary>-<triple>[.exe]"),
+            format!("{}: not named <binary>-<triple>[.exe]", shown_name(&file_name)),
             format!(
                 "sidecars are named like {}",
                 naming::sidecar_file_name("lumen-argus", targets::host().unwrap_or(&targets::SUPPORTED[0]))
@@ -134,16 +198,30 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
         .find(|package| package.sidecar.as_ref().is_some_and(|sidecar| sidecar.binary == binary))
         .ok_or_else(|| {
             refuse(
-                format!("{file_name}: no package declares a sidecar named `{binary}`"),
+                format!("{}: no package declares a sidecar named `{}`", shown_name(&file_name), shown_name(binary)),
                 format!("declared sidecars: {}", declared.join(", ")),
             )
         })?;
+    // As the build does: the header must be the triple's format and CPU, whatever the name says.
+    executable_format::check_file(path, target)?;
+    require_runnable_here(target)?;
     Ok(case(package, package.sidecar.as_ref().expect("matched on sidecar"), path.to_path_buf(), commit))
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_metadata: &std::fs::Metadata) -> bool {
+    true
 }
 
 fn case(package: &Package, sidecar: &Sidecar, path: PathBuf, commit: &str) -> SmokeCase {
     SmokeCase {
-        file_name: path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default(),
+        file_name: shown_name(&path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()),
         path,
         sidecar: sidecar.clone(),
         expected_version: package.version.clone(),
@@ -159,10 +237,10 @@ pub fn check_all(cases: &[SmokeCase], timeout: Duration) -> Vec<SmokeResult> {
     })
 }
 
-/// What the sidecar has printed so far, and the ports it announced.
+/// The last lines the sidecar has printed, and the ports it announced.
 #[derive(Default)]
 struct Observed {
-    lines: Vec<String>,
+    lines: VecDeque<String>,
     ports: HashMap<String, u16>,
 }
 
@@ -170,8 +248,7 @@ fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
     let observed = Arc::new(Mutex::new(Observed::default()));
     let started = Instant::now();
     let verdict = start_and_verify(case, timeout, &observed, started);
-    let lines = observed.lock().map(|seen| seen.lines.clone()).unwrap_or_default();
-    let output_tail = lines[lines.len().saturating_sub(OUTPUT_TAIL_LINES)..].to_vec();
+    let output_tail = observed.lock().map(|seen| seen.lines.iter().cloned().collect()).unwrap_or_default();
     match verdict {
         Ok(()) => SmokeResult {
             file_name: case.file_name.clone(),
@@ -198,19 +275,22 @@ fn start_and_verify(
 ) -> anyhow::Result<()> {
     let deadline = started + timeout;
     let file_hash = hashing::sha256_hex_of_file(&case.path)?;
-    let checksum_path = PathBuf::from(format!("{}.sha256", case.path.display()));
-    if let Ok(text) = std::fs::read_to_string(&checksum_path) {
-        let published = text.split_whitespace().next().unwrap_or_default();
-        if published != file_hash {
-            bail!("{} says {published}, but the file hashes to {file_hash}", checksum_path.display());
-        }
-    }
+    check_published_checksum(&case.path, &file_hash)?;
     let expected_build_id = format!("sha256:{file_hash}");
     let launch = &case.sidecar.smoke;
     let password = launch.password_env.as_ref().map(|_| random_password());
 
+    // PyInstaller unpacks a one-file binary into the temp folder; a private one goes away with
+    // the tree even when the sidecar is killed before it can clean up.
+    let private_temp = tempfile::Builder::new()
+        .prefix("xtask-smoke-")
+        .tempdir()
+        .context("creating a temp folder for the sidecar (is the system temp folder writable?)")?;
     let mut command = Command::new(&case.path);
     command.args(&launch.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for variable in ["TMPDIR", "TEMP", "TMP"] {
+        command.env(variable, private_temp.path());
+    }
     if let (Some(variable), Some(password)) = (&launch.password_env, &password) {
         command.env(variable, password);
     }
@@ -218,13 +298,16 @@ fn start_and_verify(
     for pipe in child.take_output_pipes() {
         let observed = Arc::clone(observed);
         std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            crate::process::read_lines_lossily(pipe, |line| {
                 let mut seen = observed.lock().expect("output lock");
                 if let Some((label, port)) = parse_listening_line(&line) {
                     seen.ports.insert(label, port);
                 }
-                seen.lines.push(line);
-            }
+                seen.lines.push_back(line);
+                if seen.lines.len() > OUTPUT_TAIL_LINES {
+                    seen.lines.pop_front();
+                }
+            });
         });
     }
 
@@ -256,7 +339,34 @@ fn start_and_verify(
         verify_report(&report, &expected_build_id, case)
     })();
     child.stop(STOP_GRACE);
-    outcome
+    let removed = private_temp.close();
+    outcome?;
+    removed.context("removing the sidecar's temp folder after it stopped")
+}
+
+/// `<file>.sha256`, when present, must be one `<64 hex>  <name>` line naming this hash.
+fn check_published_checksum(path: &Path, file_hash: &str) -> anyhow::Result<()> {
+    let checksum_path = PathBuf::from(format!("{}.sha256", path.display()));
+    let shown = shown_name(&checksum_path.display().to_string());
+    let metadata = match std::fs::metadata(&checksum_path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => bail!("{shown}: cannot read it: {error}"),
+    };
+    if metadata.is_dir() {
+        bail!("{shown} is a folder, not a checksum file; remove it or rebuild with `cargo xtask sidecar`");
+    }
+    let bytes = std::fs::read(&checksum_path).with_context(|| format!("reading {shown}"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{shown} is not UTF-8 text; rebuild with `cargo xtask sidecar`"))?;
+    let published = text.split_whitespace().next().unwrap_or_default();
+    if published.len() != 64 || !published.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        bail!("{shown} does not start with a SHA-256 (64 hex digits); rebuild with `cargo xtask sidecar`");
+    }
+    if !published.eq_ignore_ascii_case(file_hash) {
+        bail!("{shown} says {published}, but the file hashes to {file_hash}");
+    }
+    Ok(())
 }
 
 /// `listening on HOST:PORT` → ("", PORT); `dashboard listening on HOST:PORT` → ("dashboard", PORT).
@@ -444,6 +554,48 @@ mod tests {
         assert!(message.contains("build_id is sha256:cd, the file is sha256:ab"), "{message}");
         assert!(message.contains("version is 1.1, expected 1.0"), "{message}");
         assert!(message.contains("service is other"), "{message}");
+    }
+
+    #[test]
+    fn timeouts_from_one_second_to_a_day() {
+        assert!(timeout_of(0).is_err());
+        assert_eq!(timeout_of(1).unwrap(), Duration::from_secs(1));
+        assert!(timeout_of(LONGEST_TIMEOUT_SECONDS).is_ok());
+        assert!(timeout_of(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_shown_names() {
+        assert_eq!(shown_name("lumen-argus-\u{1b}[31mred\nx"), "lumen-argus-\\u{1b}[31mred\\nx");
+        assert_eq!(shown_name("naïve name ü"), "naïve name ü");
+    }
+
+    #[test]
+    fn published_checksums_must_be_one_readable_hash_line() {
+        let folder = tempfile::tempdir().unwrap();
+        let binary = folder.path().join("b");
+        std::fs::write(&binary, "x").unwrap();
+        let hash = "a".repeat(64);
+        let checksum = folder.path().join("b.sha256");
+        check_published_checksum(&binary, &hash).unwrap();
+        for (contents, expected) in [
+            (format!("{hash}  b\n").into_bytes(), None),
+            (format!("{}  b\n", "A".repeat(64)).into_bytes(), None),
+            (format!("{}  b\n", "b".repeat(64)).into_bytes(), Some("but the file hashes to")),
+            (b"\xff\xfe not text".to_vec(), Some("not UTF-8")),
+            (b"".to_vec(), Some("does not start with a SHA-256")),
+            (b"abc  b\n".to_vec(), Some("does not start with a SHA-256")),
+        ] {
+            std::fs::write(&checksum, &contents).unwrap();
+            let verdict = check_published_checksum(&binary, &hash);
+            match expected {
+                None => verdict.unwrap(),
+                Some(expected) => assert!(format!("{:#}", verdict.unwrap_err()).contains(expected), "{contents:?}"),
+            }
+        }
+        std::fs::remove_file(&checksum).unwrap();
+        std::fs::create_dir(&checksum).unwrap();
+        assert!(format!("{:#}", check_published_checksum(&binary, &hash).unwrap_err()).contains("is a folder"));
     }
 
     #[test]

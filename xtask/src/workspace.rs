@@ -38,7 +38,7 @@ pub struct Sidecar {
     pub spec: String,
     /// The import package that receives `_build_info.py`.
     pub import_package: String,
-    /// What the running sidecar reports as `service`.
+    /// What the running sidecar reports as `service`: the binary's name unless declared.
     pub service: String,
     pub smoke: SmokeLaunch,
 }
@@ -289,7 +289,11 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
     let binary = text(table.get("binary"), "binary")?;
     let spec = text(table.get("spec"), "spec")?;
     let import_package = text(table.get("import-package"), "import-package")?;
-    let service = text(table.get("service"), "service")?;
+    // What the product reports is the binary's name; a declaration only says otherwise on purpose.
+    let service = match table.get("service") {
+        None => binary.clone(),
+        Some(_) => text(table.get("service"), "service")?,
+    };
     let declared = |key: &str, value: &str, check: fn(&str) -> Result<(), String>, rule: &str| {
         check(value).map_err(|problem| {
             refuse(format!("[tool.xtask.sidecar].{key} of {distribution} {problem}"), rule.to_string())
@@ -357,10 +361,19 @@ password-env = "GADGET_PASSWORD"
         assert_eq!(package.version, "1.2.3rc1");
         let sidecar = package.sidecar.unwrap();
         assert_eq!(sidecar.binary, "gadget");
+        assert_eq!(sidecar.service, "gadget-service");
         assert_eq!(sidecar.smoke.args, ["serve", "--port", "0"]);
         assert_eq!(sidecar.smoke.health_port, "");
         assert_eq!(sidecar.smoke.api_port, "dashboard");
         assert_eq!(sidecar.smoke.password_env.as_deref(), Some("GADGET_PASSWORD"));
+    }
+
+    #[test]
+    fn the_service_is_the_binary_name_unless_declared() {
+        let undeclared = WITH_SIDECAR.replace("service = \"gadget-service\"\n", "");
+        assert_eq!(parse(&undeclared).unwrap().sidecar.unwrap().service, "gadget");
+        let not_text = WITH_SIDECAR.replace("service = \"gadget-service\"", "service = 3");
+        assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).0.contains("no string `service`"));
     }
 
     #[test]
@@ -447,6 +460,10 @@ password-env = "GADGET_PASSWORD"
         let binaries: Vec<_> =
             workspace.sidecar_packages(None).unwrap().iter().map(|p| p.sidecar.clone().unwrap().binary).collect();
         assert_eq!(binaries, ["lumen-argus-agent", "lumen-argus"]);
+        for package in workspace.sidecar_packages(None).unwrap() {
+            let sidecar = package.sidecar.clone().unwrap();
+            assert_eq!(sidecar.service, sidecar.binary, "apps compare `service` with the binary's name");
+        }
         assert!(workspace.sidecar_packages(Some("core")).is_err());
     }
 }

@@ -1,6 +1,9 @@
 //! `cargo xtask smoke` against stand-in executables that misbehave on purpose: each failure is a
 //! clear error within the deadline, and nothing the stand-in started is left running.
 
+#![cfg(unix)]
+
+mod stand_ins;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +14,7 @@ use support::*;
 /// A Python stand-in for the agent relay: announces a port and answers with `routes`.
 const FAKE_SERVER: &str = r#"#!/usr/bin/env python3
 import http.server, json, sys
-ROUTES = json.load(open(sys.argv[0] + ".routes"))
+ROUTES = json.load(open(sys.argv[0].removesuffix(".script") + ".routes"))
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         status, body = ROUTES.get(self.path, [404, "{}"])
@@ -28,14 +31,7 @@ server.serve_forever()
 "#;
 
 fn stand_in(folder: &Path, binary: &str, script: &str) -> PathBuf {
-    let path = folder.join(format!("{binary}-{}", host_triple()));
-    std::fs::write(&path, script).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    path
+    stand_ins::stand_in(folder, &format!("{binary}-{}", host_triple()), script)
 }
 
 fn fake_relay(folder: &Path, routes: serde_json::Value) -> PathBuf {
@@ -60,7 +56,6 @@ fn assert_refused(binary: &Path, timeout: &str, expected: &str) -> String {
     output
 }
 
-#[cfg(unix)]
 fn alive(pid: &str) -> bool {
     std::process::Command::new("kill")
         .args(["-0", pid.trim()])
@@ -78,7 +73,6 @@ fn a_binary_that_exits_at_start() {
     assert!(output.contains("boom: missing library"), "the sidecar's output is shown:\n{output}");
 }
 
-#[cfg(unix)]
 #[test]
 fn a_binary_that_never_listens_is_stopped_with_its_children() {
     let folder = tempfile::tempdir().unwrap();
@@ -141,7 +135,6 @@ fn a_missing_file_and_an_unknown_name() {
     assert_refused(&folder.path().join(format!("lumen-argus-{}", host_triple())), "5", "no such file");
     let mystery = stand_in(folder.path(), "mystery", "#!/bin/sh\nexit 0\n");
     assert_refused(&mystery, "5", "no package declares a sidecar named `mystery`");
-    let unnamed = folder.path().join("lumen-argus");
-    std::fs::write(&unnamed, "").unwrap();
+    let unnamed = stand_ins::stand_in(folder.path(), "lumen-argus", "#!/bin/sh\nexit 0\n");
     assert_refused(&unnamed, "5", "not named <binary>-<triple>");
 }

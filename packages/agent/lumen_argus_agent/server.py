@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.loopback import bind_listener, listening_line
-
-
-class _StopRequested(Exception):  # noqa: N818 (a signal, not an error)
-    """Raised from a signal handler to leave serve_forever()."""
+from lumen_argus_core.stop_signals import stop_requested_by_signals
 
 
 class _RelayServer(ThreadingHTTPServer):
@@ -65,21 +62,23 @@ class _RelayHandler(BaseHTTPRequestHandler):
         pass
 
 
-def _stop(signum, frame) -> None:
-    raise _StopRequested
-
-
 def serve(host: str, port: int, identity: BuildInfo) -> int:
-    """Serve until SIGTERM or SIGINT, then return 0."""
-    listener = bind_listener(host, port)
-    server = _RelayServer(listener, identity)
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    print(listening_line(listener), flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except (_StopRequested, KeyboardInterrupt):
-        pass
-    finally:
-        server.server_close()
+    """Serve until SIGTERM or SIGINT, then return 0.
+
+    The server runs in a worker thread; the main thread only waits for a stop request, so a signal
+    never lands inside the server's own code (see ``lumen_argus_core.stop_signals``).
+    """
+    with stop_requested_by_signals() as stop_request:
+        listener = bind_listener(host, port)
+        server = _RelayServer(listener, identity)
+        worker = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="relay", daemon=True
+        )
+        worker.start()
+        try:
+            print(listening_line(listener), flush=True)
+            stop_request.wait()
+        finally:
+            server.shutdown()
+            server.server_close()
     return 0

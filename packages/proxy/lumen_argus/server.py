@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from aiohttp import web
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.loopback import bind_listener, listening_line
+from lumen_argus_core.stop_signals import POLL_SECONDS, StopRequest, stop_requested_by_signals
 
 from lumen_argus.dashboard import create_dashboard
 
@@ -21,19 +21,14 @@ def create_proxy(identity: BuildInfo) -> web.Application:
     return app
 
 
-def _on_stop_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except NotImplementedError:  # Windows event loops
-            signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-
 async def _serve(
-    host: str, proxy_port: int, dashboard_port: int, password: str | None, identity: BuildInfo
+    host: str,
+    proxy_port: int,
+    dashboard_port: int,
+    password: str | None,
+    identity: BuildInfo,
+    stop_request: StopRequest,
 ) -> None:
-    stop = asyncio.Event()
-    _on_stop_signals(asyncio.get_running_loop(), stop)
     proxy_listener = bind_listener(host, proxy_port)
     dashboard_listener = bind_listener(host, dashboard_port)
     runners = [
@@ -46,7 +41,8 @@ async def _serve(
             await web.SockSite(runner, listener).start()
         print(listening_line(proxy_listener), flush=True)
         print(listening_line(dashboard_listener, "dashboard"), flush=True)
-        await stop.wait()
+        while not stop_request.is_set():
+            await asyncio.sleep(POLL_SECONDS)
     finally:
         for runner in runners:
             await runner.cleanup()
@@ -55,9 +51,14 @@ async def _serve(
 def serve(
     host: str, proxy_port: int, dashboard_port: int, password: str | None, identity: BuildInfo
 ) -> int:
-    """Serve both ports until asked to stop, then return 0."""
-    try:
-        asyncio.run(_serve(host, proxy_port, dashboard_port, password, identity))
-    except KeyboardInterrupt:
-        pass
+    """Serve both ports until SIGTERM or SIGINT, then return 0.
+
+    The stop signals are plain handlers installed before the event loop exists, not
+    ``loop.add_signal_handler``: that one routes signals through a wakeup fd and puts the default
+    action back when the loop closes, so a second copy of the signal (a one-file sidecar gets a
+    group-wide signal twice) killed the process or wrote to a closed fd. With a handler already in
+    place, ``asyncio.run`` installs no SIGINT handler of its own either.
+    """
+    with stop_requested_by_signals() as stop_request:
+        asyncio.run(_serve(host, proxy_port, dashboard_port, password, identity, stop_request))
     return 0

@@ -50,7 +50,7 @@ def test_open_dashboard_on_loopback_reports_build(open_proxy, http, pyproject_ve
     status, _, body = http(open_proxy.url("/api/v1/build", "dashboard"))
     assert status == 200
     assert body == {
-        "service": "lumen-argus-proxy",
+        "service": "lumen-argus",
         "version": pyproject_version("proxy"),
         "git_commit": "unknown",
         "build_id": compute_build_id(sys.executable),
@@ -108,6 +108,14 @@ def test_health_needs_no_session(locked_proxy, http):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signals_exit_zero(open_proxy, signum):
     assert open_proxy.stop(signum) == 0
+    assert "Traceback" not in open_proxy.full_output()
+
+
+@pytest.mark.parametrize("round_number", range(3))
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_repeated_stop_signals_exit_zero_without_a_traceback(open_proxy, signum, round_number):
+    assert open_proxy.stop_under_repeated_signals(signum) == 0
+    assert "Traceback" not in open_proxy.full_output()
 
 
 def test_non_loopback_without_password_refuses_to_start(monkeypatch):

@@ -1,0 +1,36 @@
+"""SIGTERM and SIGINT, however many copies, end a wait and never kill the process on its way out."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Signals itself the way a one-file sidecar's Python child is signalled after a group-wide
+# Ctrl-C: once directly, once forwarded by the bootloader, and once more late in the shutdown.
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from lumen_argus_core.stop_signals import stop_requested_by_signals
+
+    signum = getattr(signal, sys.argv[1])
+    with stop_requested_by_signals() as stop_request:
+        os.kill(os.getpid(), signum)
+        os.kill(os.getpid(), signum)
+        stop_request.wait()
+        print("stop requested", flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGINT)
+    print("still alive after late copies", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_copies_of_a_stop_signal_end_the_wait_and_later_ones_are_ignored(signal_name):
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, signal_name], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["stop requested", "still alive after late copies"]
+    assert "Traceback" not in result.stderr
