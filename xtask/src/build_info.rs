@@ -27,7 +27,6 @@ pub struct Provenance {
 }
 
 pub fn run(flags: &BuildInfoFlags) -> anyhow::Result<()> {
-    crate::sidecar::report_file_size_limits_as_errors();
     let workspace = Workspace::discover()?;
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
     // A running sidecar build reads these files: never rewrite them under it.

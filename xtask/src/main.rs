@@ -41,6 +41,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     failure::report_panics_as_errors();
+    process::report_file_size_limits_as_errors();
     // A panic unwinds to here (dropping temporary files and stopping children on the way) and
     // becomes an exit code; the hook above has already said what happened.
     let outcome = std::panic::catch_unwind(|| {

@@ -509,6 +509,15 @@ mod pure_tests {
     }
 }
 
+/// On Unix a process over its file size limit (`ulimit -f`) is killed by SIGXFSZ; ignored, the
+/// write fails with "File too large" instead and the xtask reports it like a full disk.
+pub fn report_file_size_limits_as_errors() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! `cargo xtask sidecar`: build each declared sidecar with PyInstaller for the host triple and
 //! publish it into `dist/` with its checksum, a deterministic archive and a manifest record.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -40,7 +39,6 @@ pub struct Published {
 }
 
 pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
-    report_file_size_limits_as_errors();
     let workspace = Workspace::discover()?;
     let target = targets::buildable(flags.target.as_deref())?;
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
@@ -145,15 +143,6 @@ pub fn build_and_publish(
         return Err(refuse(format!("{} sidecar(s) failed: {}", failures.len(), messages.join("; ")), hint));
     }
     Ok(published)
-}
-
-/// On Unix a process over its file size limit (`ulimit -f`) is killed by SIGXFSZ; ignored, the
-/// write fails with "File too large" instead and the xtask reports it like a full disk.
-pub fn report_file_size_limits_as_errors() {
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
 }
 
 /// Bytes written and removed again in `dist/` before a build: a folder that cannot take them (read
@@ -359,14 +348,14 @@ fn run_pyinstaller(
         .map(|pipe| {
             let (binary, tail) = (binary.clone(), Arc::clone(&tail));
             std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                crate::process::read_lines_lossily(pipe, |line| {
                     eprintln!("[{binary}] {line}");
-                    let mut kept = tail.lock().expect("tail lock");
+                    let mut kept = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                     kept.push(line);
                     if kept.len() > FAILURE_TAIL_LINES {
                         kept.remove(0);
                     }
-                }
+                })
             })
         })
         .collect();

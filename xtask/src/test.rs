@@ -1,6 +1,5 @@
 //! `cargo xtask test`: every test and check of the repository, ending with `N passed, N failed`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
@@ -34,7 +33,10 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let mut steps: Vec<(&str, Tally)> = Vec::new();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cargo_test = Command::new(cargo);
-    cargo_test.current_dir(&workspace.root).args(["test", "--workspace", "--locked"]).env("XTASK_UV", &uv);
+    cargo_test
+        .current_dir(&workspace.root)
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
+        .env("XTASK_UV", &uv);
     steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
 
     let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"]);
@@ -85,11 +87,10 @@ fn run_counted(command: &mut Command, count: fn(&str) -> Tally) -> anyhow::Resul
     let mut child = Supervised::spawn(command, "a test runner")?;
     let stdout = child.child_mut().stdout.take().context("test runner output")?;
     let mut tally = Tally::default();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading test runner output")?;
+    crate::process::read_lines_lossily(stdout, |line| {
         println!("{line}");
         tally += count(&line);
-    }
+    });
     let status = child.wait()?;
     if !status.success() && tally.failed == 0 {
         tally.failed = 1;
