@@ -147,8 +147,9 @@ pub struct GithubReleaseFlags {
 
 #[derive(Debug, Args)]
 pub struct TestFlags {
-    /// Also run the fault-injection loop: SIGINT/SIGTERM at random moments of sidecar, smoke,
-    /// checksums, bump and release --execute, each followed by a check of what was left behind
+    /// Run the fault-injection loop instead of the suite: SIGINT/SIGTERM at random moments of
+    /// sidecar, smoke, checksums, bump and release --execute, each followed by a check of what was
+    /// left behind and a plain run that must succeed
     #[arg(long)]
     pub long: bool,
     /// With --long: rounds over the five commands

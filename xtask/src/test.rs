@@ -31,6 +31,16 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     gha::group("uv sync --locked", || tools::sync(&workspace, &uv))?;
 
     let mut steps: Vec<(&str, Tally)> = Vec::new();
+    if flags.long {
+        // The long run is the fault-injection loop alone: the suite is the default run.
+        let options = fault_injection::LoopOptions {
+            rounds: flags.rounds,
+            seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
+        };
+        let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv, options))?;
+        steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed }));
+        return report(&steps);
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cargo_test = Command::new(cargo);
     cargo_test
@@ -55,19 +65,15 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }
 
-    if flags.long {
-        let options = fault_injection::LoopOptions {
-            rounds: flags.rounds,
-            seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
-        };
-        let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv, options))?;
-        steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed }));
-    }
+    report(&steps)
+}
 
+/// The table of every step, the closing `N passed, N failed` line, and the step summary.
+fn report(steps: &[(&str, Tally)]) -> anyhow::Result<()> {
     let mut total = Tally::default();
     let mut summary = String::from("| step | passed | failed |\n|---|---:|---:|\n");
     println!();
-    for (name, tally) in &steps {
+    for (name, tally) in steps {
         total += *tally;
         println!("{name:<22} {:>5} passed {:>3} failed", tally.passed, tally.failed);
         summary.push_str(&format!("| {name} | {} | {} |\n", tally.passed, tally.failed));
