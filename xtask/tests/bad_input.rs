@@ -202,7 +202,7 @@ fn bump_refuses_bad_input_and_changes_nothing() {
         "malformed TOML",
         &clone,
         &mut bump(&["proxy", "patch"]),
-        refused(&["packages/proxy/pyproject.toml", "TOML parse error"], true),
+        refused(&["packages/proxy/pyproject.toml", "TOML syntax error"], true),
     );
     let text = String::from_utf8(proxy_original.clone()).unwrap();
     let cut = text.find("dependencies").unwrap();

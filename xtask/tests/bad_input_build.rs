@@ -253,10 +253,16 @@ fn hostile_declared_names() {
     let (_folder, clone) = fresh_clone();
     let original = std::fs::read_to_string(clone.join(AGENT_PYPROJECT)).unwrap();
     let declare = |key: &str, value: &str| {
-        let line = original.lines().find(|line| line.starts_with(&format!("{key} = "))).unwrap();
         // A TOML basic string with every character escaped: control characters survive.
         let escaped: String = value.chars().map(|c| format!("\\U{:08X}", c as u32)).collect();
-        original.replacen(line, &format!("{key} = \"{escaped}\""), 1).into_bytes()
+        let declared = format!("{key} = \"{escaped}\"");
+        match original.lines().find(|line| line.starts_with(&format!("{key} = "))) {
+            Some(line) => original.replacen(line, &declared, 1).into_bytes(),
+            // A key the declaration leaves to its default (`service`) is added under the table.
+            None => original
+                .replacen("[tool.xtask.sidecar]\n", &format!("[tool.xtask.sidecar]\n{declared}\n"), 1)
+                .into_bytes(),
+        }
     };
     let absurd = "a".repeat(10_000);
     let binary_rule = "use 1 to 64 ASCII letters";
