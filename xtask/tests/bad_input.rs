@@ -221,8 +221,8 @@ fn bump_refuses_bad_input_and_changes_nothing() {
     case("a version that is not a string", &clone, &mut bump(&["proxy", "patch"]), refused(&["version"], true));
     restore();
 
-    // Odd encodings: UTF-16 and a Latin-1 byte. The error names the file; the hint comes from the
-    // workspace reader, which has none today (reported to the integrator).
+    // Odd encodings: UTF-16 and a Latin-1 byte. The error names the file, the hint says to save it
+    // as UTF-8.
     let mut utf16 = vec![0xff, 0xfe];
     utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
     std::fs::write(&proxy, &utf16).unwrap();
@@ -230,7 +230,7 @@ fn bump_refuses_bad_input_and_changes_nothing() {
         "UTF-16 pyproject",
         &clone,
         &mut bump(&["proxy", "patch"]),
-        refused(&["packages/proxy/pyproject.toml", "UTF-8"], false),
+        refused(&["packages/proxy/pyproject.toml", "UTF-8"], true),
     );
     let mut latin1 = proxy_original.clone();
     latin1.extend(b"# caf\xe9\n");
@@ -239,7 +239,7 @@ fn bump_refuses_bad_input_and_changes_nothing() {
         "Latin-1 byte in a comment",
         &clone,
         &mut bump(&["proxy", "patch"]),
-        refused(&["packages/proxy/pyproject.toml", "UTF-8"], false),
+        refused(&["packages/proxy/pyproject.toml", "UTF-8"], true),
     );
     restore();
 
