@@ -144,6 +144,13 @@ fn examine_interpreter(workspace: &Workspace) -> Finding {
             detail: format!("uses {}: binaries built here differ from the release's", chosen.describe()),
             fix: Some(format!("uv python install {pinned}")),
         },
+        // Without a system Python the python line above already says what is missing.
+        Err(_) if tools::find_python().is_err() => Finding {
+            what,
+            verdict: Verdict::Note,
+            detail: format!("the pinned {pinned} is not installed, and no system Python stands in (see python)"),
+            fix: Some(format!("uv python install {pinned}")),
+        },
         Err(error) => {
             let (message, hint) = crate::failure::lines(&error);
             Finding { what, verdict: Verdict::Missing, detail: message, fix: hint }
