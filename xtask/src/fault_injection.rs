@@ -317,9 +317,16 @@ fn inject(
     }
     let left_in_temp: Vec<String> = std::fs::read_dir(temp)
         .map(|entries| {
-            entries.filter_map(Result::ok).map(|entry| entry.file_name().to_string_lossy().into_owned()).collect()
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .collect::<Vec<String>>()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        // uv keeps its own empty lock files in the temp folder after every run, interrupted or not.
+        .filter(|name: &String| !(name.starts_with("uv-") && name.ends_with(".lock")))
+        .collect();
     if !left_in_temp.is_empty() {
         anyhow::bail!("left in its temp folder: {left_in_temp:?}");
     }
