@@ -1,6 +1,8 @@
 //! `cargo xtask`: every release step of the lumen-argus monorepo. This file only dispatches.
 
 mod archive;
+mod archive_command;
+mod bench;
 mod build_cache;
 mod build_info;
 mod bump;
@@ -59,5 +61,7 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Targets(flags) => targets::run(&flags),
         Command::Collect(flags) => collect::run(&flags),
         Command::Wheels(flags) => wheels::run(&flags),
+        Command::Bench(flags) => bench::run(&flags),
+        Command::Archive(flags) => archive_command::run(&flags),
     }
 }
