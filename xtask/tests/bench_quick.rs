@@ -47,7 +47,7 @@ fn quick_bench_writes_the_report_json_and_the_table() {
     assert!(stdout.contains("goals met"), "{stdout}");
     assert_eq!(
         std::fs::read_to_string(clone.join("target/bench/report.md")).unwrap().trim(),
-        stdout.split("\n\n").find(|part| part.starts_with("| comparison")).unwrap_or_default().trim(),
+        stdout.split("\n\n").find(|part| part.trim_start().starts_with("| comparison")).unwrap_or_default().trim(),
         "report.md holds the printed table"
     );
 
