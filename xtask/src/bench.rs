@@ -53,8 +53,11 @@ pub const ARCHIVE_SIZE_TOLERANCE: f64 = 0.02;
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     quick: bool,
-    /// Timed runs of each command, after its warm-up.
+    /// Timed runs of each command of a comparison that takes seconds (sidecar, smoke), after its warm-up.
     runs: usize,
+    /// Timed runs of each command of a comparison that takes a fraction of a second (hash, archive):
+    /// more of them make its median steadier on a busy machine at little cost.
+    short_runs: usize,
     /// Cold builds of the xtask (each from an empty target folder, no warm-up).
     cold_builds: usize,
     /// Bytes of each of the four files `hash` reads.
@@ -64,9 +67,9 @@ struct Plan {
 impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
-            Plan { quick, runs: 3, cold_builds: 1, hash_file_bytes: 4 << 20 }
+            Plan { quick, runs: 3, short_runs: 3, cold_builds: 1, hash_file_bytes: 4 << 20 }
         } else {
-            Plan { quick, runs: 5, cold_builds: 3, hash_file_bytes: 64 << 20 }
+            Plan { quick, runs: 5, short_runs: 9, cold_builds: 3, hash_file_bytes: 64 << 20 }
         }
     }
 }
@@ -406,14 +409,15 @@ impl<'a> BenchContext<'a> {
     }
 
     /// A warm-up of each variant, then `runs` rotations; the samples of each variant.
-    fn rotate(&self, group: &str, variants: &[(&str, Invocation)]) -> anyhow::Result<Vec<Vec<Sample>>> {
-        self.rotate_with(group, variants, |_, _| Ok(()))
+    fn rotate(&self, group: &str, runs: usize, variants: &[(&str, Invocation)]) -> anyhow::Result<Vec<Vec<Sample>>> {
+        self.rotate_with(group, runs, variants, |_, _| Ok(()))
     }
 
     /// Like `rotate`, calling `after_run(variant, run)` after each run (run `None` for the warm-up).
     fn rotate_with(
         &self,
         group: &str,
+        runs: usize,
         variants: &[(&str, Invocation)],
         mut after_run: impl FnMut(usize, Option<usize>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Vec<Sample>>> {
@@ -423,7 +427,7 @@ impl<'a> BenchContext<'a> {
             after_run(index, None)?;
         }
         let mut samples = vec![Vec::new(); variants.len()];
-        for (position, index) in rotation(variants.len(), self.plan.runs).into_iter().enumerate() {
+        for (position, index) in rotation(variants.len(), runs).into_iter().enumerate() {
             let run = position / variants.len() + 1;
             let (name, invocation) = &variants[index];
             let sample = self.time(invocation, &format!("{group}-{name}-{run}"))?;
@@ -535,7 +539,7 @@ fn bench_hash(context: &BenchContext<'_>, hash: bool, hash_limit: bool) -> anyho
     if hash_limit {
         variants.push(("openssl", Invocation::new("openssl", &folder).args(["dgst", "-sha256"]).args(&names)));
     }
-    let mut samples = context.rotate("hash", &variants)?.into_iter();
+    let mut samples = context.rotate("hash", context.plan.short_runs, &variants)?.into_iter();
     let ours_samples = samples.next().unwrap_or_default();
     let mut metrics = Vec::new();
     if hash {
@@ -584,7 +588,8 @@ fn bench_archive(context: &BenchContext<'_>) -> anyhow::Result<Metric> {
         .arg("-C")
         .arg(&input_dir)
         .arg(&input_name);
-    let mut samples = context.rotate("archive", &[("xtask-archive", ours), ("tar-czf", tar)])?.into_iter();
+    let mut samples =
+        context.rotate("archive", context.plan.short_runs, &[("xtask-archive", ours), ("tar-czf", tar)])?.into_iter();
     let mut result =
         metric("archive", samples.next().unwrap_or_default(), samples.next().unwrap_or_default(), "tar -czf (gzip -6)");
     let size_of = |path: &Path| std::fs::metadata(path).map(|metadata| metadata.len() as f64);
@@ -646,7 +651,7 @@ fn bench_sidecar(context: &BenchContext<'_>, cached: bool, parallel: bool) -> an
         }
         Ok(())
     };
-    let samples = context.rotate_with("sidecar", &variants, remove_generated)?;
+    let samples = context.rotate_with("sidecar", context.plan.runs, &variants, remove_generated)?;
     let by_name: BTreeMap<&str, Vec<Sample>> = variants.iter().map(|(name, _)| *name).zip(samples).collect();
     let take = |name: &str| by_name.get(name).cloned().unwrap_or_default();
     let mut metrics = Vec::new();
