@@ -157,9 +157,9 @@ pub struct BenchFlags {
     /// Smaller inputs and fewer runs: a check that the bench works, not a measurement
     #[arg(long)]
     pub quick: bool,
-    /// Only these comparisons (comma-separated): hash, hash-limit, archive, sidecar-cached,
-    /// sidecar-parallel, smoke, cold-build
+    /// Only these comparisons (comma-separated)
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::bench::COMPARISONS))]
     pub only: Vec<String>,
 }
 
