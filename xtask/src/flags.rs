@@ -42,6 +42,10 @@ pub enum Command {
     Wheels(WheelsFlags),
     /// Publish checksums.txt and the files it lists to the GitHub Release of a tag (safe to re-run)
     GithubRelease(GithubReleaseFlags),
+    /// Time the xtask's hot paths and its cold build against the plain tools; writes target/bench/report.json
+    Bench(BenchFlags),
+    /// Put one file into a deterministic .tar.gz or .zip, as `sidecar` archives a binary
+    Archive(ArchiveFlags),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +193,41 @@ pub struct WheelsFlags {
     /// Only this package (directory name under packages/, e.g. proxy)
     #[arg(long = "package", value_name = "NAME")]
     pub package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFlags {
+    /// Smaller inputs and fewer runs: a check that the bench works, not a measurement
+    #[arg(long)]
+    pub quick: bool,
+    /// Only these comparisons (comma-separated)
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::bench::COMPARISONS))]
+    pub only: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveFlags {
+    /// The file to archive
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the archive
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Archive format
+    #[arg(long, value_enum, default_value_t = ArchiveFormat::TarGz)]
+    pub format: ArchiveFormat,
+    /// Name of the entry inside the archive (default: the file's name)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveFormat {
+    #[value(name = "tar.gz")]
+    TarGz,
+    #[value(name = "zip")]
+    Zip,
 }
 
 #[cfg(test)]

@@ -89,9 +89,10 @@ pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<
         .ok()
         .and_then(|ms| ms.parse().ok())
         .map_or(DEFAULT_BACKOFF_BASE, Duration::from_millis);
-    // native-tls with the operating system's trust store (see xtask/Cargo.toml for the choice).
+    // rustls (ring) checking certificates against the operating system's trust store: one TLS
+    // stack on every OS, nothing to install (xtask/Cargo.toml, docs/reference/github-release.md).
     let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::NativeTls)
+        .provider(ureq::tls::TlsProvider::Rustls)
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .build();
     let agent = ureq::Agent::config_builder()

@@ -1,6 +1,8 @@
 //! `cargo xtask`: every release step of the lumen-argus monorepo. This file only dispatches.
 
 mod archive;
+mod archive_command;
+mod bench;
 mod build_cache;
 mod build_info;
 mod bump;
@@ -71,5 +73,7 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Collect(flags) => collect::run(&flags),
         Command::Wheels(flags) => wheels::run(&flags),
         Command::GithubRelease(flags) => github_release::run(&flags),
+        Command::Bench(flags) => bench::run(&flags),
+        Command::Archive(flags) => archive_command::run(&flags),
     }
 }
