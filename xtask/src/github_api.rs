@@ -309,6 +309,14 @@ pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply>
             (None, None) => unreachable!("an attempt has a reply or an error"),
         };
         let failure = scrub(connection, &failure);
+        // A certificate that does not verify will not verify on the next attempt either.
+        if transport_error.as_ref().is_some_and(|error| error.to_string().contains("certificate")) {
+            return Err(refuse(
+                failure,
+                "the server's TLS certificate is not trusted by this machine: add its CA to the system's \
+                 trust store, or check GITHUB_API_URL",
+            ));
+        }
         match retry_delay(&outcome, request.repeat, attempt, connection.backoff_base, now) {
             Some(delay) => {
                 eprintln!("retrying in {:.1} s: {failure}", delay.as_secs_f64());
