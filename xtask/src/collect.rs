@@ -39,8 +39,17 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     if flags.require_all_targets {
         require_all_targets(&merged)?;
     }
+    let kept = records_kept(&into, &merged);
+    let everything: Vec<Value> = kept.iter().chain(&merged).cloned().collect();
+    let disagreements = agreement_problems(&everything);
+    if !disagreements.is_empty() {
+        return Err(refuse(
+            format!("{} already holds artifacts of another build: {}", into.display(), disagreements.join("; ")),
+            format!("collect into an empty folder (--into DIR), or remove the old artifacts from {}", into.display()),
+        ));
+    }
     crate::process::check_interrupted()?;
-    write(&runners, &merged, &into)?;
+    write(&runners, &merged, kept, &into)?;
     let table = render_table(&merged);
     println!(
         "collected {} artifacts from {} runner folder(s) into {}\n\n{table}",
@@ -88,7 +97,9 @@ fn read_runner(dir: &Path) -> anyhow::Result<RunnerFolder> {
     let records = document["artifacts"].as_array().cloned().ok_or_else(|| {
         refuse(format!("{} has no `artifacts` list", manifest_path.display()), "re-run that runner's build job")
     })?;
-    let files = checksums::gather(dir).with_context(|| format!("checking the files of {}", dir.display()))?;
+    let listed = checksums::gather(dir).with_context(|| format!("checking the files of {}", dir.display()))?;
+    // A `.sha256` whose file was not uploaded lists a name that is not there: only files count.
+    let files = listed.into_iter().filter(|(name, _)| dir.join(name).is_file()).collect();
     Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files })
 }
 
@@ -182,8 +193,31 @@ fn require_all_targets(records: &[Value]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Copy each artifact and its `.sha256` into `into`, then the merged manifest.
-fn write(runners: &[RunnerFolder], records: &[Value], into: &Path) -> anyhow::Result<()> {
+/// The records of `into`'s manifest that stay: files the merge does not replace and that exist.
+fn records_kept(into: &Path, merged: &[Value]) -> Vec<Value> {
+    let existing = std::fs::read_to_string(into.join(manifest::FILE_NAME))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+    existing
+        .as_ref()
+        .and_then(|document| document["artifacts"].as_array())
+        .map(|old| {
+            old.iter()
+                .filter(|old| !merged.iter().any(|new| new["file"] == old["file"]))
+                .filter(|old| old["file"].as_str().is_some_and(|file| into.join(file).is_file()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Stage every artifact, its `.sha256` and the merged manifest next to their places in `into`,
+/// then rename them all: an error or an interrupt before that leaves `into` as it was.
+fn write(runners: &[RunnerFolder], records: &[Value], kept: Vec<Value>, into: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(into)
+        .with_context(|| format!("creating {}", into.display()))
+        .hint("pass a folder (or a path where one can be made) to --into")?;
+    let mut staged = Vec::new();
     for record in records {
         let file = record["file"].as_str().unwrap_or_default();
         let Some(runner) = runners.iter().find(|runner| runner.files.contains_key(file)) else { continue };
@@ -192,31 +226,18 @@ fn write(runners: &[RunnerFolder], records: &[Value], into: &Path) -> anyhow::Re
         let contents = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
         // Artifact uploads drop the executable bit; binaries get it back.
         let mode = if record["kind"].as_str() == Some("binary") { 0o755 } else { 0o644 };
-        files::write_atomically_with_mode(&into.join(file), &contents, Some(mode))?;
-        let checksum_name = naming::checksum_file_name(file);
+        staged.push(files::stage_with_mode(&into.join(file), &contents, mode)?);
         let line = crate::hashing::checksum_line(&runner.files[file], file);
-        files::write_atomically(&into.join(checksum_name), line.as_bytes())?;
+        staged.push(files::stage_with_mode(&into.join(naming::checksum_file_name(file)), line.as_bytes(), 0o644)?);
     }
-    let existing = match std::fs::read_to_string(into.join(manifest::FILE_NAME)) {
-        Ok(text) => serde_json::from_str::<Value>(&text).ok(),
-        Err(_) => None,
-    };
-    let mut kept: Vec<Value> = existing
-        .as_ref()
-        .and_then(|document| document["artifacts"].as_array())
-        .map(|old| {
-            old.iter()
-                .filter(|old| !records.iter().any(|new| new["file"] == old["file"]))
-                .filter(|old| old["file"].as_str().is_some_and(|file| into.join(file).is_file()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    kept.extend(records.iter().cloned());
-    kept.sort_by(|a, b| a["file"].as_str().unwrap_or_default().cmp(b["file"].as_str().unwrap_or_default()));
-    let mut text = serde_json::to_string_pretty(&json!({ "artifacts": kept }))?;
+    let mut all = kept;
+    all.extend(records.iter().cloned());
+    all.sort_by(|a, b| a["file"].as_str().unwrap_or_default().cmp(b["file"].as_str().unwrap_or_default()));
+    let mut text = serde_json::to_string_pretty(&json!({ "artifacts": all }))?;
     text.push('\n');
-    files::write_atomically(&into.join(manifest::FILE_NAME), text.as_bytes())
+    staged.push(files::stage_with_mode(&into.join(manifest::FILE_NAME), text.as_bytes(), 0o644)?);
+    crate::process::check_interrupted()?;
+    files::rename_all_into_place(staged)
 }
 
 fn render_table(records: &[Value]) -> String {
@@ -306,6 +327,42 @@ mod tests {
         .0;
         assert!(message.contains("built from 2 commits"), "{message}");
         assert!(message.contains("proxy has versions 0.2.5 and 0.2.6"), "{message}");
+    }
+
+    #[test]
+    fn a_listed_file_that_was_not_uploaded_is_refused_and_nothing_is_written() {
+        let folder = tempfile::tempdir().unwrap();
+        let runner_dir = folder.path().join("downloads/sidecars-x");
+        std::fs::create_dir_all(&runner_dir).unwrap();
+        let (present, missing) = ("lumen-argus-x86_64-unknown-linux-gnu", "lumen-argus-agent-x86_64-unknown-linux-gnu");
+        std::fs::write(runner_dir.join(present), b"binary").unwrap();
+        let mut manifest = Vec::new();
+        for (name, contents) in [(present, &b"binary"[..]), (missing, &b"agent"[..])] {
+            let hex = crate::hashing::sha256_hex_of_bytes(contents);
+            std::fs::write(runner_dir.join(format!("{name}.sha256")), crate::hashing::checksum_line(&hex, name))
+                .unwrap();
+            manifest.push(record(name, "x86_64-unknown-linux-gnu", &hex, COMMIT));
+        }
+        std::fs::write(runner_dir.join("manifest.json"), json!({ "artifacts": manifest }).to_string()).unwrap();
+        let runner = read_runner(&runner_dir).unwrap();
+        let message = crate::failure::lines(&merge(&[runner]).unwrap_err()).0;
+        assert!(message.contains(&format!("{missing} is in the manifest but was not uploaded")), "{message}");
+    }
+
+    #[test]
+    fn old_artifacts_in_the_destination_must_agree_with_the_new_ones() {
+        let folder = tempfile::tempdir().unwrap();
+        let into = folder.path();
+        std::fs::write(into.join("old"), b"old").unwrap();
+        let mut old = record("old", "aarch64-apple-darwin", &hex('a'), "2222222222222222222222222222222222222222");
+        old["version"] = json!("0.1.0");
+        std::fs::write(into.join("manifest.json"), json!({ "artifacts": [old] }).to_string()).unwrap();
+        let new = vec![record("new", "x86_64-unknown-linux-gnu", &hex('b'), COMMIT)];
+        let kept = records_kept(into, &new);
+        assert_eq!(kept.len(), 1);
+        let all: Vec<Value> = kept.into_iter().chain(new).collect();
+        let problems = agreement_problems(&all).join("; ");
+        assert!(problems.contains("2 commits") && problems.contains("0.1.0 and 0.2.5"), "{problems}");
     }
 
     #[test]

@@ -55,6 +55,13 @@ pub fn stage(path: &Path, contents: &[u8]) -> anyhow::Result<Staged> {
     Ok(Staged { temporary, destination: path.to_path_buf() })
 }
 
+/// Like [`stage`], with the given Unix permission bits (ignored elsewhere).
+pub fn stage_with_mode(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<Staged> {
+    let staged = stage(path, contents)?;
+    set_mode(staged.temporary.path(), Some(mode))?;
+    Ok(staged)
+}
+
 /// The commit point of a multi-file write: rename every staged file into place, in order.
 pub fn rename_all_into_place(staged: Vec<Staged>) -> anyhow::Result<()> {
     for file in staged {

@@ -123,7 +123,18 @@ fn find(workspace: &Workspace, uv: &Path) -> anyhow::Result<Interpreter> {
                 format!("unset UV_PYTHON to use the pinned {pinned}, or point it at an installed interpreter"),
             )
         })?;
-        return Ok(Interpreter { pinned, version, path, source: Source::Requested });
+        let requested = Interpreter { pinned, version, path, source: Source::Requested };
+        if gha::in_actions() && !requested.matches_pin() {
+            return Err(refuse(
+                format!(
+                    "UV_PYTHON gives Python {}, not the {} pinned in {PIN_FILE}",
+                    requested.describe(),
+                    requested.pinned
+                ),
+                "release binaries are only built with the pinned Python: unset UV_PYTHON or point it at the pin",
+            ));
+        }
+        return Ok(requested);
     }
     if let Some((version, path)) = probe(workspace, uv, &pinned) {
         return Ok(Interpreter { pinned, version, path, source: Source::Pinned });

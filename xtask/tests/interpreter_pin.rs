@@ -42,3 +42,18 @@ fn a_pin_that_is_not_a_version_is_refused_with_the_fix() {
     assert!(stdout.contains("is not a CPython version"), "{stdout}");
     assert!(stdout.contains("fix: write the CPython version to build with"), "{stdout}");
 }
+
+#[test]
+fn inside_actions_a_uv_python_that_is_not_the_pin_is_an_error() {
+    let (_folder, clone) = fresh_clone();
+    std::fs::write(clone.join(".python-version"), "3.99\n").unwrap();
+    let output = xtask_command(&clone, &["doctor"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("UV_PYTHON", "python3")
+        .output()
+        .unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let line = stdout.lines().find(|line| line.contains("interpreter")).expect("an interpreter line");
+    assert!(line.starts_with("MISSING") && line.contains("not the 3.99 pinned"), "{stdout}");
+}

@@ -149,6 +149,34 @@ fn every_job_is_hardened() {
     }
 }
 
+#[test]
+fn every_job_that_runs_python_sets_up_the_pinned_interpreter_first() {
+    // A runner's own Python may be older than the xtask needs (Windows images ship 3.9 on PATH).
+    let root = repository_root();
+    let needs_no_python = ["collect", "checksums", "github-release"];
+    for name in WORKFLOWS {
+        let workflow = load(&root, name);
+        for (job_name, job) in jobs(&workflow) {
+            let runs_python = steps(job).iter().filter_map(|step| step["run"].as_str()).any(|script| {
+                let command = script.trim().strip_prefix("cargo xtask ").unwrap_or("");
+                !needs_no_python.iter().any(|free| command.starts_with(free))
+            });
+            if !runs_python {
+                continue;
+            }
+            let setup = steps(job).iter().position(|step| {
+                step["uses"].as_str().is_some_and(|uses| uses.starts_with("actions/setup-python@"))
+                    && step["with"]["python-version-file"].as_str() == Some(".python-version")
+            });
+            let first_run = steps(job).iter().position(|step| step["run"].as_str().is_some());
+            assert!(
+                setup.is_some() && setup < first_run,
+                "{name} job {job_name} runs Python tools without setting up the pinned interpreter first"
+            );
+        }
+    }
+}
+
 /// (runner, triple) of each row of `cargo xtask targets --json`.
 fn xtask_target_table() -> BTreeSet<(String, String)> {
     let output = xtask(&repository_root(), &["targets", "--json"]);
