@@ -10,20 +10,16 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     write_atomically_with_mode(path, contents, Some(0o644))
 }
 
-/// Like [`write_atomically`], with Unix permission bits (ignored elsewhere).
+/// Like [`write_atomically`], with Unix permission bits (ignored elsewhere; `None` keeps the mode of
+/// the file it replaces, 0644 for a new one).
 pub fn write_atomically_with_mode(path: &Path, contents: &[u8], mode: Option<u32>) -> anyhow::Result<()> {
     let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".xtask-")
-        .suffix(".partial")
-        .tempfile_in(folder)
-        .with_context(|| format!("creating a temporary file in {}", folder.display()))?;
-    temporary.write_all(contents).with_context(|| format!("writing {}", path.display()))?;
-    temporary.as_file().sync_all().with_context(|| format!("flushing {}", path.display()))?;
-    set_mode(temporary.path(), mode)?;
-    temporary.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    let staged = match mode {
+        Some(mode) => stage_with_mode(path, contents, mode)?,
+        None => stage(path, contents)?,
+    };
+    rename_all_into_place(vec![staged])
 }
 
 /// A file written and flushed next to its destination, not yet renamed into place. Dropping it

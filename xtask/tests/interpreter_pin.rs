@@ -47,11 +47,8 @@ fn a_pin_that_is_not_a_version_is_refused_with_the_fix() {
 fn inside_actions_a_uv_python_that_is_not_the_pin_is_an_error() {
     let (_folder, clone) = fresh_clone();
     std::fs::write(clone.join(".python-version"), "3.99\n").unwrap();
-    let output = xtask_command(&clone, &["doctor"])
-        .env("GITHUB_ACTIONS", "true")
-        .env("UV_PYTHON", "python3")
-        .output()
-        .unwrap();
+    let output =
+        xtask_command(&clone, &["doctor"]).env("GITHUB_ACTIONS", "true").env("UV_PYTHON", "python3").output().unwrap();
     let stdout = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     let line = stdout.lines().find(|line| line.contains("interpreter")).expect("an interpreter line");
