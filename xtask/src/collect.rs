@@ -23,6 +23,8 @@ pub struct RunnerFolder {
     pub records: Vec<Value>,
     /// Every artifact in the folder with its SHA-256 (checked against its `.sha256`).
     pub files: BTreeMap<String, String>,
+    /// Regular files in the folder that no `.sha256` lists: an upload nobody accounted for.
+    pub unlisted: Vec<String>,
 }
 
 pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
@@ -99,8 +101,17 @@ fn read_runner(dir: &Path) -> anyhow::Result<RunnerFolder> {
     })?;
     let listed = checksums::gather(dir).with_context(|| format!("checking the files of {}", dir.display()))?;
     // A `.sha256` whose file was not uploaded lists a name that is not there: only files count.
-    let files = listed.into_iter().filter(|(name, _)| dir.join(name).is_file()).collect();
-    Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files })
+    let files: BTreeMap<String, String> = listed.into_iter().filter(|(name, _)| dir.join(name).is_file()).collect();
+    let mut unlisted: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".sha256") && name != manifest::FILE_NAME && !name.starts_with('.'))
+        .filter(|name| !files.contains_key(name))
+        .collect();
+    unlisted.sort();
+    Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files, unlisted })
 }
 
 /// Check each runner against its own manifest, then the runners against each other; the merged
@@ -144,6 +155,9 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
         }
         for file in runner.files.keys().filter(|file| !recorded.contains(*file)) {
             problems.push(format!("{}: {file} was uploaded but its manifest has no record of it", runner.label));
+        }
+        for file in &runner.unlisted {
+            problems.push(format!("{}: {file} was uploaded without a .sha256 or a manifest record", runner.label));
         }
     }
     let records: Vec<Value> = merged.into_values().map(|(record, _)| record).collect();
@@ -274,6 +288,7 @@ mod tests {
             dir: PathBuf::from(label),
             records: entries.iter().map(|(file, triple, sha)| record(file, triple, sha, COMMIT)).collect(),
             files: entries.iter().map(|(file, _, sha)| (file.to_string(), sha.clone())).collect(),
+            unlisted: Vec::new(),
         }
     }
 
@@ -311,6 +326,9 @@ mod tests {
         let mut extra = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
         extra.files.insert("stray".into(), hex('d'));
         assert!(crate::failure::lines(&merge(&[extra]).unwrap_err()).0.contains("stray was uploaded"));
+        let mut stray = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
+        stray.unlisted.push("surprise".into());
+        assert!(crate::failure::lines(&merge(&[stray]).unwrap_err()).0.contains("surprise was uploaded without"));
         let mut missing = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
         missing.files.clear();
         assert!(crate::failure::lines(&merge(&[missing]).unwrap_err()).0.contains("was not uploaded"));
