@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::failure::refuse;
 use crate::flags::WheelsFlags;
+use crate::process::Supervised;
 use crate::workspace::Workspace;
 use crate::{gha, tools};
 
@@ -32,25 +33,27 @@ pub fn output_dir(workspace: &Workspace) -> PathBuf {
 }
 
 /// `uv build` of every package (or the one named) into a clean `dist/python/`; the files built.
+/// The files are built into a staging folder next to it and swapped in only when every build
+/// succeeded: a failure or an interrupt leaves the previous `dist/python/` as it was.
 pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
     let packages = match only {
         Some(name) => vec![workspace.package(name)?],
         None => workspace.packages.iter().collect(),
     };
     let _build_lock = workspace.lock_builds()?;
-    let out = output_dir(workspace);
-    if out.exists() {
-        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
-    }
+    let dist = workspace.dist_dir();
+    std::fs::create_dir_all(&dist).with_context(|| format!("creating {}", dist.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".xtask-python-")
+        .tempdir_in(&dist)
+        .with_context(|| format!("creating a staging folder in {}", dist.display()))?;
     for package in packages {
-        crate::process::check_interrupted()?;
-        let status = Command::new(uv)
+        let mut command = Command::new(uv);
+        command
             .current_dir(&workspace.root)
             .args(["build", "--quiet", "--package", &package.distribution, "--out-dir"])
-            .arg(&out)
-            .status()
-            .context("running uv build")?;
-        crate::process::check_interrupted()?;
+            .arg(staging.path());
+        let status = Supervised::spawn(&mut command, &format!("uv build for {}", package.distribution))?.wait()?;
         if !status.success() {
             return Err(refuse(
                 format!("uv build failed for {}", package.distribution),
@@ -58,6 +61,12 @@ pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Re
             ));
         }
     }
+    crate::process::check_interrupted()?;
+    let out = output_dir(workspace);
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    std::fs::rename(staging.keep(), &out).with_context(|| format!("moving the built files into {}", out.display()))?;
     let mut built: Vec<PathBuf> = std::fs::read_dir(&out)
         .with_context(|| format!("listing {}", out.display()))?
         .filter_map(Result::ok)
