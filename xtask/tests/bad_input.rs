@@ -426,7 +426,11 @@ fn checksums_refuses_bad_input_and_changes_nothing() {
 
     // Hostile names that are still plain file names: listed, never run, nothing created.
     artifact(&dist, "$(touch pwned)", b"a file with a shell name");
-    std::fs::write(dist.join("CRLF.sha256"), format!("{}  CRLF\r\n", sha256_hex_of(b"crlf").to_uppercase())).unwrap();
+    std::fs::write(
+        dist.join("CRLF.sha256"),
+        format!("{}  CRLF\r\n", xtask::hashing::sha256_hex_of_bytes(b"crlf").to_uppercase()),
+    )
+    .unwrap();
     std::fs::write(dist.join("CRLF"), b"crlf").unwrap();
     let written = Expect { code: 0, error: &[], hint: false, writes: &["dist/checksums.txt", "dist/release-notes.md"] };
     case("shell-looking names and a CRLF .sha256 with uppercase hex", root, &mut checksums(&[&dist_arg]), written);
@@ -440,11 +444,6 @@ fn checksums_refuses_bad_input_and_changes_nothing() {
         refused(&["\"evil\\nname\": not listed"]),
     );
     report("checksums");
-}
-
-fn sha256_hex_of(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[test]

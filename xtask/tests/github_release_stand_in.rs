@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sha2::Digest;
 
 pub const OWNER_REPO: &str = "lumen-argus/lumen-argus";
 
@@ -222,9 +221,7 @@ impl StandIn {
     }
 }
 
-pub fn sha256_hex_of_bytes(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
-}
+pub use xtask::hashing::sha256_hex_of_bytes;
 
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();

@@ -66,19 +66,40 @@ pub fn succeeded(output: &Output, what: &str) -> String {
     text(&output.stderr)
 }
 
+/// The SHA-256 of a file as the xtask computes it (the same module, not a copy).
 pub fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    xtask::hashing::sha256_hex_of_file(path).unwrap()
 }
 
+/// This machine's target triple, as the xtask decides it.
 pub fn host_triple() -> &'static str {
-    match (std::env::consts::OS, std::env::consts::ARCH) {
-        ("linux", "x86_64") => "x86_64-unknown-linux-gnu",
-        ("linux", "aarch64") => "aarch64-unknown-linux-gnu",
-        ("macos", "x86_64") => "x86_64-apple-darwin",
-        ("macos", "aarch64") => "aarch64-apple-darwin",
-        ("windows", "x86_64") => "x86_64-pc-windows-msvc",
-        other => panic!("unsupported host {other:?}"),
+    xtask::targets::host().unwrap().triple
+}
+
+/// `sha256sum -c --strict LIST` and `shasum -a 256 -c --strict LIST` in `dir`, each that is
+/// installed, must accept every line of `LIST`. At least one must be installed: a check that ran
+/// no tool fails rather than passing without having looked.
+pub fn assert_standard_tools_accept(dir: &Path, list: &str) {
+    let mut ran = Vec::new();
+    for tool in [&["sha256sum"][..], &["shasum", "-a", "256"][..]] {
+        let Ok(output) =
+            Command::new(tool[0]).args(&tool[1..]).args(["-c", "--strict", list]).current_dir(dir).output()
+        else {
+            continue;
+        };
+        assert!(
+            output.status.success(),
+            "`{} -c --strict {list}` rejected it in {}:\n{}{}\n{list}:\n{}",
+            tool.join(" "),
+            dir.display(),
+            text(&output.stdout),
+            text(&output.stderr),
+            std::fs::read_to_string(dir.join(list)).unwrap_or_default()
+        );
+        ran.push(tool[0]);
     }
+    assert!(
+        !ran.is_empty(),
+        "neither sha256sum nor shasum is installed, so {list} was not checked: install coreutils (sha256sum) or perl (shasum)"
+    );
 }

@@ -1,0 +1,82 @@
+//! `cargo xtask`: every release step of the lumen-argus monorepo, as a library so that the
+//! integration tests use the real modules (hashing, targets) instead of copies. `main.rs` calls
+//! [`main`]; this file only declares the modules and dispatches.
+
+mod archive;
+mod archive_command;
+mod bench;
+mod build_cache;
+mod build_info;
+mod bump;
+mod changelog;
+mod checksums;
+mod clock;
+mod collect;
+mod diff;
+mod doctor;
+mod executable_format;
+mod failure;
+mod fault_injection;
+mod files;
+mod flags;
+mod gha;
+mod github_api;
+mod github_release;
+pub mod hashing;
+mod interpreter;
+mod manifest;
+mod naming;
+mod process;
+mod release;
+mod sidecar;
+mod smoke;
+pub mod targets;
+mod test;
+#[cfg(test)]
+mod tidy;
+mod tools;
+mod version;
+mod wheels;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parse the command line, run the command, and turn its outcome into the exit code.
+pub fn main() -> ExitCode {
+    failure::report_panics_as_errors();
+    process::report_file_size_limits_as_errors();
+    // A panic unwinds to here (dropping temporary files and stopping children on the way) and
+    // becomes an exit code; the hook above has already said what happened.
+    let outcome = std::panic::catch_unwind(|| {
+        let flags = flags::Xtask::parse();
+        process::stop_children_on_interrupt();
+        run(flags.command)
+    });
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => failure::report(&error),
+        Err(_panic) => failure::panic_exit_code(),
+    }
+}
+
+fn run(command: flags::Command) -> anyhow::Result<()> {
+    use flags::Command;
+    match command {
+        Command::BuildInfo(flags) => build_info::run(&flags),
+        Command::Sidecar(flags) => sidecar::run(&flags),
+        Command::Smoke(flags) => smoke::run(&flags),
+        Command::Checksums(flags) => checksums::run(&flags),
+        Command::Bump(flags) => bump::run(&flags),
+        Command::Release(flags) => release::run(&flags),
+        Command::Test(flags) => test::run(&flags),
+        Command::Doctor(flags) => doctor::run(&flags),
+        Command::Targets(flags) => targets::run(&flags),
+        Command::Collect(flags) => collect::run(&flags),
+        Command::Wheels(flags) => wheels::run(&flags),
+        Command::GithubRelease(flags) => github_release::run(&flags),
+        Command::Bench(flags) => bench::run(&flags),
+        Command::Archive(flags) => archive_command::run(&flags),
+    }
+}
