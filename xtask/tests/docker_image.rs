@@ -160,7 +160,7 @@ fn the_images_install_start_and_health_check_commands_work_from_the_built_wheels
     assert!(start.iter().any(|arg| arg == "0.0.0.0"), "the image listens on all interfaces: {start:?}");
     let command_path = bin.join(&start[0]);
 
-    // Without a password the proxy refuses to listen on 0.0.0.0 (DESIGN §4).
+    // Without a password the proxy refuses to listen on 0.0.0.0 (docs/reference/api-endpoints.md).
     let refused =
         Command::new(&command_path).args(&start[1..]).env_remove("LUMEN_ARGUS_DASHBOARD_PASSWORD").output().unwrap();
     assert!(!refused.status.success(), "started on 0.0.0.0 without a password");
