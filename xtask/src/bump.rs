@@ -333,7 +333,8 @@ fn copy_manifests(workspace: &Workspace, scratch: &Path, edits: &[Edit]) -> anyh
         let source = workspace.root.join(relative);
         if source.is_file() {
             let destination = scratch.join(relative);
-            std::fs::create_dir_all(destination.parent().expect("file has a parent"))?;
+            let parent = destination.parent().expect("file has a parent");
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
             std::fs::copy(&source, &destination).with_context(|| format!("copying {}", source.display()))?;
         }
         Ok(())
@@ -347,7 +348,8 @@ fn copy_manifests(workspace: &Workspace, scratch: &Path, edits: &[Edit]) -> anyh
     }
     for edit in edits {
         let relative = edit.path.strip_prefix(&workspace.root).unwrap_or(&edit.path);
-        std::fs::write(scratch.join(relative), &edit.new)?;
+        let copy = scratch.join(relative);
+        std::fs::write(&copy, &edit.new).with_context(|| format!("writing {}", copy.display()))?;
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 
+use anyhow::Context;
+
 pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").is_ok_and(|value| value == "true")
 }
@@ -51,10 +53,12 @@ fn append_to_env_file(variable: &str, text: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some(path) = std::env::var_os(variable) else { return Ok(()) };
-    let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
-    file.write_all(text.as_bytes())?;
+    let path = std::path::PathBuf::from(path);
+    let appending = || format!("appending to {} (${variable})", path.display());
+    let mut file = OpenOptions::new().create(true).append(true).open(&path).with_context(appending)?;
+    file.write_all(text.as_bytes()).with_context(appending)?;
     if !text.ends_with('\n') {
-        file.write_all(b"\n")?;
+        file.write_all(b"\n").with_context(appending)?;
     }
     Ok(())
 }

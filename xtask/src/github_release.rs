@@ -333,7 +333,7 @@ pub fn read_local_files(dir: &Path) -> anyhow::Result<Vec<LocalFile>> {
             "rebuild or re-download the named files, then `cargo xtask checksums DIR`; never edit a hash by hand",
         ));
     }
-    let size = std::fs::metadata(&list_path)?.len();
+    let size = std::fs::metadata(&list_path).with_context(|| format!("reading {}", list_path.display()))?.len();
     files.push(LocalFile {
         name: CHECKSUMS_FILE.into(),
         sha256: hashing::sha256_hex_of_bytes(text.as_bytes()),
