@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from lumen_argus_core.build_info import load_build_info, package_version
+from lumen_argus_core.cli import exit_with_error, port_range_problem, service_parser
 from lumen_argus_core.loopback import is_loopback
 
 from lumen_argus_agent import DISTRIBUTION, SERVICE
@@ -14,16 +15,13 @@ DEFAULT_PORT = 8070
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lumen-argus-agent", description="Loopback relay of lumen-argus."
+    parser, relay = service_parser(
+        prog="lumen-argus-agent",
+        description="Loopback relay of lumen-argus.",
+        version=package_version("lumen_argus_agent", DISTRIBUTION),
+        command="relay",
+        command_help="serve the relay on a loopback address",
     )
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"%(prog)s {package_version('lumen_argus_agent', DISTRIBUTION)}",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    relay = commands.add_parser("relay", help="serve the relay on a loopback address")
     relay.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     relay.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="port, 0 picks a free one (default 8070)"
@@ -35,14 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     options = parser.parse_args(argv)
     if not is_loopback(options.host):
-        parser.exit(
-            2,
-            f"lumen-argus-agent: error: refusing to bind to {options.host}: the relay serves "
-            "unauthenticated endpoints and only listens on loopback\n"
-            "hint: use --host 127.0.0.1 (or ::1)\n",
+        exit_with_error(
+            parser,
+            f"refusing to bind to {options.host}: the relay serves unauthenticated endpoints and "
+            "only listens on loopback",
+            hint="use --host 127.0.0.1 (or ::1)",
         )
-    if not 0 <= options.port <= 65535:
-        parser.exit(2, f"lumen-argus-agent: error: port {options.port} is out of range 0-65535\n")
+    if problem := port_range_problem(options.port):
+        exit_with_error(parser, f"port {problem}")
 
     from lumen_argus_agent.server import serve
 

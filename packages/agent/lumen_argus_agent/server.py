@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.loopback import bind_listener, listening_line
+from lumen_argus_core.status import operational_status
 from lumen_argus_core.stop_signals import stop_requested_by_signals
 
 
@@ -37,16 +38,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         elif self.path == "/api/v1/build":
             self._send_json(200, identity.as_json())
         elif self.path == "/api/v1/status":
-            uptime = round(time.monotonic() - self.server.started, 3)
-            self._send_json(
-                200,
-                {
-                    "status": "operational",
-                    "service": identity.service,
-                    "version": identity.version,
-                    "uptime_seconds": uptime,
-                },
-            )
+            self._send_json(200, operational_status(identity, self.server.started))
         else:
             self._send_json(404, {"error": "not_found"})
 

@@ -1,1 +1,2 @@
-"""Shared pieces of the lumen-argus services: build identity and loopback binding."""
+"""Shared pieces of the lumen-argus services: build identity, loopback binding, stop signals,
+the command line, the status payload, and what the sidecars' PyInstaller specs share."""

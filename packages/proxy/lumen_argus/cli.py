@@ -7,6 +7,7 @@ import os
 import sys
 
 from lumen_argus_core.build_info import load_build_info, package_version
+from lumen_argus_core.cli import exit_with_error, port_range_problem, service_parser
 from lumen_argus_core.loopback import is_loopback
 
 from lumen_argus import DISTRIBUTION, PASSWORD_ENV, SERVICE
@@ -17,20 +18,19 @@ DEFAULT_DASHBOARD_PORT = 8081
 
 def _port(text: str) -> int:
     port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is out of range 0-65535")
+    if problem := port_range_problem(port):
+        raise argparse.ArgumentTypeError(problem)
     return port
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lumen-argus", description="lumen-argus proxy.")
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"%(prog)s {package_version('lumen_argus', DISTRIBUTION)}",
+    parser, serve = service_parser(
+        prog="lumen-argus",
+        description="lumen-argus proxy.",
+        version=package_version("lumen_argus", DISTRIBUTION),
+        command="serve",
+        command_help="serve the proxy and the dashboard",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the proxy and the dashboard")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=_port, default=DEFAULT_PROXY_PORT, help="proxy port, 0 picks a free one"
@@ -49,11 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     password = os.environ.get(PASSWORD_ENV) or None
     if password is None and not is_loopback(options.host):
-        parser.exit(
-            2,
-            f"lumen-argus: error: refusing to serve the dashboard on {options.host} without a "
-            "password\n"
-            f"hint: set {PASSWORD_ENV}, or bind to 127.0.0.1\n",
+        exit_with_error(
+            parser,
+            f"refusing to serve the dashboard on {options.host} without a password",
+            hint=f"set {PASSWORD_ENV}, or bind to 127.0.0.1",
         )
 
     from lumen_argus.server import serve

@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 from lumen_argus_core.build_info import BuildInfo
+from lumen_argus_core.status import operational_status
 
 SESSION_COOKIE = "lumen_argus_session"
 PROTECTED_PREFIX = "/api/v1/"
@@ -66,16 +67,8 @@ async def build(request: web.Request) -> web.Response:
 
 
 async def status(request: web.Request) -> web.Response:
-    identity = request.app[IDENTITY]
-    return web.json_response(
-        {
-            "status": "operational",
-            "service": identity.service,
-            "version": identity.version,
-            "uptime_seconds": round(time.monotonic() - request.app[STARTED], 3),
-            "auth_required": request.app[SESSIONS].required,
-        }
-    )
+    body = operational_status(request.app[IDENTITY], request.app[STARTED])
+    return web.json_response({**body, "auth_required": request.app[SESSIONS].required})
 
 
 async def login(request: web.Request) -> web.Response:
