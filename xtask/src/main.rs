@@ -26,6 +26,7 @@ mod manifest;
 mod naming;
 mod process;
 mod release;
+mod requirements;
 mod sidecar;
 mod smoke;
 mod targets;

@@ -13,7 +13,7 @@ use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
 use crate::workspace::Workspace;
-use crate::{bump, changelog, checksums, gha, smoke, targets, tools};
+use crate::{changelog, checksums, gha, requirements, smoke, targets, tools};
 
 /// One reason a release from this checkout would be refused, and its fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -418,9 +418,8 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
                 .map(|array| array.iter().filter_map(|value| value.as_str().map(str::to_string)).collect::<Vec<_>>())
                 .unwrap_or_default();
             for requirement in requirements {
-                let Some(parsed) = bump::parse_requirement(&requirement) else { continue };
-                let same_name = bump::normalized_name(&parsed.name) == bump::normalized_name(&package.distribution);
-                if same_name && !parsed.satisfied_by(&version) {
+                let Some(parsed) = requirements::parse_requirement(&requirement) else { continue };
+                if parsed.is_on(&package.distribution) && !parsed.satisfied_by(&version) {
                     problems.push(problem(
                         format!(
                             "{} requires {requirement}, but {} is {version}",
