@@ -13,7 +13,7 @@ use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
 use crate::workspace::Workspace;
-use crate::{changelog, checksums, gha, requirements, smoke, targets, tools};
+use crate::{changelog, checksums, gha, smoke, targets, tools};
 
 /// One reason a release from this checkout would be refused, and its fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,21 +409,13 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
             continue;
         };
         for member in workspace.packages.iter().filter(|member| member.name != package.name) {
-            let text = std::fs::read_to_string(member.dir.join("pyproject.toml")).unwrap_or_default();
-            let Ok(document) = text.parse::<toml_edit::DocumentMut>() else { continue };
-            let requirements = document
-                .get("project")
-                .and_then(|project| project.get("dependencies"))
-                .and_then(toml_edit::Item::as_array)
-                .map(|array| array.iter().filter_map(|value| value.as_str().map(str::to_string)).collect::<Vec<_>>())
-                .unwrap_or_default();
-            for requirement in requirements {
-                let Some(parsed) = requirements::parse_requirement(&requirement) else { continue };
-                if parsed.is_on(&package.distribution) && !parsed.satisfied_by(&version) {
+            for requirement in member.dependencies.iter().filter(|requirement| requirement.is_on(&package.distribution))
+            {
+                if !requirement.satisfied_by(&version) {
                     problems.push(problem(
                         format!(
-                            "{} requires {requirement}, but {} is {version}",
-                            member.distribution, package.distribution
+                            "{} requires {}, but {} is {version}",
+                            member.distribution, requirement.text, package.distribution
                         ),
                         format!("widen the requirement in packages/{}/pyproject.toml", member.name),
                     ));
@@ -454,6 +446,31 @@ mod tests {
         assert_eq!(
             summary,
             "### Release v1.0.0\n\n| step | result |\n|---|---|\n| preflight | 1 problem(s) |\n| smoke | 2 sidecars |\n"
+        );
+    }
+
+    #[test]
+    fn a_requirement_on_a_member_that_its_version_breaks_is_a_problem() {
+        let package = |name: &str, version: &str, dependencies: &str| {
+            let text = format!(
+                "[project]\nname = \"lumen-argus-{name}\"\nversion = \"{version}\"\ndependencies = [{dependencies}]\n"
+            );
+            crate::workspace::parse_package(name, Path::new(name), &text).unwrap()
+        };
+        let workspace = |core_version: &str| Workspace {
+            root: "/nowhere".into(),
+            packages: vec![
+                package("agent", "0.1.0", "\"lumen-argus-core>=0.3,<0.4\", \"aiohttp>=3\""),
+                package("core", core_version, ""),
+            ],
+        };
+        assert_eq!(version_problems(&workspace("0.3.2")), []);
+        assert_eq!(
+            version_problems(&workspace("0.4.0")),
+            [problem(
+                "lumen-argus-agent requires lumen-argus-core>=0.3,<0.4, but lumen-argus-core is 0.4.0",
+                "widen the requirement in packages/agent/pyproject.toml"
+            )]
         );
     }
 

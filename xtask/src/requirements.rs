@@ -12,9 +12,12 @@ pub fn normalized_name(name: &str) -> String {
     lowered.split(['-', '_', '.']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-")
 }
 
-/// A PEP 508 requirement `name[extras] specifiers ; markers`, reduced to what a bump needs.
+/// A PEP 508 requirement `name[extras] specifiers ; markers`, reduced to what a bump and the
+/// release preflight need.
 #[derive(Debug, Clone)]
 pub struct Requirement {
+    /// The requirement as written.
+    pub text: String,
     pub name: String,
     /// Each specifier with the byte range of its version text in the requirement string.
     pub specifiers: Vec<(Specifier, Range<usize>)>,
@@ -75,7 +78,7 @@ pub fn parse_requirement(text: &str) -> Option<Requirement> {
             specifiers.push((specifier, version_range));
         }
     }
-    Some(Requirement { name: name.to_string(), specifiers })
+    Some(Requirement { text: text.to_string(), name: name.to_string(), specifiers })
 }
 
 /// For a `>=A,<B` range that excludes `next`, the same-width (lower, upper) starting at `next`.
@@ -142,6 +145,7 @@ mod tests {
         for text in ["x >= 0.3 , < 0.4", "x[a,b]>=0.3,<0.4;python_version>'3'", "x (>=0.3,<0.4)", " x>=0.3 ,<0.4 "] {
             let requirement = parse_requirement(text).unwrap_or_else(|| panic!("{text:?}"));
             assert_eq!(requirement.name, "x");
+            assert_eq!(requirement.text, text);
             let versions: Vec<&str> = requirement.specifiers.iter().map(|(_, range)| &text[range.clone()]).collect();
             assert_eq!(versions, ["0.3", "0.4"], "{text:?}");
         }

@@ -1,5 +1,5 @@
-//! The repository as data: where its root is, which Python packages it holds, their versions and
-//! the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`; and the
+//! The repository as data: where its root is, which Python packages it holds, their versions, their
+//! requirements and the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`; and the
 //! lock that keeps two builds of one clone from writing the same outputs at once.
 
 use std::fs::File;
@@ -12,6 +12,7 @@ use toml_edit::{DocumentMut, Item};
 
 use crate::failure::refuse;
 use crate::naming;
+use crate::requirements::{Requirement, parse_requirement};
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -20,7 +21,7 @@ pub struct Workspace {
     pub packages: Vec<Package>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Package {
     /// The directory name under `packages/`: `core`, `agent`, `proxy`.
     pub name: String,
@@ -28,6 +29,9 @@ pub struct Package {
     pub distribution: String,
     pub version: String,
     pub dir: PathBuf,
+    /// The requirements of `[project].dependencies` that name a distribution and version range;
+    /// a URL requirement or one PEP 440 cannot read is left out (`bump` refuses those itself).
+    pub dependencies: Vec<Requirement>,
     pub sidecar: Option<Sidecar>,
 }
 
@@ -262,13 +266,18 @@ pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<
         .to_string();
     naming::check_version_for_file_names(&version)
         .map_err(|problem| refuse(format!("[project].version of {distribution} {problem}"), naming::VERSION_RULE))?;
+    let dependencies = project
+        .get("dependencies")
+        .and_then(Item::as_array)
+        .map(|array| array.iter().filter_map(|value| value.as_str()).filter_map(parse_requirement).collect())
+        .unwrap_or_default();
     let sidecar = document
         .get("tool")
         .and_then(|tool| tool.get("xtask"))
         .and_then(|xtask| xtask.get("sidecar"))
         .map(|table| parse_sidecar(table, &distribution))
         .transpose()?;
-    Ok(Package { name: name.to_string(), distribution, version, dir: dir.to_path_buf(), sidecar })
+    Ok(Package { name: name.to_string(), distribution, version, dir: dir.to_path_buf(), dependencies, sidecar })
 }
 
 fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
@@ -374,6 +383,19 @@ password-env = "GADGET_PASSWORD"
         assert_eq!(parse(&undeclared).unwrap().sidecar.unwrap().service, "gadget");
         let not_text = WITH_SIDECAR.replace("service = \"gadget-service\"", "service = 3");
         assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).0.contains("no string `service`"));
+    }
+
+    #[test]
+    fn dependencies_are_read_with_their_version_ranges() {
+        let text = WITH_SIDECAR.replace(
+            "version = \"1.2.3rc1\"\n",
+            "version = \"1.2.3rc1\"\ndependencies = [\"lumen-argus-core >= 0.3, < 0.4\", \"x @ https://example.invalid/x.whl\", 3]\n",
+        );
+        let package = parse(&text).unwrap();
+        let texts: Vec<&str> = package.dependencies.iter().map(|requirement| requirement.text.as_str()).collect();
+        assert_eq!(texts, ["lumen-argus-core >= 0.3, < 0.4"], "a URL requirement and a non-string are left out");
+        assert!(package.dependencies[0].is_on("lumen_argus_core"));
+        assert!(parse(WITH_SIDECAR).unwrap().dependencies.is_empty());
     }
 
     #[test]
