@@ -25,6 +25,7 @@ mod interpreter;
 mod manifest;
 mod naming;
 mod process;
+mod provenance;
 mod release;
 mod requirements;
 mod sidecar;

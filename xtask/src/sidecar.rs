@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::build_info::{self, Provenance};
+use crate::build_info;
 use crate::failure::refuse;
 use crate::flags::SidecarFlags;
 use crate::manifest::{self, ArtifactRecord};
 use crate::process::Supervised;
+use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
 use crate::workspace::{Package, Sidecar, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, tools};
@@ -65,7 +66,7 @@ pub fn build_and_publish(
     let _build_lock = workspace.lock_builds()?;
     tools::find_python()?;
     let uv = tools::uv(workspace)?;
-    let provenance = build_info::provenance(&workspace.root, true)?;
+    let provenance = provenance::provenance(&workspace.root, BuildTime::CommitTime)?;
     for package in packages {
         let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
         spec_path(package, sidecar)?;

@@ -19,7 +19,7 @@ use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
 use crate::targets::Target;
 use crate::workspace::{Package, Sidecar, Workspace};
-use crate::{build_info, executable_format, gha, hashing, naming, targets};
+use crate::{executable_format, gha, hashing, naming, provenance, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
 const OUTPUT_TAIL_LINES: usize = 20;
@@ -49,7 +49,7 @@ pub struct SmokeResult {
 pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     let timeout = timeout_of(flags.timeout)?;
     let workspace = Workspace::discover()?;
-    let commit = build_info::provenance(&workspace.root, true)?.git_commit;
+    let commit = provenance::git_commit(&workspace.root)?;
     let cases = if flags.binary.is_empty() {
         cases_for_target(&workspace, flags.target.as_deref(), &commit)?
     } else {
