@@ -27,6 +27,7 @@ mod naming;
 mod process;
 mod provenance;
 mod release;
+mod release_notes;
 mod requirements;
 mod sidecar;
 mod smoke;
