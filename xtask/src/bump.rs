@@ -6,17 +6,40 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use clap::ValueEnum;
 use toml_edit::{ImDocument, Item, Value};
 
-use crate::failure::{WithHint, refuse};
+use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::BumpFlags;
 use crate::process::Supervised;
 use crate::requirements::{normalized_name, parse_requirement, widened};
-use crate::version::Version;
+use crate::version::{BumpKind, Version};
 use crate::workspace::{Package, Workspace};
 use crate::{diff, files, tools};
 
-pub const KINDS: [&str; 9] = ["major", "minor", "patch", "alpha", "beta", "rc", "post", "dev", "release"];
+/// Where `bump` takes a version: one step of a kind, or an explicit version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BumpTo {
+    Kind(BumpKind),
+    /// Checked when it is applied, so that a bad version is a refusal with a hint (exit 1).
+    Version(String),
+}
+
+impl BumpTo {
+    /// A kind's name, or else the text of an explicit version.
+    pub fn parse(text: &str) -> Result<BumpTo, std::convert::Infallible> {
+        Ok(BumpKind::from_str(text, false).map_or_else(|_| BumpTo::Version(text.to_string()), BumpTo::Kind))
+    }
+}
+
+/// The help of the KIND|VERSION argument: every kind, or a version.
+pub fn kind_or_version_help() -> String {
+    format!("{}, or an explicit PEP 440 version", kind_names())
+}
+
+fn kind_names() -> String {
+    BumpKind::value_variants().iter().map(BumpKind::to_string).collect::<Vec<_>>().join(", ")
+}
 
 pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
@@ -24,11 +47,13 @@ pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
         print!("{}", if flags.json { versions_json(&workspace) } else { versions_table(&workspace) });
         return Ok(());
     }
-    let (name, kind) = (flags.package.as_deref().unwrap_or_default(), flags.kind.as_deref().unwrap_or_default());
+    let (Some(name), Some(to)) = (flags.package.as_deref(), flags.kind.as_ref()) else {
+        return Err(refuse_usage("bump needs a PACKAGE and a KIND|VERSION", "cargo xtask bump proxy patch"));
+    };
     let package = workspace.package(name)?;
     let current = Version::parse(&package.version)
         .with_context(|| format!("the current version of {} in {}", package.distribution, package.dir.display()))?;
-    let next = next_version(&current, kind)?;
+    let next = next_version(&current, to)?;
     let mut edits = plan(&workspace, package, &next)?;
     let uv = tools::uv(&workspace)?;
     let lock_path = workspace.root.join("uv.lock");
@@ -68,23 +93,24 @@ fn write_all_or_nothing(edits: &[Edit]) -> anyhow::Result<()> {
 }
 
 /// A kind applied to `current`, or an explicit version that must be newer and have no local part.
-pub fn next_version(current: &Version, kind_or_version: &str) -> anyhow::Result<Version> {
-    let next = if KINDS.contains(&kind_or_version) {
-        current.bump(kind_or_version)?
-    } else {
-        let explicit = Version::parse(kind_or_version).map_err(|_| {
-            refuse(
-                format!("`{kind_or_version}` is neither a bump kind nor a PEP 440 version"),
-                format!("use one of {} or a version such as 1.2.3", KINDS.join(", ")),
-            )
-        })?;
-        if explicit.local.is_some() {
-            return Err(refuse(
-                format!("{explicit} has a local part (+...): PyPI refuses local versions"),
-                "drop the +... suffix",
-            ));
+pub fn next_version(current: &Version, to: &BumpTo) -> anyhow::Result<Version> {
+    let next = match to {
+        BumpTo::Kind(kind) => current.bump(*kind)?,
+        BumpTo::Version(text) => {
+            let explicit = Version::parse(text).map_err(|_| {
+                refuse(
+                    format!("`{text}` is neither a bump kind nor a PEP 440 version"),
+                    format!("use one of {} or a version such as 1.2.3", kind_names()),
+                )
+            })?;
+            if explicit.local.is_some() {
+                return Err(refuse(
+                    format!("{explicit} has a local part (+...): PyPI refuses local versions"),
+                    "drop the +... suffix",
+                ));
+            }
+            explicit
         }
-        explicit
     };
     if next <= *current {
         return Err(refuse(
@@ -403,10 +429,18 @@ mod tests {
     #[test]
     fn explicit_versions_are_normalized_and_must_go_forward() {
         let current = version("1.2.3");
-        assert_eq!(next_version(&current, "1.2.4-RC.1").unwrap().to_string(), "1.2.4rc1");
+        let to = |text: &str| BumpTo::parse(text).unwrap();
+        assert_eq!(next_version(&current, &to("1.2.4-RC.1")).unwrap().to_string(), "1.2.4rc1");
         for refused in ["1.2.3", "1.2.2", "1.2.3rc1", "1.2.x", "1.3.0+abc", "huge"] {
-            assert!(next_version(&current, refused).is_err(), "{refused} accepted");
+            assert!(next_version(&current, &to(refused)).is_err(), "{refused} accepted");
         }
+        assert_eq!(next_version(&current, &to("minor")).unwrap().to_string(), "1.3.0");
+        let (message, hint) = crate::failure::lines(&next_version(&current, &to("huge")).unwrap_err());
+        assert_eq!(message, "`huge` is neither a bump kind nor a PEP 440 version");
+        assert_eq!(
+            hint.as_deref(),
+            Some("use one of major, minor, patch, alpha, beta, rc, post, dev, release or a version such as 1.2.3")
+        );
     }
 }
 
