@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::archive::ArchiveFormat;
 use crate::bump::BumpTo;
 
 #[derive(Debug, Parser)]
@@ -222,14 +223,6 @@ pub struct ArchiveFlags {
     /// Name of the entry inside the archive (default: the file's name)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ArchiveFormat {
-    #[value(name = "tar.gz")]
-    TarGz,
-    #[value(name = "zip")]
-    Zip,
 }
 
 #[cfg(test)]

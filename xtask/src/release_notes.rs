@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::archive::ArchiveFormat;
 use crate::changelog;
 use crate::workspace::Workspace;
 
@@ -36,7 +37,7 @@ pub fn input(workspace: &Workspace, hashes: &BTreeMap<String, String>) -> NotesI
 }
 
 fn is_archive(name: &str) -> bool {
-    name.ends_with(".tar.gz") || name.ends_with(".zip")
+    ArchiveFormat::of_file_name(name).is_some()
 }
 
 /// The release body, rendered from data only (equal inputs, equal text).
@@ -99,5 +100,14 @@ mod tests {
              ## Changes\n\n- Fixed the relay.\n"
         );
         assert_eq!(render(&input), expected);
+    }
+
+    #[test]
+    fn a_file_is_an_archive_by_the_extension_of_an_archive_format() {
+        for (name, archive) in
+            [("a-1.0-t.tar.gz", true), ("a-1.0-t.zip", true), ("a-t.exe", false), ("a-tar.gz", false), ("zip", false)]
+        {
+            assert_eq!(is_archive(name), archive, "{name}");
+        }
     }
 }

@@ -402,10 +402,7 @@ fn publish(
     let binary_hash = hashing::sha256_hex_of_bytes(&contents);
     let plain_name = naming::plain_file_name(binary, target);
     let mut entries = [archive::Entry { name: &plain_name, contents: &contents, mode: 0o755 }];
-    let archive_bytes = match target.archive_extension() {
-        "zip" => archive::zip(&mut entries, provenance.source_date_epoch)?,
-        _ => archive::tar_gz(&mut entries, provenance.source_date_epoch)?,
-    };
+    let archive_bytes = archive::pack(target.archive_format(), &mut entries, provenance.source_date_epoch)?;
     let archive_hash = hashing::sha256_hex_of_bytes(&archive_bytes);
     let binary_name = naming::sidecar_file_name(binary, target);
     let archive_name = naming::archive_file_name(binary, &job.package.version, target);
