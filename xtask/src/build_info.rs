@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use crate::flags::BuildInfoFlags;
 use crate::provenance::{BuildTime, Provenance, provenance};
-use crate::workspace::{Package, Workspace};
+use crate::workspace::{Package, SidecarPackage, Workspace};
 use crate::{clock, files};
 
 /// What a frozen binary reports about how it was built.
@@ -52,17 +50,16 @@ pub fn render(facts: &BuildFacts) -> String {
     )
 }
 
-pub fn build_info_path(package: &Package) -> anyhow::Result<PathBuf> {
-    let sidecar = package.sidecar.as_ref().with_context(|| format!("{} ships no sidecar", package.name))?;
+pub fn build_info_path(SidecarPackage { package, sidecar }: SidecarPackage<'_>) -> PathBuf {
     // `import-package` is checked to be a (dotted) Python name: each part is a folder.
     let folder = sidecar.import_package.split('.').fold(package.dir.clone(), |path, part| path.join(part));
-    Ok(folder.join("_build_info.py"))
+    folder.join("_build_info.py")
 }
 
 /// Write the file atomically; return its path and its text.
-pub fn write(package: &Package, provenance: &Provenance) -> anyhow::Result<(PathBuf, String)> {
-    let path = build_info_path(package)?;
-    let text = render(&facts_for(package, provenance));
+pub fn write(sidecar_package: SidecarPackage<'_>, provenance: &Provenance) -> anyhow::Result<(PathBuf, String)> {
+    let path = build_info_path(sidecar_package);
+    let text = render(&facts_for(sidecar_package.package, provenance));
     files::write_atomically(&path, text.as_bytes())?;
     Ok((path, text))
 }

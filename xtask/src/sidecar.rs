@@ -15,7 +15,7 @@ use crate::manifest::{self, ArtifactRecord};
 use crate::process::Supervised;
 use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
-use crate::workspace::{Package, Sidecar, Workspace};
+use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, tools};
 
 /// Lines of PyInstaller's output kept to show when it fails.
@@ -60,15 +60,14 @@ pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
 pub fn build_and_publish(
     workspace: &Workspace,
     target: &'static Target,
-    packages: &[&Package],
+    packages: &[SidecarPackage<'_>],
     options: BuildOptions,
 ) -> anyhow::Result<Vec<Published>> {
     let _build_lock = workspace.lock_builds()?;
     tools::find_python()?;
     let uv = tools::uv(workspace)?;
     let provenance = provenance::provenance(&workspace.root, BuildTime::CommitTime)?;
-    for package in packages {
-        let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
+    for SidecarPackage { package, sidecar } in packages {
         spec_path(package, sidecar)?;
     }
     let dist = workspace.dist_dir();
@@ -79,9 +78,9 @@ pub fn build_and_publish(
     let workspace_digest = build_cache::workspace_digest(workspace)?;
     let mut jobs = Vec::new();
     let mut generated = GeneratedFiles(Vec::new());
-    for package in packages {
-        let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
-        let (build_info_path, build_info_text) = build_info::write(package, &provenance)?;
+    for &sidecar_package in packages {
+        let SidecarPackage { package, sidecar } = sidecar_package;
+        let (build_info_path, build_info_text) = build_info::write(sidecar_package, &provenance)?;
         generated.0.push(build_info_path.clone());
         let key = build_cache::key(
             &workspace_digest,
@@ -113,8 +112,7 @@ pub fn build_and_publish(
         outcomes.extend(batch_outcomes);
     }
 
-    let declared_binaries: Vec<&str> =
-        workspace.packages.iter().filter_map(|package| package.sidecar.as_ref()).map(|s| s.binary.as_str()).collect();
+    let declared_binaries: Vec<&str> = workspace.sidecars().map(|entry| entry.sidecar.binary.as_str()).collect();
     let mut failures = Vec::new();
     let mut published = Vec::new();
     for (job, outcome) in jobs.iter().zip(outcomes) {

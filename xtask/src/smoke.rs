@@ -18,7 +18,7 @@ use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
 use crate::targets::Target;
-use crate::workspace::{Package, Sidecar, Workspace};
+use crate::workspace::{Sidecar, SidecarPackage, Workspace};
 use crate::{executable_format, gha, hashing, naming, provenance, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
@@ -112,8 +112,8 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
     };
     require_runnable_here(target)?;
     let mut cases = Vec::new();
-    for package in workspace.sidecar_packages(None)? {
-        let sidecar = package.sidecar.as_ref().expect("sidecar package");
+    for sidecar_package in workspace.sidecar_packages(None)? {
+        let sidecar = sidecar_package.sidecar;
         let path = workspace.dist_dir().join(naming::sidecar_file_name(&sidecar.binary, target));
         if !path.is_file() {
             return Err(refuse(
@@ -123,7 +123,7 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
         }
         executable_format::check_file(&path, target)
             .hint(format!("rebuild it: cargo xtask sidecar --target {} --no-cache", target.triple))?;
-        cases.push(case(package, sidecar, path, commit));
+        cases.push(case(sidecar_package, path, commit));
     }
     Ok(cases)
 }
@@ -181,8 +181,7 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
             format!("chmod +x {shown_path}, or take the binary from its archive, which keeps the mode"),
         ));
     }
-    let declared: Vec<String> =
-        workspace.packages.iter().filter_map(|p| p.sidecar.as_ref().map(|s| s.binary.clone())).collect();
+    let declared: Vec<&str> = workspace.sidecars().map(|entry| entry.sidecar.binary.as_str()).collect();
     let (binary, target) = naming::parse_sidecar_file_name(&file_name).ok_or_else(|| {
         refuse(
             format!("{}: not named <binary>-<triple>[.exe]", shown_name(&file_name)),
@@ -192,20 +191,16 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
             ),
         )
     })?;
-    let package = workspace
-        .packages
-        .iter()
-        .find(|package| package.sidecar.as_ref().is_some_and(|sidecar| sidecar.binary == binary))
-        .ok_or_else(|| {
-            refuse(
-                format!("{}: no package declares a sidecar named `{}`", shown_name(&file_name), shown_name(binary)),
-                format!("declared sidecars: {}", declared.join(", ")),
-            )
-        })?;
+    let sidecar_package = workspace.sidecars().find(|entry| entry.sidecar.binary == binary).ok_or_else(|| {
+        refuse(
+            format!("{}: no package declares a sidecar named `{}`", shown_name(&file_name), shown_name(binary)),
+            format!("declared sidecars: {}", declared.join(", ")),
+        )
+    })?;
     // As the build does: the header must be the triple's format and CPU, whatever the name says.
     executable_format::check_file(path, target)?;
     require_runnable_here(target)?;
-    Ok(case(package, package.sidecar.as_ref().expect("matched on sidecar"), path.to_path_buf(), commit))
+    Ok(case(sidecar_package, path.to_path_buf(), commit))
 }
 
 #[cfg(unix)]
@@ -219,7 +214,7 @@ fn is_executable(_metadata: &std::fs::Metadata) -> bool {
     true
 }
 
-fn case(package: &Package, sidecar: &Sidecar, path: PathBuf, commit: &str) -> SmokeCase {
+fn case(SidecarPackage { package, sidecar }: SidecarPackage<'_>, path: PathBuf, commit: &str) -> SmokeCase {
     SmokeCase {
         file_name: shown_name(&path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()),
         path,

@@ -35,6 +35,20 @@ pub struct Package {
     pub sidecar: Option<Sidecar>,
 }
 
+/// A package that ships a sidecar, with its declaration.
+#[derive(Debug, Clone, Copy)]
+pub struct SidecarPackage<'a> {
+    pub package: &'a Package,
+    pub sidecar: &'a Sidecar,
+}
+
+impl Package {
+    /// This package with its sidecar, when it declares one.
+    pub fn sidecar_package(&self) -> Option<SidecarPackage<'_>> {
+        Some(SidecarPackage { package: self, sidecar: self.sidecar.as_ref()? })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sidecar {
     pub binary: String,
@@ -102,13 +116,17 @@ impl Workspace {
         self.packages.iter().map(|package| package.name.as_str()).collect()
     }
 
-    /// The packages that ship a sidecar, or just the one asked for.
-    pub fn sidecar_packages(&self, only: Option<&str>) -> anyhow::Result<Vec<&Package>> {
-        let selected: Vec<&Package> = match only {
-            Some(name) => vec![self.package(name)?],
-            None => self.packages.iter().collect(),
+    /// Every package that ships a sidecar, in package order.
+    pub fn sidecars(&self) -> impl Iterator<Item = SidecarPackage<'_>> {
+        self.packages.iter().filter_map(Package::sidecar_package)
+    }
+
+    /// The packages that ship a sidecar, or just the one asked for; refused when there is none.
+    pub fn sidecar_packages(&self, only: Option<&str>) -> anyhow::Result<Vec<SidecarPackage<'_>>> {
+        let with_sidecar: Vec<SidecarPackage<'_>> = match only {
+            Some(name) => self.package(name)?.sidecar_package().into_iter().collect(),
+            None => self.sidecars().collect(),
         };
-        let with_sidecar: Vec<&Package> = selected.into_iter().filter(|package| package.sidecar.is_some()).collect();
         if with_sidecar.is_empty() {
             return Err(refuse(
                 format!("{} declares no sidecar", only.unwrap_or("no package")),
@@ -480,12 +498,13 @@ password-env = "GADGET_PASSWORD"
         let workspace = Workspace::load(&root).unwrap();
         assert_eq!(workspace.package_names(), ["agent", "core", "proxy"]);
         let binaries: Vec<_> =
-            workspace.sidecar_packages(None).unwrap().iter().map(|p| p.sidecar.clone().unwrap().binary).collect();
+            workspace.sidecar_packages(None).unwrap().iter().map(|entry| entry.sidecar.binary.clone()).collect();
         assert_eq!(binaries, ["lumen-argus-agent", "lumen-argus"]);
-        for package in workspace.sidecar_packages(None).unwrap() {
-            let sidecar = package.sidecar.clone().unwrap();
+        for SidecarPackage { sidecar, .. } in workspace.sidecar_packages(None).unwrap() {
             assert_eq!(sidecar.service, sidecar.binary, "apps compare `service` with the binary's name");
         }
+        let proxy = workspace.sidecar_packages(Some("proxy")).unwrap();
+        assert_eq!(proxy.iter().map(|entry| entry.package.name.as_str()).collect::<Vec<_>>(), ["proxy"]);
         assert!(workspace.sidecar_packages(Some("core")).is_err());
     }
 }
