@@ -336,6 +336,7 @@ pub fn versions_json(workspace: &Workspace) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     fn version(text: &str) -> Version {
         Version::parse(text).unwrap()
@@ -413,7 +414,7 @@ mod tests {
     fn a_requirement_that_cannot_be_widened_is_refused_with_the_fix() {
         let text = PYPROJECT.replace("lumen-argus-core>=0.3,<0.4", "lumen-argus-core==0.3.1");
         let error = update_requirements(&text, "lumen-argus-core", &version("0.3.2")).unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("excludes lumen-argus-core 0.3.2"), "{message}");
         assert!(hint.unwrap().contains("lumen-argus-core>=0.3.2"));
     }
@@ -422,7 +423,7 @@ mod tests {
     fn malformed_or_odd_toml_is_refused_with_a_hint() {
         for text in ["[project\nname = ", "[project]\nversion = 1\n", "[project]\nname = \"x\"\n", "version = \"1\""] {
             let error = set_project_version(text, "1.0.0").unwrap_err();
-            assert!(crate::failure::lines(&error).1.is_some(), "{text:?}: {error:#}");
+            assert!(crate::failure::lines(&error).hint.is_some(), "{text:?}: {error:#}");
         }
     }
 
@@ -435,7 +436,7 @@ mod tests {
             assert!(next_version(&current, &to(refused)).is_err(), "{refused} accepted");
         }
         assert_eq!(next_version(&current, &to("minor")).unwrap().to_string(), "1.3.0");
-        let (message, hint) = crate::failure::lines(&next_version(&current, &to("huge")).unwrap_err());
+        let Lines { message, hint } = crate::failure::lines(&next_version(&current, &to("huge")).unwrap_err());
         assert_eq!(message, "`huge` is neither a bump kind nor a PEP 440 version");
         assert_eq!(
             hint.as_deref(),

@@ -31,7 +31,10 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
         None => {
             let workspace = Workspace::discover().map_err(|error| {
                 refuse(
-                    format!("no DIR given and no repository to take dist/ from: {}", crate::failure::lines(&error).0),
+                    format!(
+                        "no DIR given and no repository to take dist/ from: {}",
+                        crate::failure::lines(&error).message
+                    ),
                     "pass the folder explicitly: cargo xtask checksums DIR [--verify]",
                 )
             })?;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::failure::{WithHint, lines, refuse};
+use crate::failure::{Lines, WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
@@ -184,7 +184,10 @@ pub fn push_release(root: &Path, git: &Path, tag: &str, cut: &Cut) -> anyhow::Re
     if let Err(error) = run_git(root, git, &["push", "origin", &format!("refs/tags/{tag}")]) {
         let (release, previous) = (&cut.release_commit, &cut.previous_head);
         return Err(refuse(
-            format!("{}; main (with the release commit {release}) is on origin, the tag {tag} is not", lines(&error).0),
+            format!(
+                "{}; main (with the release commit {release}) is on origin, the tag {tag} is not",
+                lines(&error).message
+            ),
             format!(
                 "finish the release with `git push origin {tag}`; or undo it with \
                  `git push --force-with-lease=main:{release} origin {previous}:main && git tag -d {tag} && git reset --keep {previous}`"
@@ -234,7 +237,7 @@ fn undone(error: anyhow::Error, step: &str, left: Vec<String>) -> anyhow::Error 
         };
         return error.context(format!("{step}: {undo}"));
     }
-    let (message, _) = lines(&error);
+    let Lines { message, .. } = lines(&error);
     if left.is_empty() {
         refuse(
             format!("{message}; {step}, and everything this run changed was undone"),
@@ -376,7 +379,7 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
     match std::fs::read_to_string(workspace.root.join(changelog::PATH)) {
         Ok(changelog_text) => {
             if let Err(error) = changelog::unreleased_heading(&changelog_text) {
-                let (what, fix) = lines(&error);
+                let Lines { message: what, hint: fix } = lines(&error);
                 problems.push(problem(what, fix.unwrap_or_default()));
             }
         }
@@ -543,7 +546,7 @@ mod tests {
     }
 
     fn message_of(error: &anyhow::Error) -> (String, String) {
-        let (message, hint) = lines(error);
+        let Lines { message, hint } = lines(error);
         (message, hint.unwrap_or_default())
     }
 

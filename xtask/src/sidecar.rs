@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::build_info;
-use crate::failure::refuse;
+use crate::failure::{Lines, refuse};
 use crate::flags::SidecarFlags;
 use crate::manifest::{self, ArtifactRecord};
 use crate::process::Supervised;
@@ -123,9 +123,9 @@ pub fn build_and_publish(
             Ok(item) => published.push(item),
             Err(error) => {
                 crate::process::check_interrupted()?;
-                let (mut message, hint) = crate::failure::lines(&error);
+                let Lines { mut message, hint } = crate::failure::lines(&error);
                 if let Err(cleanup) = withdraw(&dist, target, job, &declared_binaries) {
-                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).0));
+                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).message));
                 }
                 failures.push((format!("{}: {message}", job.sidecar.binary), hint));
             }
@@ -537,11 +537,11 @@ mod tests {
         assert!(folder.path().join("created").is_dir());
         let dangling = folder.path().join("dangling");
         std::os::unix::fs::symlink(folder.path().join("nothing"), &dangling).unwrap();
-        let (message, hint) = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
+        let Lines { message, hint } = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
         assert!(message.contains("is a link to something that does not exist"), "{message}");
         assert!(hint.is_some());
         std::fs::write(folder.path().join("file"), "x").unwrap();
         let error = check_output_folder(&folder.path().join("file")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("exists but is not a folder"));
+        assert!(crate::failure::lines(&error).message.contains("exists but is not a folder"));
     }
 }

@@ -256,7 +256,7 @@ fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
             file_name: case.file_name.clone(),
             startup_ms: None,
             build_id_matches: false,
-            failure: Some(crate::failure::lines(&error).0),
+            failure: Some(crate::failure::lines(&error).message),
             output_tail,
         },
     }

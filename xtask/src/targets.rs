@@ -166,6 +166,7 @@ pub fn buildable(requested: Option<&str>) -> anyhow::Result<&'static Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     #[test]
     fn every_supported_triple_parses_to_itself() {
@@ -212,7 +213,7 @@ mod tests {
     #[test]
     fn unknown_triple_is_refused_with_the_list() {
         let error = parse("riscv64gc-unknown-linux-gnu").unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("riscv64gc-unknown-linux-gnu"));
         assert!(hint.unwrap().contains("x86_64-pc-windows-msvc"));
     }
@@ -222,7 +223,7 @@ mod tests {
         let host = host().unwrap();
         let foreign = SUPPORTED.iter().find(|target| *target != host).unwrap();
         let error = buildable(Some(foreign.triple)).unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("does not cross-build"), "{message}");
         assert!(hint.unwrap().contains(foreign.runner));
         assert_eq!(buildable(None).unwrap(), host);

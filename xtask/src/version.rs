@@ -610,7 +610,7 @@ mod tests {
         ] {
             let kind = BumpKind::from_str(kind, false).unwrap();
             let error = Version::parse(start).unwrap().bump(kind).unwrap_err();
-            assert!(crate::failure::lines(&error).1.is_some(), "{start} {kind} has no hint");
+            assert!(crate::failure::lines(&error).hint.is_some(), "{start} {kind} has no hint");
         }
     }
 

@@ -359,6 +359,7 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     const WITH_SIDECAR: &str = r#"
 [project]
@@ -400,7 +401,7 @@ password-env = "GADGET_PASSWORD"
         let undeclared = WITH_SIDECAR.replace("service = \"gadget-service\"\n", "");
         assert_eq!(parse(&undeclared).unwrap().sidecar.unwrap().service, "gadget");
         let not_text = WITH_SIDECAR.replace("service = \"gadget-service\"", "service = 3");
-        assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).0.contains("no string `service`"));
+        assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).message.contains("no string `service`"));
     }
 
     #[test]
@@ -433,7 +434,7 @@ password-env = "GADGET_PASSWORD"
         ];
         for (text, expected) in cases {
             let error = parse(text).unwrap_err();
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             assert!(
                 message.contains(expected) || hint.as_deref().unwrap_or("").contains(expected),
                 "{text:?}: {message}"
@@ -470,14 +471,14 @@ password-env = "GADGET_PASSWORD"
             ("import-package", "../../etc", "is not a Python import name"),
         ] {
             let error = parse(&with(key, value)).unwrap_err();
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             assert!(message.contains(expected), "{message}");
             assert!(hint.is_some());
         }
         let error = parse(&WITH_SIDECAR.replace("1.2.3rc1", "1.0/../../x")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("is not a PEP 440 version"));
+        assert!(crate::failure::lines(&error).message.contains("is not a PEP 440 version"));
         let error = parse(&WITH_SIDECAR.replace("spec = \"gadget.spec\"", "spec = \"/etc/passwd\"")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("not a relative path inside the package"));
+        assert!(crate::failure::lines(&error).message.contains("not a relative path inside the package"));
     }
 
     #[test]
@@ -487,7 +488,7 @@ password-env = "GADGET_PASSWORD"
         std::fs::write(&path, b"\xef\xbb\xbf[project]\n").unwrap();
         assert_eq!(read_pyproject(&path).unwrap(), "[project]\n");
         std::fs::write(&path, b"# caf\xe9\n[project]\n").unwrap();
-        let (message, hint) = crate::failure::lines(&read_pyproject(&path).unwrap_err());
+        let Lines { message, hint } = crate::failure::lines(&read_pyproject(&path).unwrap_err());
         assert!(message.contains("is not UTF-8 (invalid byte at offset 5)"), "{message}");
         assert!(hint.unwrap().contains("save it as UTF-8"));
     }
