@@ -79,7 +79,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let commit = commit.unwrap_or_else(|| "unknown".to_string());
     let cases = smoke::cases_for_target(&workspace, None, &commit)?;
     let results = gha::group("smoke", || smoke::verify(&cases, Duration::from_secs(60)))?;
-    let slowest = results.iter().filter_map(|result| result.startup_ms).max().unwrap_or(0);
+    let slowest = results.iter().filter_map(|result| result.verdict.as_ref().ok()).max().copied().unwrap_or(0);
     steps.push(("smoke", format!("{} sidecars report their own build_id (slowest {slowest} ms)", results.len())));
 
     let listed = gha::group("checksums", || checksums::write_release_files(&workspace, &workspace.dist_dir()))?;

@@ -40,9 +40,8 @@ pub struct SmokeCase {
 #[derive(Debug)]
 pub struct SmokeResult {
     pub file_name: String,
-    pub startup_ms: Option<u128>,
-    pub build_id_matches: bool,
-    pub failure: Option<String>,
+    /// The milliseconds from start to a report that matched everything, or why the check failed.
+    pub verdict: Result<u128, String>,
     pub output_tail: Vec<String>,
 }
 
@@ -79,8 +78,9 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
     let table = render_table(&results);
     println!("{table}");
     gha::step_summary(&format!("### Smoke test\n\n{table}"))?;
-    let failed: Vec<&SmokeResult> = results.iter().filter(|result| result.failure.is_some()).collect();
-    for result in &failed {
+    let failed: Vec<(&SmokeResult, &String)> =
+        results.iter().filter_map(|result| Some((result, result.verdict.as_ref().err()?))).collect();
+    for (result, _) in &failed {
         eprintln!("--- last lines of {} ---", result.file_name);
         for line in &result.output_tail {
             eprintln!("{line}");
@@ -89,14 +89,14 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
     crate::process::check_interrupted()?;
     match failed.as_slice() {
         [] => Ok(results),
-        [only] => Err(refuse(
-            format!("{}: {}", only.file_name, only.failure.as_deref().unwrap_or_default()),
+        [(only, failure)] => Err(refuse(
+            format!("{}: {failure}", only.file_name),
             "the sidecar's last lines are above; rebuild with `cargo xtask sidecar --no-cache` if the source changed",
         )),
         several => Err(refuse(
             several
                 .iter()
-                .map(|result| format!("{}: {}", result.file_name, result.failure.as_deref().unwrap_or_default()))
+                .map(|(result, failure)| format!("{}: {failure}", result.file_name))
                 .collect::<Vec<_>>()
                 .join("; "),
             "each sidecar's last lines are above",
@@ -244,21 +244,10 @@ fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
     let started = Instant::now();
     let verdict = start_and_verify(case, timeout, &observed, started);
     let output_tail = observed.lock().map(|seen| seen.lines.iter().cloned().collect()).unwrap_or_default();
-    match verdict {
-        Ok(()) => SmokeResult {
-            file_name: case.file_name.clone(),
-            startup_ms: Some(started.elapsed().as_millis()),
-            build_id_matches: true,
-            failure: None,
-            output_tail,
-        },
-        Err(error) => SmokeResult {
-            file_name: case.file_name.clone(),
-            startup_ms: None,
-            build_id_matches: false,
-            failure: Some(crate::failure::lines(&error).message),
-            output_tail,
-        },
+    SmokeResult {
+        file_name: case.file_name.clone(),
+        verdict: verdict.map(|()| started.elapsed().as_millis()).map_err(|error| crate::failure::lines(&error).message),
+        output_tail,
     }
 }
 
@@ -493,11 +482,9 @@ fn random_password() -> String {
 pub fn render_table(results: &[SmokeResult]) -> String {
     let mut table = String::from("| binary | startup | build_id | verdict |\n|---|---:|---|---|\n");
     for result in results {
-        let startup = result.startup_ms.map_or("-".to_string(), |ms| format!("{ms} ms"));
-        let matches = if result.build_id_matches { "match" } else { "-" };
-        let verdict = match &result.failure {
-            None => "pass".to_string(),
-            Some(failure) => format!("FAIL: {failure}"),
+        let (startup, matches, verdict) = match &result.verdict {
+            Ok(ms) => (format!("{ms} ms"), "match", "pass".to_string()),
+            Err(failure) => ("-".to_string(), "-", format!("FAIL: {failure}")),
         };
         table.push_str(&format!("| `{}` | {startup} | {matches} | {verdict} |\n", result.file_name));
     }
@@ -549,6 +536,18 @@ mod tests {
         assert!(message.contains("build_id is sha256:cd, the file is sha256:ab"), "{message}");
         assert!(message.contains("version is 1.1, expected 1.0"), "{message}");
         assert!(message.contains("service is other"), "{message}");
+    }
+
+    #[test]
+    fn the_table_shows_the_startup_of_a_pass_and_the_reason_of_a_failure() {
+        let result =
+            |file_name: &str, verdict| SmokeResult { file_name: file_name.into(), verdict, output_tail: vec![] };
+        let table = render_table(&[result("a", Ok(1234)), result("b", Err("exited (exit status: 3)".into()))]);
+        assert_eq!(
+            table,
+            "| binary | startup | build_id | verdict |\n|---|---:|---|---|\n\
+             | `a` | 1234 ms | match | pass |\n| `b` | - | - | FAIL: exited (exit status: 3) |\n"
+        );
     }
 
     #[test]
