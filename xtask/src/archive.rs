@@ -24,6 +24,51 @@ const BLOCK: usize = 512;
 /// a quarter larger than with `gzip -6`.
 const DEFLATE_LEVEL: u32 = 1;
 
+/// The formats a release archives a binary in: `.tar.gz`, and `.zip` for Windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    TarGz,
+    Zip,
+}
+
+impl ArchiveFormat {
+    pub const ALL: [ArchiveFormat; 2] = [ArchiveFormat::TarGz, ArchiveFormat::Zip];
+
+    /// The file name extension, without its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::TarGz => "tar.gz",
+            ArchiveFormat::Zip => "zip",
+        }
+    }
+
+    /// The format of a file named `*.tar.gz` or `*.zip`; `None` for any other name.
+    pub fn of_file_name(name: &str) -> Option<ArchiveFormat> {
+        ArchiveFormat::ALL
+            .into_iter()
+            .find(|format| name.strip_suffix(format.extension()).is_some_and(|stem| stem.ends_with('.')))
+    }
+}
+
+/// On the command line (`cargo xtask archive --format`) a format is named by its extension.
+impl clap::ValueEnum for ArchiveFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ArchiveFormat::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.extension()))
+    }
+}
+
+/// `entries` in an archive of `format`, every entry stamped `mtime`.
+pub fn pack(format: ArchiveFormat, entries: &mut [Entry<'_>], mtime: i64) -> anyhow::Result<Vec<u8>> {
+    match format {
+        ArchiveFormat::TarGz => tar_gz(entries, mtime),
+        ArchiveFormat::Zip => zip(entries, mtime),
+    }
+}
+
 /// A gzip-compressed ustar archive: uid/gid 0, owner names empty, every mtime `mtime`, a gzip
 /// header without file name or timestamp.
 pub fn tar_gz(entries: &mut [Entry<'_>], mtime: i64) -> anyhow::Result<Vec<u8>> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::failure::refuse;
-use crate::flags::{ArchiveFlags, ArchiveFormat};
+use crate::flags::ArchiveFlags;
 use crate::{archive, files};
 
 pub fn run(flags: &ArchiveFlags) -> anyhow::Result<()> {
@@ -18,10 +18,7 @@ pub fn run(flags: &ArchiveFlags) -> anyhow::Result<()> {
     let mtime = modification_time(&flags.file)?;
     let mode = if is_executable(&flags.file) { 0o755 } else { 0o644 };
     let mut entries = [archive::Entry { name: &entry_name, contents: &contents, mode }];
-    let bytes = match flags.format {
-        ArchiveFormat::TarGz => archive::tar_gz(&mut entries, mtime)?,
-        ArchiveFormat::Zip => archive::zip(&mut entries, mtime)?,
-    };
+    let bytes = archive::pack(flags.format, &mut entries, mtime)?;
     files::write_atomically(&flags.out, &bytes)?;
     println!("wrote {} ({} bytes from {} bytes)", flags.out.display(), bytes.len(), contents.len());
     Ok(())

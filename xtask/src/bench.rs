@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::failure::refuse;
 use crate::flags::BenchFlags;
-use crate::workspace::Workspace;
+use crate::workspace::{SidecarPackage, Workspace};
 use crate::{files, naming, targets, tools};
 
 /// Every comparison, in the order they run and appear in the table.
@@ -444,10 +444,9 @@ impl<'a> BenchContext<'a> {
         let packages = self.workspace.sidecar_packages(None)?;
         Ok(packages
             .iter()
-            .filter_map(|package| package.sidecar.as_ref())
-            .map(|sidecar| {
-                let path = self.workspace.dist_dir().join(naming::sidecar_file_name(&sidecar.binary, target));
-                (sidecar.binary.clone(), path)
+            .map(|entry| {
+                let path = self.workspace.dist_dir().join(naming::sidecar_file_name(&entry.sidecar.binary, target));
+                (entry.sidecar.binary.clone(), path)
             })
             .collect())
     }
@@ -629,8 +628,7 @@ fn bench_sidecar(context: &BenchContext<'_>, cached: bool, parallel: bool) -> an
     if parallel {
         let uv = tools::uv(workspace)?;
         let mut specs = Vec::new();
-        for package in workspace.sidecar_packages(None)? {
-            let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
+        for SidecarPackage { package, sidecar } in workspace.sidecar_packages(None)? {
             specs.push(package.dir.join(&sidecar.spec));
             let build_info = package.dir.join(&sidecar.import_package).join("_build_info.py");
             if !build_info.exists() {

@@ -1,21 +1,45 @@
 //! `cargo xtask bump`: change one package's version in its `pyproject.toml`, format-preserving,
-//! keep the other members' requirements on it satisfiable, and refresh `uv.lock`.
+//! keep the other members' requirements on it satisfiable (`requirements`), and refresh `uv.lock`.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use clap::ValueEnum;
 use toml_edit::{ImDocument, Item, Value};
 
-use crate::failure::{WithHint, refuse};
+use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::BumpFlags;
 use crate::process::Supervised;
-use crate::version::{Operator, Specifier, Version};
+use crate::requirements::{normalized_name, parse_requirement, widened};
+use crate::version::{BumpKind, Version};
 use crate::workspace::{Package, Workspace};
 use crate::{diff, files, tools};
 
-pub const KINDS: [&str; 9] = ["major", "minor", "patch", "alpha", "beta", "rc", "post", "dev", "release"];
+/// Where `bump` takes a version: one step of a kind, or an explicit version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BumpTo {
+    Kind(BumpKind),
+    /// Checked when it is applied, so that a bad version is a refusal with a hint (exit 1).
+    Version(String),
+}
+
+impl BumpTo {
+    /// A kind's name, or else the text of an explicit version.
+    pub fn parse(text: &str) -> Result<BumpTo, std::convert::Infallible> {
+        Ok(BumpKind::from_str(text, false).map_or_else(|_| BumpTo::Version(text.to_string()), BumpTo::Kind))
+    }
+}
+
+/// The help of the KIND|VERSION argument: every kind, or a version.
+pub fn kind_or_version_help() -> String {
+    format!("{}, or an explicit PEP 440 version", kind_names())
+}
+
+fn kind_names() -> String {
+    BumpKind::value_variants().iter().map(BumpKind::to_string).collect::<Vec<_>>().join(", ")
+}
 
 pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
@@ -23,11 +47,13 @@ pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
         print!("{}", if flags.json { versions_json(&workspace) } else { versions_table(&workspace) });
         return Ok(());
     }
-    let (name, kind) = (flags.package.as_deref().unwrap_or_default(), flags.kind.as_deref().unwrap_or_default());
+    let (Some(name), Some(to)) = (flags.package.as_deref(), flags.kind.as_ref()) else {
+        return Err(refuse_usage("bump needs a PACKAGE and a KIND|VERSION", "cargo xtask bump proxy patch"));
+    };
     let package = workspace.package(name)?;
     let current = Version::parse(&package.version)
         .with_context(|| format!("the current version of {} in {}", package.distribution, package.dir.display()))?;
-    let next = next_version(&current, kind)?;
+    let next = next_version(&current, to)?;
     let mut edits = plan(&workspace, package, &next)?;
     let uv = tools::uv(&workspace)?;
     let lock_path = workspace.root.join("uv.lock");
@@ -67,23 +93,24 @@ fn write_all_or_nothing(edits: &[Edit]) -> anyhow::Result<()> {
 }
 
 /// A kind applied to `current`, or an explicit version that must be newer and have no local part.
-pub fn next_version(current: &Version, kind_or_version: &str) -> anyhow::Result<Version> {
-    let next = if KINDS.contains(&kind_or_version) {
-        current.bump(kind_or_version)?
-    } else {
-        let explicit = Version::parse(kind_or_version).map_err(|_| {
-            refuse(
-                format!("`{kind_or_version}` is neither a bump kind nor a PEP 440 version"),
-                format!("use one of {} or a version such as 1.2.3", KINDS.join(", ")),
-            )
-        })?;
-        if explicit.local.is_some() {
-            return Err(refuse(
-                format!("{explicit} has a local part (+...): PyPI refuses local versions"),
-                "drop the +... suffix",
-            ));
+pub fn next_version(current: &Version, to: &BumpTo) -> anyhow::Result<Version> {
+    let next = match to {
+        BumpTo::Kind(kind) => current.bump(*kind)?,
+        BumpTo::Version(text) => {
+            let explicit = Version::parse(text).map_err(|_| {
+                refuse(
+                    format!("`{text}` is neither a bump kind nor a PEP 440 version"),
+                    format!("use one of {} or a version such as 1.2.3", kind_names()),
+                )
+            })?;
+            if explicit.local.is_some() {
+                return Err(refuse(
+                    format!("{explicit} has a local part (+...): PyPI refuses local versions"),
+                    "drop the +... suffix",
+                ));
+            }
+            explicit
         }
-        explicit
     };
     if next <= *current {
         return Err(refuse(
@@ -178,97 +205,6 @@ pub fn set_project_version(pyproject: &str, version: &str) -> anyhow::Result<Str
     let (_, contents) = string_contents(pyproject, value, parsed.offset)
         .ok_or_else(|| refuse("cannot locate [project].version in the file", "write it as version = \"0.1.0\""))?;
     Ok(splice(pyproject, contents, version))
-}
-
-/// Names compare as PEP 503 normalized names (`Lumen_Argus.Core` is `lumen-argus-core`).
-pub fn normalized_name(name: &str) -> String {
-    let lowered = name.to_ascii_lowercase();
-    lowered.split(['-', '_', '.']).filter(|part| !part.is_empty()).collect::<Vec<_>>().join("-")
-}
-
-/// A PEP 508 requirement `name[extras] specifiers ; markers`, reduced to what a bump needs.
-#[derive(Debug, Clone)]
-pub struct Requirement {
-    pub name: String,
-    /// Each specifier with the byte range of its version text in the requirement string.
-    pub specifiers: Vec<(Specifier, Range<usize>)>,
-}
-
-impl Requirement {
-    pub fn satisfied_by(&self, version: &Version) -> bool {
-        self.specifiers.iter().all(|(specifier, _)| specifier.contains(version))
-    }
-}
-
-/// Parse `name[extras] >=A, <B ; marker` (spaces anywhere PEP 508 allows them, or the old
-/// `name (>=A)` form); `None` for a URL requirement or a specifier PEP 440 does not allow.
-pub fn parse_requirement(text: &str) -> Option<Requirement> {
-    let skip_spaces = |at: usize| at + (text[at..].len() - text[at..].trim_start().len());
-    let name_start = skip_spaces(0);
-    let name_length = text[name_start..]
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .unwrap_or(text.len() - name_start);
-    if name_length == 0 {
-        return None;
-    }
-    let name = &text[name_start..name_start + name_length];
-    let mut at = skip_spaces(name_start + name_length);
-    if text[at..].starts_with('[') {
-        at += text[at..].find(']')? + 1;
-    }
-    let mut end = text[at..].find(';').map_or(text.len(), |position| at + position);
-    if text[at..end].contains('@') {
-        return None;
-    }
-    at = skip_spaces(at).min(end);
-    let trimmed_end = at + text[at..end].trim_end().len();
-    if text[at..trimmed_end].starts_with('(') {
-        if trimmed_end - at < 2 || !text[at..trimmed_end].ends_with(')') {
-            return None;
-        }
-        at += 1;
-        end = trimmed_end - 1;
-    }
-    let mut specifiers = Vec::new();
-    if !text[at..end].trim().is_empty() {
-        let mut part_start = at;
-        for part in text[at..end].split(',') {
-            let part_range = part_start..part_start + part.len();
-            part_start = part_range.end + 1;
-            let specifier = Specifier::parse(part)?;
-            let version_start = part_range.start + part.find(|c: char| c.is_ascii_alphanumeric())?;
-            let version_range = version_start..version_start + specifier.written.len();
-            if text.get(version_range.clone()) != Some(specifier.written.as_str()) {
-                return None;
-            }
-            specifiers.push((specifier, version_range));
-        }
-    }
-    Some(Requirement { name: name.to_string(), specifiers })
-}
-
-/// For a `>=A,<B` range that excludes `next`, the same-width (lower, upper) starting at `next`.
-pub fn widened(requirement: &Requirement, next: &Version) -> Option<(String, String)> {
-    let [(low, _), (high, _)] = requirement.specifiers.as_slice() else { return None };
-    if low.operator != Operator::GreaterEqual || high.operator != Operator::Less {
-        return None;
-    }
-    let (low, high) = (low.version.as_ref()?, high.version.as_ref()?);
-    let width = low.release.len();
-    let step_at = high.release.iter().zip(&low.release).position(|(h, l)| h != l)?;
-    let lower = if next.pre.is_none() && next.dev.is_none() && next.post.is_none() {
-        let mut parts: Vec<u64> = next.release.iter().take(width).copied().collect();
-        parts.resize(width, 0);
-        parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
-    } else {
-        next.to_string()
-    };
-    let mut upper: Vec<u64> = next.release.iter().take(step_at + 1).copied().collect();
-    upper.resize(step_at + 1, 0);
-    upper[step_at] = upper[step_at].checked_add(1)?;
-    upper.resize(high.release.len(), 0);
-    let upper = upper.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-    Some((lower, upper))
 }
 
 /// Rewrite the requirements on `distribution` in `[project].dependencies` that exclude `next`:
@@ -402,6 +338,7 @@ pub fn versions_json(workspace: &Workspace) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     fn version(text: &str) -> Version {
         Version::parse(text).unwrap()
@@ -466,53 +403,20 @@ mod tests {
         assert_eq!(update_requirements(PYPROJECT, "lumen-argus-core", &version("0.3.9")).unwrap(), PYPROJECT);
     }
 
+    /// A prefix requirement that allows the new version stays as written; one that excludes it
+    /// cannot be widened and is refused.
     #[test]
-    fn requirement_semantics() {
-        let range = parse_requirement("lumen-argus-core>=0.3,<0.4").unwrap();
-        assert!(range.satisfied_by(&version("0.3.1")));
-        assert!(!range.satisfied_by(&version("0.4.0")));
-        assert!(!range.satisfied_by(&version("0.4.0rc1")), "<0.4 excludes 0.4 pre-releases");
-        let pair = |lower: &str, upper: &str| Some((lower.to_string(), upper.to_string()));
-        assert_eq!(widened(&range, &version("1.0.0")), pair("1.0", "1.1"));
-        assert_eq!(widened(&range, &version("0.4.0rc1")), pair("0.4.0rc1", "0.5"));
-        assert_eq!(widened(&parse_requirement("x>=1,<2").unwrap(), &version("2.1.0")), pair("2", "3"));
-        assert_eq!(widened(&parse_requirement("x==0.3.1").unwrap(), &version("0.3.2")), None);
-        let compatible = parse_requirement("x~=0.3.1").unwrap();
-        assert!(compatible.satisfied_by(&version("0.3.7")) && !compatible.satisfied_by(&version("0.4.0")));
-    }
-
-    /// Regression (issue 12, class 10): `.*` was trimmed and the rest compared exactly, so
-    /// `==0.3.*` refused 0.3.1 and `!=0.3.*` allowed it.
-    #[test]
-    fn prefix_requirements_match_the_release_prefix() {
-        let prefix = parse_requirement("lumen-argus-core==0.3.*").unwrap();
-        assert!(prefix.satisfied_by(&version("0.3.1")) && prefix.satisfied_by(&version("0.3")));
-        assert!(!prefix.satisfied_by(&version("0.4.0")));
-        let excluded = parse_requirement("lumen-argus-core!=0.3.*").unwrap();
-        assert!(!excluded.satisfied_by(&version("0.3.1")) && excluded.satisfied_by(&version("0.4.0")));
+    fn prefix_requirements_are_kept_or_refused() {
         let text = PYPROJECT.replace("lumen-argus-core>=0.3,<0.4", "lumen-argus-core==0.3.*");
         assert_eq!(update_requirements(&text, "lumen-argus-core", &version("0.3.1")).unwrap(), text);
         assert!(update_requirements(&text, "lumen-argus-core", &version("0.4.0")).is_err());
     }
 
     #[test]
-    fn requirements_with_spaces_extras_markers_and_parentheses_parse() {
-        for text in ["x >= 0.3 , < 0.4", "x[a,b]>=0.3,<0.4;python_version>'3'", "x (>=0.3,<0.4)", " x>=0.3 ,<0.4 "] {
-            let requirement = parse_requirement(text).unwrap_or_else(|| panic!("{text:?}"));
-            assert_eq!(requirement.name, "x");
-            let versions: Vec<&str> = requirement.specifiers.iter().map(|(_, range)| &text[range.clone()]).collect();
-            assert_eq!(versions, ["0.3", "0.4"], "{text:?}");
-        }
-        for refused in ["x @ https://example.invalid/x.whl", "x>=0.3,", "x~=1", "x>=0.3.*", "(>=1)", "x (>=1"] {
-            assert!(parse_requirement(refused).is_none(), "{refused:?} accepted");
-        }
-    }
-
-    #[test]
     fn a_requirement_that_cannot_be_widened_is_refused_with_the_fix() {
         let text = PYPROJECT.replace("lumen-argus-core>=0.3,<0.4", "lumen-argus-core==0.3.1");
         let error = update_requirements(&text, "lumen-argus-core", &version("0.3.2")).unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("excludes lumen-argus-core 0.3.2"), "{message}");
         assert!(hint.unwrap().contains("lumen-argus-core>=0.3.2"));
     }
@@ -521,17 +425,25 @@ mod tests {
     fn malformed_or_odd_toml_is_refused_with_a_hint() {
         for text in ["[project\nname = ", "[project]\nversion = 1\n", "[project]\nname = \"x\"\n", "version = \"1\""] {
             let error = set_project_version(text, "1.0.0").unwrap_err();
-            assert!(crate::failure::lines(&error).1.is_some(), "{text:?}: {error:#}");
+            assert!(crate::failure::lines(&error).hint.is_some(), "{text:?}: {error:#}");
         }
     }
 
     #[test]
     fn explicit_versions_are_normalized_and_must_go_forward() {
         let current = version("1.2.3");
-        assert_eq!(next_version(&current, "1.2.4-RC.1").unwrap().to_string(), "1.2.4rc1");
+        let to = |text: &str| BumpTo::parse(text).unwrap();
+        assert_eq!(next_version(&current, &to("1.2.4-RC.1")).unwrap().to_string(), "1.2.4rc1");
         for refused in ["1.2.3", "1.2.2", "1.2.3rc1", "1.2.x", "1.3.0+abc", "huge"] {
-            assert!(next_version(&current, refused).is_err(), "{refused} accepted");
+            assert!(next_version(&current, &to(refused)).is_err(), "{refused} accepted");
         }
+        assert_eq!(next_version(&current, &to("minor")).unwrap().to_string(), "1.3.0");
+        let Lines { message, hint } = crate::failure::lines(&next_version(&current, &to("huge")).unwrap_err());
+        assert_eq!(message, "`huge` is neither a bump kind nor a PEP 440 version");
+        assert_eq!(
+            hint.as_deref(),
+            Some("use one of major, minor, patch, alpha, beta, rc, post, dev, release or a version such as 1.2.3")
+        );
     }
 }
 
@@ -540,84 +452,15 @@ mod proptests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::version::proptests::{VersionParts, version_parts};
-
-    /// A version specifier with an operator and a version drawn from the same small space as the
-    /// candidates, so matches and near misses are both common.
-    fn specifier_text() -> impl Strategy<Value = (String, VersionParts, bool)> {
-        let operator = prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">=", "~="]);
-        (operator, version_parts(), any::<bool>()).prop_map(|(operator, parts, wildcard)| {
-            let wildcard = wildcard && matches!(operator, "==" | "!=");
-            let parts = if wildcard || operator == "~=" {
-                VersionParts { pre: None, post: None, dev: None, local: None, ..parts }
-            } else if operator != "==" && operator != "!=" {
-                VersionParts { local: None, ..parts }
-            } else {
-                parts
-            };
-            (operator.to_string(), parts, wildcard)
-        })
-    }
 
     proptest! {
         // Cheap properties: 2048 cases each keeps the whole crate's property run to a few seconds.
         #![proptest_config(ProptestConfig::with_cases(2048))]
 
         #[test]
-        fn requirement_parsing_never_panics(text in any::<String>()) {
-            if let Some(requirement) = parse_requirement(&text) {
-                for (_, range) in &requirement.specifiers {
-                    prop_assert!(text.get(range.clone()).is_some());
-                }
-            }
+        fn editing_never_panics(text in any::<String>()) {
             let _ = update_requirements(&text, "x", &Version::parse("1.0").unwrap());
             let _ = set_project_version(&text, "1.0");
-        }
-
-        /// `satisfied_by` agrees with a model written from the PEP 440 text, over versions that
-        /// are built from parts (so the model never parses).
-        #[test]
-        fn satisfies_agrees_with_a_simple_model((operator, bound, wildcard) in specifier_text(), candidate in version_parts()) {
-            if operator == "~=" && bound.release.len() < 2 {
-                return Ok(());
-            }
-            let text = format!("name {operator} {}{}", bound.render(), if wildcard { ".*" } else { "" });
-            let requirement = parse_requirement(&text).expect("generated specifiers are valid");
-            let expected = model_contains(&operator, &bound, wildcard, &candidate);
-            prop_assert_eq!(requirement.satisfied_by(&Version::parse(&candidate.render()).unwrap()), expected,
-                "{} against {}", candidate.render(), text);
-        }
-    }
-
-    /// PEP 440 specifier matching over parts, with the parts' own ordering (`VersionParts::key`).
-    fn model_contains(operator: &str, bound: &VersionParts, wildcard: bool, candidate: &VersionParts) -> bool {
-        let public = VersionParts { local: None, ..candidate.clone() };
-        let same_prefix = |length: usize| {
-            candidate.epoch == bound.epoch && (0..length).all(|i| candidate.release_at(i) == bound.release_at(i))
-        };
-        let bound_is_pre = bound.pre.is_some() || bound.dev.is_some();
-        match (operator, wildcard) {
-            ("==", true) => same_prefix(bound.release.len()),
-            ("!=", true) => !same_prefix(bound.release.len()),
-            ("==", false) if bound.local.is_some() => candidate.key() == bound.key(),
-            ("==", false) => public.key() == bound.key(),
-            ("!=", false) if bound.local.is_some() => candidate.key() != bound.key(),
-            ("!=", false) => public.key() != bound.key(),
-            ("<=", _) => public.key() <= bound.key(),
-            (">=", _) => public.key() >= bound.key(),
-            ("~=", _) => public.key() >= bound.key() && same_prefix(bound.release.len() - 1),
-            // Below `V.dev0` unless V is itself a pre-release.
-            ("<", _) if bound_is_pre => candidate.key() < bound.key(),
-            ("<", _) => candidate.key() < VersionParts { dev: Some(0), local: None, ..bound.clone() }.key(),
-            (">", _) => {
-                let same_public = public.key() == bound.key();
-                let post_of_bound = bound.post.is_none()
-                    && bound.dev.is_none()
-                    && candidate.post.is_some()
-                    && VersionParts { post: None, dev: None, local: None, ..candidate.clone() }.key() == bound.key();
-                candidate.key() > bound.key() && !same_public && !post_of_bound
-            }
-            _ => unreachable!("{operator}"),
         }
     }
 }

@@ -117,6 +117,7 @@ pub fn cut_release(changelog: &str, header: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     #[test]
     fn headers_list_versions_only_when_they_differ() {
@@ -156,7 +157,7 @@ mod tests {
             "## Unreleased",
         ] {
             let error = cut_release(text, "## v1.0.0 — 2026-01-01").unwrap_err();
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             assert!(message.contains("Unreleased"), "{text:?}: {message}");
             assert!(hint.is_some(), "{text:?} has no hint");
             assert!(unreleased_heading(text).is_err(), "preflight and the cut disagree on {text:?}");

@@ -13,11 +13,10 @@ use anyhow::Context;
 use crate::failure::refuse;
 use crate::flags::ChecksumsFlags;
 use crate::workspace::Workspace;
-use crate::{changelog, files, gha, hashing};
+use crate::{files, gha, hashing, release_notes};
 
 pub const CHECKSUMS_FILE: &str = "checksums.txt";
 pub const NOTES_FILE: &str = "release-notes.md";
-pub const DOCKER_IMAGE: &str = "ghcr.io/lumen-argus/lumen-argus-community";
 /// Files of a release folder that are not artifacts.
 const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME];
 
@@ -32,7 +31,10 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
         None => {
             let workspace = Workspace::discover().map_err(|error| {
                 refuse(
-                    format!("no DIR given and no repository to take dist/ from: {}", crate::failure::lines(&error).0),
+                    format!(
+                        "no DIR given and no repository to take dist/ from: {}",
+                        crate::failure::lines(&error).message
+                    ),
                     "pass the folder explicitly: cargo xtask checksums DIR [--verify]",
                 )
             })?;
@@ -66,7 +68,7 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
 pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<usize> {
     let hashes = gather(dir)?;
     check_manifest(dir)?;
-    let notes = render_release_notes(&notes_input(workspace, &hashes)?);
+    let notes = release_notes::render(&release_notes::input(workspace, &hashes));
     let (list, notes_path) = (dir.join(CHECKSUMS_FILE), dir.join(NOTES_FILE));
     let mut staged = Vec::new();
     for (path, contents) in [(&list, render_checksums(&hashes)), (&notes_path, notes.clone())] {
@@ -407,64 +409,6 @@ pub fn verify(dir: &Path) -> anyhow::Result<usize> {
     Ok(present.len())
 }
 
-/// What the release notes are made of.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NotesInput {
-    /// (distribution, version), in display order.
-    pub packages: Vec<(String, String)>,
-    pub proxy_version: String,
-    /// (file name, hex) of every artifact, sorted by name.
-    pub artifacts: Vec<(String, String)>,
-    /// The changelog section of this release, when there is one.
-    pub changelog: Option<String>,
-}
-
-fn notes_input(workspace: &Workspace, hashes: &BTreeMap<String, String>) -> anyhow::Result<NotesInput> {
-    let proxy_version = workspace.package("proxy").map(|p| p.version.clone()).unwrap_or_else(|_| "unknown".into());
-    let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
-    let changelog = changelog::section(&changelog_text, &format!("v{proxy_version}"))
-        .or_else(|| changelog::section(&changelog_text, "Unreleased"));
-    Ok(NotesInput {
-        packages: workspace.packages.iter().map(|p| (p.distribution.clone(), p.version.clone())).collect(),
-        proxy_version,
-        artifacts: hashes.iter().map(|(name, hex)| (name.clone(), hex.clone())).collect(),
-        changelog,
-    })
-}
-
-fn is_archive(name: &str) -> bool {
-    name.ends_with(".tar.gz") || name.ends_with(".zip")
-}
-
-/// The release body, rendered from data only (equal inputs, equal text).
-pub fn render_release_notes(input: &NotesInput) -> String {
-    let mut notes = String::from("## Packages\n\n| package | version |\n|---|---|\n");
-    for (distribution, version) in &input.packages {
-        notes.push_str(&format!("| `{distribution}` | {version} |\n"));
-    }
-    let line = |(name, hex): &(String, String)| format!("- `{name}` — `sha256:{hex}`\n");
-    notes.push_str("\n## Sidecar binaries\n\n");
-    notes.extend(input.artifacts.iter().filter(|(name, _)| !is_archive(name)).map(line));
-    let archives: Vec<&(String, String)> = input.artifacts.iter().filter(|(name, _)| is_archive(name)).collect();
-    if !archives.is_empty() {
-        notes.push_str("\n## Archives\n\n");
-        notes.extend(archives.into_iter().map(line));
-    }
-    notes.push_str(
-        "\n## Verify\n\n\
-         Download the files and `checksums.txt` into one folder, then:\n\n\
-         ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
-         shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\
-         A running sidecar reports the same hash: `GET /api/v1/build` answers\n\
-         `\"build_id\": \"sha256:<hex>\"`, equal to the file's line above.\n",
-    );
-    notes.push_str(&format!("\n## Docker\n\n```sh\ndocker pull {DOCKER_IMAGE}:{}\n```\n", input.proxy_version));
-    if let Some(changes) = &input.changelog {
-        notes.push_str(&format!("\n## Changes\n\n{changes}\n"));
-    }
-    notes
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,32 +446,6 @@ mod tests {
     fn checksums_are_sorted_by_byte_order_with_two_spaces_and_lf() {
         let hashes = BTreeMap::from([("b".to_string(), HEX_B.to_string()), ("B".to_string(), HEX_A.to_string())]);
         assert_eq!(render_checksums(&hashes), format!("{HEX_A}  B\n{HEX_B}  b\n"));
-    }
-
-    #[test]
-    fn release_notes_fixture() {
-        let input = NotesInput {
-            packages: vec![("lumen-argus-core".into(), "0.1.1".into()), ("lumen-argus-proxy".into(), "0.2.0".into())],
-            proxy_version: "0.2.0".into(),
-            artifacts: vec![
-                ("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz".into(), HEX_B.into()),
-                ("lumen-argus-x86_64-unknown-linux-gnu".into(), HEX_A.into()),
-            ],
-            changelog: Some("- Fixed the relay.".into()),
-        };
-        let expected = format!(
-            "## Packages\n\n| package | version |\n|---|---|\n| `lumen-argus-core` | 0.1.1 |\n| `lumen-argus-proxy` | 0.2.0 |\n\n\
-             ## Sidecar binaries\n\n- `lumen-argus-x86_64-unknown-linux-gnu` — `sha256:{HEX_A}`\n\n\
-             ## Archives\n\n- `lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz` — `sha256:{HEX_B}`\n\n\
-             ## Verify\n\nDownload the files and `checksums.txt` into one folder, then:\n\n\
-             ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
-             shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\
-             A running sidecar reports the same hash: `GET /api/v1/build` answers\n\
-             `\"build_id\": \"sha256:<hex>\"`, equal to the file's line above.\n\n\
-             ## Docker\n\n```sh\ndocker pull ghcr.io/lumen-argus/lumen-argus-community:0.2.0\n```\n\n\
-             ## Changes\n\n- Fixed the relay.\n"
-        );
-        assert_eq!(render_release_notes(&input), expected);
     }
 }
 

@@ -310,12 +310,12 @@ mod tests {
     fn a_file_that_disagrees_with_its_record_or_another_runner_is_refused() {
         let mut tampered = runner("one", &[("x-x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu", hex('a'))]);
         tampered.files.insert("x-x86_64-unknown-linux-gnu".into(), hex('c'));
-        let message = crate::failure::lines(&merge(&[tampered]).unwrap_err()).0;
+        let message = crate::failure::lines(&merge(&[tampered]).unwrap_err()).message;
         assert!(message.contains("its manifest record says"), "{message}");
 
         let first = runner("one", &[("same", "x86_64-unknown-linux-gnu", hex('a'))]);
         let second = runner("two", &[("same", "x86_64-unknown-linux-gnu", hex('b'))]);
-        let message = crate::failure::lines(&merge(&[first.clone(), second]).unwrap_err()).0;
+        let message = crate::failure::lines(&merge(&[first.clone(), second]).unwrap_err()).message;
         assert!(message.contains("from one") && message.contains("from two"), "{message}");
         // The same bytes from two folders (a re-downloaded artifact) are one artifact.
         assert_eq!(merge(&[first.clone(), first]).unwrap().len(), 1);
@@ -325,13 +325,13 @@ mod tests {
     fn uploads_and_manifests_must_list_the_same_files() {
         let mut extra = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
         extra.files.insert("stray".into(), hex('d'));
-        assert!(crate::failure::lines(&merge(&[extra]).unwrap_err()).0.contains("stray was uploaded"));
+        assert!(crate::failure::lines(&merge(&[extra]).unwrap_err()).message.contains("stray was uploaded"));
         let mut stray = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
         stray.unlisted.push("surprise".into());
-        assert!(crate::failure::lines(&merge(&[stray]).unwrap_err()).0.contains("surprise was uploaded without"));
+        assert!(crate::failure::lines(&merge(&[stray]).unwrap_err()).message.contains("surprise was uploaded without"));
         let mut missing = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
         missing.files.clear();
-        assert!(crate::failure::lines(&merge(&[missing]).unwrap_err()).0.contains("was not uploaded"));
+        assert!(crate::failure::lines(&merge(&[missing]).unwrap_err()).message.contains("was not uploaded"));
     }
 
     #[test]
@@ -342,7 +342,7 @@ mod tests {
         let message = crate::failure::lines(
             &merge(&[runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]), other]).unwrap_err(),
         )
-        .0;
+        .message;
         assert!(message.contains("built from 2 commits"), "{message}");
         assert!(message.contains("proxy has versions 0.2.5 and 0.2.6"), "{message}");
     }
@@ -363,7 +363,7 @@ mod tests {
         }
         std::fs::write(runner_dir.join("manifest.json"), json!({ "artifacts": manifest }).to_string()).unwrap();
         let runner = read_runner(&runner_dir).unwrap();
-        let message = crate::failure::lines(&merge(&[runner]).unwrap_err()).0;
+        let message = crate::failure::lines(&merge(&[runner]).unwrap_err()).message;
         assert!(message.contains(&format!("{missing} is in the manifest but was not uploaded")), "{message}");
     }
 
@@ -390,7 +390,7 @@ mod tests {
             .map(|target| record(&format!("b-{}", target.triple), target.triple, &hex('a'), COMMIT))
             .collect();
         require_all_targets(&records).unwrap();
-        let message = crate::failure::lines(&require_all_targets(&records[1..]).unwrap_err()).0;
+        let message = crate::failure::lines(&require_all_targets(&records[1..]).unwrap_err()).message;
         assert!(message.contains(targets::SUPPORTED[0].triple), "{message}");
     }
 }

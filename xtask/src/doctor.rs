@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::failure::refuse;
+use crate::failure::{Lines, refuse};
 use crate::flags::DoctorFlags;
 use crate::workspace::Workspace;
 use crate::{interpreter, targets, tools};
@@ -60,7 +60,7 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
     findings.push(match &python {
         Ok(python) => Finding::ok("python", format!("{} ({})", python.version, python.path.display())),
         Err(error) => {
-            let (message, hint) = crate::failure::lines(error);
+            let Lines { message, hint } = crate::failure::lines(error);
             Finding { what: "python", verdict: Verdict::Missing, detail: message, fix: hint }
         }
     });
@@ -108,7 +108,7 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         Err(error) => Finding {
             what: "host triple",
             verdict: Verdict::Missing,
-            detail: crate::failure::lines(&error).0,
+            detail: crate::failure::lines(&error).message,
             fix: Some(format!("build sidecars on one of: {}", targets::supported_list())),
         },
     });
@@ -121,7 +121,7 @@ fn examine_interpreter(workspace: &Workspace) -> Finding {
     let pinned = match interpreter::read_pin(&workspace.root) {
         Ok(pinned) => pinned,
         Err(error) => {
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             return Finding { what, verdict: Verdict::Missing, detail: message, fix: hint };
         }
     };
@@ -152,7 +152,7 @@ fn examine_interpreter(workspace: &Workspace) -> Finding {
             fix: Some(format!("uv python install {pinned}")),
         },
         Err(error) => {
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             Finding { what, verdict: Verdict::Missing, detail: message, fix: hint }
         }
     }

@@ -191,10 +191,10 @@ mod tests {
         let linux = parse("x86_64-unknown-linux-gnu").unwrap();
         for garbage in [&b"#!/bin/sh\necho hi\n"[..], b"", b"\x7fEL", b"MZ"] {
             let error = check(identify(garbage).as_ref(), linux).unwrap_err();
-            assert!(crate::failure::lines(&error).0.contains("not an executable format"), "{garbage:?}");
+            assert!(crate::failure::lines(&error).message.contains("not an executable format"), "{garbage:?}");
         }
         let error = check(identify(&elf(0x28)).as_ref(), linux).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("Elf for []"));
+        assert!(crate::failure::lines(&error).message.contains("Elf for []"));
         let mut elf32 = elf(0x3e);
         elf32[4] = 1;
         assert!(check(identify(&elf32).as_ref(), linux).is_err());

@@ -62,16 +62,23 @@ impl<T, E: Into<anyhow::Error>> WithHint<T> for Result<T, E> {
     }
 }
 
-/// The `(error, hint)` lines of a failure.
-pub fn lines(error: &anyhow::Error) -> (String, Option<String>) {
+/// What a failure prints: the `error:` line, and the `hint:` line when there is a fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lines {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// The lines of a failure.
+pub fn lines(error: &anyhow::Error) -> Lines {
     let hint = error.chain().find_map(|cause| cause.downcast_ref::<Hinted>()).map(|h| h.hint.clone());
-    (format!("{error:#}"), hint)
+    Lines { message: format!("{error:#}"), hint }
 }
 
 /// Print the failure and pick the exit code: 130 after an interrupt, 2 for a usage error, 1
 /// otherwise.
 pub fn report(error: &anyhow::Error) -> ExitCode {
-    let (message, hint) = lines(error);
+    let Lines { message, hint } = lines(error);
     gha::error_annotation(&message);
     // A closed stderr must not turn a clean failure into a panic: these writes may fail quietly.
     let mut stderr = std::io::stderr().lock();
@@ -166,7 +173,7 @@ mod tests {
     fn hint_survives_added_context() {
         let failed: anyhow::Result<()> = Err(refuse("version 1.2.x is not PEP 440", "write 1.2.3"));
         let error = failed.context("bumping proxy").unwrap_err();
-        let (message, hint) = lines(&error);
+        let Lines { message, hint } = lines(&error);
         assert_eq!(message, "bumping proxy: version 1.2.x is not PEP 440");
         assert_eq!(hint.as_deref(), Some("write 1.2.3"));
     }
@@ -202,13 +209,14 @@ mod tests {
     #[test]
     fn plain_errors_have_no_hint() {
         let error = anyhow::anyhow!("disk full");
-        assert_eq!(lines(&error), ("disk full".to_string(), None));
+        assert_eq!(lines(&error), Lines { message: "disk full".to_string(), hint: None });
     }
 
     #[test]
     fn hint_wraps_the_whole_chain_of_the_error() {
         let failed: anyhow::Result<()> = Err(anyhow::anyhow!("no such file")).context("reading uv.lock");
         let error = failed.hint("run `uv lock`").unwrap_err();
-        assert_eq!(lines(&error), ("reading uv.lock: no such file".to_string(), Some("run `uv lock`".to_string())));
+        let expected = Lines { message: "reading uv.lock: no such file".into(), hint: Some("run `uv lock`".into()) };
+        assert_eq!(lines(&error), expected);
     }
 }

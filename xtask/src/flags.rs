@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::archive::ArchiveFormat;
+use crate::bump::BumpTo;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
@@ -26,7 +29,7 @@ pub enum Command {
     Smoke(SmokeFlags),
     /// Write checksums.txt and release-notes.md from the *.sha256 files of a folder
     Checksums(ChecksumsFlags),
-    /// Bump one package's version (major minor patch alpha beta rc post dev release, or X.Y.Z)
+    /// Bump one package's version by a step (minor, rc, ...) or to an explicit X.Y.Z
     Bump(BumpFlags),
     /// The maintainer's release runbook: a dry run unless --execute
     Release(ReleaseFlags),
@@ -105,9 +108,9 @@ pub struct BumpFlags {
     /// Package to bump: core, agent or proxy (directory name under packages/)
     #[arg(value_name = "PACKAGE", required_unless_present = "show")]
     pub package: Option<String>,
-    /// major, minor, patch, alpha, beta, rc, post, dev, release, or an explicit PEP 440 version
     #[arg(value_name = "KIND|VERSION", required_unless_present = "show")]
-    pub kind: Option<String>,
+    #[arg(value_parser = BumpTo::parse, help = crate::bump::kind_or_version_help())]
+    pub kind: Option<BumpTo>,
     /// Print the diff of every file it would change, and change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -220,14 +223,6 @@ pub struct ArchiveFlags {
     /// Name of the entry inside the archive (default: the file's name)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ArchiveFormat {
-    #[value(name = "tar.gz")]
-    TarGz,
-    #[value(name = "zip")]
-    Zip,
 }
 
 #[cfg(test)]

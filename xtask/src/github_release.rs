@@ -278,7 +278,7 @@ fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::E
     if error.chain().any(|cause| cause.is::<failure::Interrupted>()) {
         return error.context(format!("release {tag} is {state}; re-run `{rerun}` to finish"));
     }
-    if failure::lines(&error).1.is_some() {
+    if failure::lines(&error).hint.is_some() {
         return error;
     }
     refuse(
@@ -289,7 +289,7 @@ fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::E
 
 fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
     let Some(token) = token else { return error };
-    let (message, hint) = failure::lines(&error);
+    let failure::Lines { message, hint } = failure::lines(&error);
     if !message.contains("***")
         && token.scrub(&message) == message
         && hint.as_ref().is_none_or(|h| token.scrub(h) == *h)

@@ -136,6 +136,7 @@ fn matches_file_on_disk(dist: &Path, artifact: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     fn record(file: &str, sha: &str) -> ArtifactRecord {
         ArtifactRecord {
@@ -228,7 +229,7 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         std::fs::write(folder.path().join(FILE_NAME), "{\"artifacts\": [").unwrap();
         let error = forget(folder.path(), &[]).unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("manifest.json is not valid JSON"), "{message}");
         assert!(hint.unwrap().contains("remove it"));
     }

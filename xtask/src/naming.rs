@@ -14,7 +14,7 @@ pub fn plain_file_name(binary: &str, target: &Target) -> String {
 
 /// `<binary>-<version>-<triple>.tar.gz`, or `.zip` for Windows.
 pub fn archive_file_name(binary: &str, version: &str, target: &Target) -> String {
-    format!("{binary}-{version}-{}.{}", target.triple, target.archive_extension())
+    format!("{binary}-{version}-{}.{}", target.triple, target.archive_format().extension())
 }
 
 /// `<file>.sha256`.
@@ -61,7 +61,7 @@ pub fn stale_archives<'a>(
 
 /// The version in `<binary>-<version>-<triple>.<ext>`, when `name` is such an archive.
 fn archive_version<'a>(name: &'a str, binary: &str, target: &Target) -> Option<&'a str> {
-    let suffix = format!("-{}.{}", target.triple, target.archive_extension());
+    let suffix = format!("-{}.{}", target.triple, target.archive_format().extension());
     let version = name.strip_prefix(binary)?.strip_prefix('-')?.strip_suffix(suffix.as_str())?;
     (check_version_for_file_names(version).is_ok()).then_some(version)
 }

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::failure::{WithHint, lines, refuse};
+use crate::failure::{Lines, WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
 use crate::workspace::Workspace;
-use crate::{bump, changelog, checksums, gha, smoke, targets, tools};
+use crate::{changelog, checksums, gha, smoke, targets, tools};
 
 /// One reason a release from this checkout would be refused, and its fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +79,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let commit = commit.unwrap_or_else(|| "unknown".to_string());
     let cases = smoke::cases_for_target(&workspace, None, &commit)?;
     let results = gha::group("smoke", || smoke::verify(&cases, Duration::from_secs(60)))?;
-    let slowest = results.iter().filter_map(|result| result.startup_ms).max().unwrap_or(0);
+    let slowest = results.iter().filter_map(|result| result.verdict.as_ref().ok()).max().copied().unwrap_or(0);
     steps.push(("smoke", format!("{} sidecars report their own build_id (slowest {slowest} ms)", results.len())));
 
     let listed = gha::group("checksums", || checksums::write_release_files(&workspace, &workspace.dist_dir()))?;
@@ -184,7 +184,10 @@ pub fn push_release(root: &Path, git: &Path, tag: &str, cut: &Cut) -> anyhow::Re
     if let Err(error) = run_git(root, git, &["push", "origin", &format!("refs/tags/{tag}")]) {
         let (release, previous) = (&cut.release_commit, &cut.previous_head);
         return Err(refuse(
-            format!("{}; main (with the release commit {release}) is on origin, the tag {tag} is not", lines(&error).0),
+            format!(
+                "{}; main (with the release commit {release}) is on origin, the tag {tag} is not",
+                lines(&error).message
+            ),
             format!(
                 "finish the release with `git push origin {tag}`; or undo it with \
                  `git push --force-with-lease=main:{release} origin {previous}:main && git tag -d {tag} && git reset --keep {previous}`"
@@ -234,7 +237,7 @@ fn undone(error: anyhow::Error, step: &str, left: Vec<String>) -> anyhow::Error 
         };
         return error.context(format!("{step}: {undo}"));
     }
-    let (message, _) = lines(&error);
+    let Lines { message, .. } = lines(&error);
     if left.is_empty() {
         refuse(
             format!("{message}; {step}, and everything this run changed was undone"),
@@ -376,7 +379,7 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
     match std::fs::read_to_string(workspace.root.join(changelog::PATH)) {
         Ok(changelog_text) => {
             if let Err(error) = changelog::unreleased_heading(&changelog_text) {
-                let (what, fix) = lines(&error);
+                let Lines { message: what, hint: fix } = lines(&error);
                 problems.push(problem(what, fix.unwrap_or_default()));
             }
         }
@@ -409,22 +412,13 @@ fn version_problems(workspace: &Workspace) -> Vec<Problem> {
             continue;
         };
         for member in workspace.packages.iter().filter(|member| member.name != package.name) {
-            let text = std::fs::read_to_string(member.dir.join("pyproject.toml")).unwrap_or_default();
-            let Ok(document) = text.parse::<toml_edit::DocumentMut>() else { continue };
-            let requirements = document
-                .get("project")
-                .and_then(|project| project.get("dependencies"))
-                .and_then(toml_edit::Item::as_array)
-                .map(|array| array.iter().filter_map(|value| value.as_str().map(str::to_string)).collect::<Vec<_>>())
-                .unwrap_or_default();
-            for requirement in requirements {
-                let Some(parsed) = bump::parse_requirement(&requirement) else { continue };
-                let same_name = bump::normalized_name(&parsed.name) == bump::normalized_name(&package.distribution);
-                if same_name && !parsed.satisfied_by(&version) {
+            for requirement in member.dependencies.iter().filter(|requirement| requirement.is_on(&package.distribution))
+            {
+                if !requirement.satisfied_by(&version) {
                     problems.push(problem(
                         format!(
-                            "{} requires {requirement}, but {} is {version}",
-                            member.distribution, package.distribution
+                            "{} requires {}, but {} is {version}",
+                            member.distribution, requirement.text, package.distribution
                         ),
                         format!("widen the requirement in packages/{}/pyproject.toml", member.name),
                     ));
@@ -455,6 +449,31 @@ mod tests {
         assert_eq!(
             summary,
             "### Release v1.0.0\n\n| step | result |\n|---|---|\n| preflight | 1 problem(s) |\n| smoke | 2 sidecars |\n"
+        );
+    }
+
+    #[test]
+    fn a_requirement_on_a_member_that_its_version_breaks_is_a_problem() {
+        let package = |name: &str, version: &str, dependencies: &str| {
+            let text = format!(
+                "[project]\nname = \"lumen-argus-{name}\"\nversion = \"{version}\"\ndependencies = [{dependencies}]\n"
+            );
+            crate::workspace::parse_package(name, Path::new(name), &text).unwrap()
+        };
+        let workspace = |core_version: &str| Workspace {
+            root: "/nowhere".into(),
+            packages: vec![
+                package("agent", "0.1.0", "\"lumen-argus-core>=0.3,<0.4\", \"aiohttp>=3\""),
+                package("core", core_version, ""),
+            ],
+        };
+        assert_eq!(version_problems(&workspace("0.3.2")), []);
+        assert_eq!(
+            version_problems(&workspace("0.4.0")),
+            [problem(
+                "lumen-argus-agent requires lumen-argus-core>=0.3,<0.4, but lumen-argus-core is 0.4.0",
+                "widen the requirement in packages/agent/pyproject.toml"
+            )]
         );
     }
 
@@ -527,7 +546,7 @@ mod tests {
     }
 
     fn message_of(error: &anyhow::Error) -> (String, String) {
-        let (message, hint) = lines(error);
+        let Lines { message, hint } = lines(error);
         (message, hint.unwrap_or_default())
     }
 

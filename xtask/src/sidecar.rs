@@ -8,13 +8,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::build_info::{self, Provenance};
-use crate::failure::refuse;
+use crate::build_info;
+use crate::failure::{Lines, refuse};
 use crate::flags::SidecarFlags;
 use crate::manifest::{self, ArtifactRecord};
 use crate::process::Supervised;
+use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
-use crate::workspace::{Package, Sidecar, Workspace};
+use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, tools};
 
 /// Lines of PyInstaller's output kept to show when it fails.
@@ -59,15 +60,14 @@ pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
 pub fn build_and_publish(
     workspace: &Workspace,
     target: &'static Target,
-    packages: &[&Package],
+    packages: &[SidecarPackage<'_>],
     options: BuildOptions,
 ) -> anyhow::Result<Vec<Published>> {
     let _build_lock = workspace.lock_builds()?;
     tools::find_python()?;
     let uv = tools::uv(workspace)?;
-    let provenance = build_info::provenance(&workspace.root, true)?;
-    for package in packages {
-        let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
+    let provenance = provenance::provenance(&workspace.root, BuildTime::CommitTime)?;
+    for SidecarPackage { package, sidecar } in packages {
         spec_path(package, sidecar)?;
     }
     let dist = workspace.dist_dir();
@@ -78,9 +78,9 @@ pub fn build_and_publish(
     let workspace_digest = build_cache::workspace_digest(workspace)?;
     let mut jobs = Vec::new();
     let mut generated = GeneratedFiles(Vec::new());
-    for package in packages {
-        let sidecar = package.sidecar.as_ref().expect("sidecar_packages returns packages with a sidecar");
-        let (build_info_path, build_info_text) = build_info::write(package, &provenance)?;
+    for &sidecar_package in packages {
+        let SidecarPackage { package, sidecar } = sidecar_package;
+        let (build_info_path, build_info_text) = build_info::write(sidecar_package, &provenance)?;
         generated.0.push(build_info_path.clone());
         let key = build_cache::key(
             &workspace_digest,
@@ -112,8 +112,7 @@ pub fn build_and_publish(
         outcomes.extend(batch_outcomes);
     }
 
-    let declared_binaries: Vec<&str> =
-        workspace.packages.iter().filter_map(|package| package.sidecar.as_ref()).map(|s| s.binary.as_str()).collect();
+    let declared_binaries: Vec<&str> = workspace.sidecars().map(|entry| entry.sidecar.binary.as_str()).collect();
     let mut failures = Vec::new();
     let mut published = Vec::new();
     for (job, outcome) in jobs.iter().zip(outcomes) {
@@ -124,9 +123,9 @@ pub fn build_and_publish(
             Ok(item) => published.push(item),
             Err(error) => {
                 crate::process::check_interrupted()?;
-                let (mut message, hint) = crate::failure::lines(&error);
+                let Lines { mut message, hint } = crate::failure::lines(&error);
                 if let Err(cleanup) = withdraw(&dist, target, job, &declared_binaries) {
-                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).0));
+                    message.push_str(&format!(" (and cleaning dist/: {})", crate::failure::lines(&cleanup).message));
                 }
                 failures.push((format!("{}: {message}", job.sidecar.binary), hint));
             }
@@ -401,10 +400,7 @@ fn publish(
     let binary_hash = hashing::sha256_hex_of_bytes(&contents);
     let plain_name = naming::plain_file_name(binary, target);
     let mut entries = [archive::Entry { name: &plain_name, contents: &contents, mode: 0o755 }];
-    let archive_bytes = match target.archive_extension() {
-        "zip" => archive::zip(&mut entries, provenance.source_date_epoch)?,
-        _ => archive::tar_gz(&mut entries, provenance.source_date_epoch)?,
-    };
+    let archive_bytes = archive::pack(target.archive_format(), &mut entries, provenance.source_date_epoch)?;
     let archive_hash = hashing::sha256_hex_of_bytes(&archive_bytes);
     let binary_name = naming::sidecar_file_name(binary, target);
     let archive_name = naming::archive_file_name(binary, &job.package.version, target);
@@ -541,11 +537,11 @@ mod tests {
         assert!(folder.path().join("created").is_dir());
         let dangling = folder.path().join("dangling");
         std::os::unix::fs::symlink(folder.path().join("nothing"), &dangling).unwrap();
-        let (message, hint) = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
+        let Lines { message, hint } = crate::failure::lines(&check_output_folder(&dangling).unwrap_err());
         assert!(message.contains("is a link to something that does not exist"), "{message}");
         assert!(hint.is_some());
         std::fs::write(folder.path().join("file"), "x").unwrap();
         let error = check_output_folder(&folder.path().join("file")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("exists but is not a folder"));
+        assert!(crate::failure::lines(&error).message.contains("exists but is not a folder"));
     }
 }

@@ -18,8 +18,8 @@ use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
 use crate::process::{STOP_GRACE, Supervised};
 use crate::targets::Target;
-use crate::workspace::{Package, Sidecar, Workspace};
-use crate::{build_info, executable_format, gha, hashing, naming, targets};
+use crate::workspace::{Sidecar, SidecarPackage, Workspace};
+use crate::{executable_format, gha, hashing, naming, provenance, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
 const OUTPUT_TAIL_LINES: usize = 20;
@@ -40,16 +40,15 @@ pub struct SmokeCase {
 #[derive(Debug)]
 pub struct SmokeResult {
     pub file_name: String,
-    pub startup_ms: Option<u128>,
-    pub build_id_matches: bool,
-    pub failure: Option<String>,
+    /// The milliseconds from start to a report that matched everything, or why the check failed.
+    pub verdict: Result<u128, String>,
     pub output_tail: Vec<String>,
 }
 
 pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     let timeout = timeout_of(flags.timeout)?;
     let workspace = Workspace::discover()?;
-    let commit = build_info::provenance(&workspace.root, true)?.git_commit;
+    let commit = provenance::git_commit(&workspace.root)?;
     let cases = if flags.binary.is_empty() {
         cases_for_target(&workspace, flags.target.as_deref(), &commit)?
     } else {
@@ -79,8 +78,9 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
     let table = render_table(&results);
     println!("{table}");
     gha::step_summary(&format!("### Smoke test\n\n{table}"))?;
-    let failed: Vec<&SmokeResult> = results.iter().filter(|result| result.failure.is_some()).collect();
-    for result in &failed {
+    let failed: Vec<(&SmokeResult, &String)> =
+        results.iter().filter_map(|result| Some((result, result.verdict.as_ref().err()?))).collect();
+    for (result, _) in &failed {
         eprintln!("--- last lines of {} ---", result.file_name);
         for line in &result.output_tail {
             eprintln!("{line}");
@@ -89,14 +89,14 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
     crate::process::check_interrupted()?;
     match failed.as_slice() {
         [] => Ok(results),
-        [only] => Err(refuse(
-            format!("{}: {}", only.file_name, only.failure.as_deref().unwrap_or_default()),
+        [(only, failure)] => Err(refuse(
+            format!("{}: {failure}", only.file_name),
             "the sidecar's last lines are above; rebuild with `cargo xtask sidecar --no-cache` if the source changed",
         )),
         several => Err(refuse(
             several
                 .iter()
-                .map(|result| format!("{}: {}", result.file_name, result.failure.as_deref().unwrap_or_default()))
+                .map(|(result, failure)| format!("{}: {failure}", result.file_name))
                 .collect::<Vec<_>>()
                 .join("; "),
             "each sidecar's last lines are above",
@@ -112,8 +112,8 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
     };
     require_runnable_here(target)?;
     let mut cases = Vec::new();
-    for package in workspace.sidecar_packages(None)? {
-        let sidecar = package.sidecar.as_ref().expect("sidecar package");
+    for sidecar_package in workspace.sidecar_packages(None)? {
+        let sidecar = sidecar_package.sidecar;
         let path = workspace.dist_dir().join(naming::sidecar_file_name(&sidecar.binary, target));
         if !path.is_file() {
             return Err(refuse(
@@ -123,7 +123,7 @@ pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &st
         }
         executable_format::check_file(&path, target)
             .hint(format!("rebuild it: cargo xtask sidecar --target {} --no-cache", target.triple))?;
-        cases.push(case(package, sidecar, path, commit));
+        cases.push(case(sidecar_package, path, commit));
     }
     Ok(cases)
 }
@@ -181,8 +181,7 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
             format!("chmod +x {shown_path}, or take the binary from its archive, which keeps the mode"),
         ));
     }
-    let declared: Vec<String> =
-        workspace.packages.iter().filter_map(|p| p.sidecar.as_ref().map(|s| s.binary.clone())).collect();
+    let declared: Vec<&str> = workspace.sidecars().map(|entry| entry.sidecar.binary.as_str()).collect();
     let (binary, target) = naming::parse_sidecar_file_name(&file_name).ok_or_else(|| {
         refuse(
             format!("{}: not named <binary>-<triple>[.exe]", shown_name(&file_name)),
@@ -192,20 +191,16 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
             ),
         )
     })?;
-    let package = workspace
-        .packages
-        .iter()
-        .find(|package| package.sidecar.as_ref().is_some_and(|sidecar| sidecar.binary == binary))
-        .ok_or_else(|| {
-            refuse(
-                format!("{}: no package declares a sidecar named `{}`", shown_name(&file_name), shown_name(binary)),
-                format!("declared sidecars: {}", declared.join(", ")),
-            )
-        })?;
+    let sidecar_package = workspace.sidecars().find(|entry| entry.sidecar.binary == binary).ok_or_else(|| {
+        refuse(
+            format!("{}: no package declares a sidecar named `{}`", shown_name(&file_name), shown_name(binary)),
+            format!("declared sidecars: {}", declared.join(", ")),
+        )
+    })?;
     // As the build does: the header must be the triple's format and CPU, whatever the name says.
     executable_format::check_file(path, target)?;
     require_runnable_here(target)?;
-    Ok(case(package, package.sidecar.as_ref().expect("matched on sidecar"), path.to_path_buf(), commit))
+    Ok(case(sidecar_package, path.to_path_buf(), commit))
 }
 
 #[cfg(unix)]
@@ -219,7 +214,7 @@ fn is_executable(_metadata: &std::fs::Metadata) -> bool {
     true
 }
 
-fn case(package: &Package, sidecar: &Sidecar, path: PathBuf, commit: &str) -> SmokeCase {
+fn case(SidecarPackage { package, sidecar }: SidecarPackage<'_>, path: PathBuf, commit: &str) -> SmokeCase {
     SmokeCase {
         file_name: shown_name(&path.file_name().map(|name| name.to_string_lossy()).unwrap_or_default()),
         path,
@@ -249,21 +244,10 @@ fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
     let started = Instant::now();
     let verdict = start_and_verify(case, timeout, &observed, started);
     let output_tail = observed.lock().map(|seen| seen.lines.iter().cloned().collect()).unwrap_or_default();
-    match verdict {
-        Ok(()) => SmokeResult {
-            file_name: case.file_name.clone(),
-            startup_ms: Some(started.elapsed().as_millis()),
-            build_id_matches: true,
-            failure: None,
-            output_tail,
-        },
-        Err(error) => SmokeResult {
-            file_name: case.file_name.clone(),
-            startup_ms: None,
-            build_id_matches: false,
-            failure: Some(crate::failure::lines(&error).0),
-            output_tail,
-        },
+    SmokeResult {
+        file_name: case.file_name.clone(),
+        verdict: verdict.map(|()| started.elapsed().as_millis()).map_err(|error| crate::failure::lines(&error).message),
+        output_tail,
     }
 }
 
@@ -498,11 +482,9 @@ fn random_password() -> String {
 pub fn render_table(results: &[SmokeResult]) -> String {
     let mut table = String::from("| binary | startup | build_id | verdict |\n|---|---:|---|---|\n");
     for result in results {
-        let startup = result.startup_ms.map_or("-".to_string(), |ms| format!("{ms} ms"));
-        let matches = if result.build_id_matches { "match" } else { "-" };
-        let verdict = match &result.failure {
-            None => "pass".to_string(),
-            Some(failure) => format!("FAIL: {failure}"),
+        let (startup, matches, verdict) = match &result.verdict {
+            Ok(ms) => (format!("{ms} ms"), "match", "pass".to_string()),
+            Err(failure) => ("-".to_string(), "-", format!("FAIL: {failure}")),
         };
         table.push_str(&format!("| `{}` | {startup} | {matches} | {verdict} |\n", result.file_name));
     }
@@ -554,6 +536,18 @@ mod tests {
         assert!(message.contains("build_id is sha256:cd, the file is sha256:ab"), "{message}");
         assert!(message.contains("version is 1.1, expected 1.0"), "{message}");
         assert!(message.contains("service is other"), "{message}");
+    }
+
+    #[test]
+    fn the_table_shows_the_startup_of_a_pass_and_the_reason_of_a_failure() {
+        let result =
+            |file_name: &str, verdict| SmokeResult { file_name: file_name.into(), verdict, output_tail: vec![] };
+        let table = render_table(&[result("a", Ok(1234)), result("b", Err("exited (exit status: 3)".into()))]);
+        assert_eq!(
+            table,
+            "| binary | startup | build_id | verdict |\n|---|---:|---|---|\n\
+             | `a` | 1234 ms | match | pass |\n| `b` | - | - | FAIL: exited (exit status: 3) |\n"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::archive::ArchiveFormat;
 use crate::failure::refuse;
 use crate::flags::TargetsFlags;
 
@@ -43,9 +44,9 @@ impl Target {
         if self.os == Os::Windows { ".exe" } else { "" }
     }
 
-    /// `zip` for Windows triples, `tar.gz` for the others.
-    pub fn archive_extension(&self) -> &'static str {
-        if self.os == Os::Windows { "zip" } else { "tar.gz" }
+    /// `.zip` for Windows triples, `.tar.gz` for the others.
+    pub fn archive_format(&self) -> ArchiveFormat {
+        if self.os == Os::Windows { ArchiveFormat::Zip } else { ArchiveFormat::TarGz }
     }
 }
 
@@ -69,7 +70,7 @@ pub fn table_json() -> Value {
                 "runner": target.runner,
                 "os": target.os.name(),
                 "arch": target.arch.name(),
-                "archive": target.archive_extension(),
+                "archive": target.archive_format().extension(),
                 "executable_suffix": target.executable_suffix(),
             })
         })
@@ -80,7 +81,12 @@ pub fn table_json() -> Value {
 fn render_table() -> String {
     let mut table = format!("{:<28} {:<18} {}\n", "triple", "runner", "archive");
     for target in &SUPPORTED {
-        table.push_str(&format!("{:<28} {:<18} {}\n", target.triple, target.runner, target.archive_extension()));
+        table.push_str(&format!(
+            "{:<28} {:<18} {}\n",
+            target.triple,
+            target.runner,
+            target.archive_format().extension()
+        ));
     }
     table
 }
@@ -160,6 +166,7 @@ pub fn buildable(requested: Option<&str>) -> anyhow::Result<&'static Target> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     #[test]
     fn every_supported_triple_parses_to_itself() {
@@ -173,7 +180,7 @@ mod tests {
         for target in &SUPPORTED {
             let windows = target.triple.contains("windows");
             assert_eq!(target.executable_suffix() == ".exe", windows, "{}", target.triple);
-            assert_eq!(target.archive_extension() == "zip", windows, "{}", target.triple);
+            assert_eq!(target.archive_format() == ArchiveFormat::Zip, windows, "{}", target.triple);
         }
     }
 
@@ -206,7 +213,7 @@ mod tests {
     #[test]
     fn unknown_triple_is_refused_with_the_list() {
         let error = parse("riscv64gc-unknown-linux-gnu").unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("riscv64gc-unknown-linux-gnu"));
         assert!(hint.unwrap().contains("x86_64-pc-windows-msvc"));
     }
@@ -216,7 +223,7 @@ mod tests {
         let host = host().unwrap();
         let foreign = SUPPORTED.iter().find(|target| *target != host).unwrap();
         let error = buildable(Some(foreign.triple)).unwrap_err();
-        let (message, hint) = crate::failure::lines(&error);
+        let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("does not cross-build"), "{message}");
         assert!(hint.unwrap().contains(foreign.runner));
         assert_eq!(buildable(None).unwrap(), host);

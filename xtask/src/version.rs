@@ -5,7 +5,31 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use clap::ValueEnum;
+
 use crate::failure::refuse;
+
+/// How `cargo xtask bump` moves a version forward (docs/reference/versions.md); on the command
+/// line each is its variant's name in lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BumpKind {
+    Major,
+    Minor,
+    Patch,
+    Alpha,
+    Beta,
+    Rc,
+    Post,
+    Dev,
+    Release,
+}
+
+impl fmt::Display for BumpKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.to_possible_value().expect("no bump kind is skipped");
+        formatter.write_str(value.get_name())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PreKind {
@@ -199,16 +223,16 @@ impl Version {
     }
 
     /// The next version for a bump kind; the semantics are documented in docs/reference/versions.md.
-    pub fn bump(&self, kind: &str) -> anyhow::Result<Version> {
+    pub fn bump(&self, kind: BumpKind) -> anyhow::Result<Version> {
         let same_release = || Version { local: None, ..self.clone() };
         let next = match kind {
-            "major" => self.with_release(vec![increment(self.release_part(0))?, 0, 0]),
-            "minor" => self.with_release(vec![self.release_part(0), increment(self.release_part(1))?, 0]),
-            "patch" => self.next_patch()?,
-            "alpha" | "beta" | "rc" => {
+            BumpKind::Major => self.with_release(vec![increment(self.release_part(0))?, 0, 0]),
+            BumpKind::Minor => self.with_release(vec![self.release_part(0), increment(self.release_part(1))?, 0]),
+            BumpKind::Patch => self.next_patch()?,
+            BumpKind::Alpha | BumpKind::Beta | BumpKind::Rc => {
                 let wanted = match kind {
-                    "alpha" => PreKind::Alpha,
-                    "beta" => PreKind::Beta,
+                    BumpKind::Alpha => PreKind::Alpha,
+                    BumpKind::Beta => PreKind::Beta,
                     _ => PreKind::Rc,
                 };
                 match self.pre {
@@ -234,7 +258,7 @@ impl Version {
                     }
                 }
             }
-            "post" => match (self.post, self.dev) {
+            BumpKind::Post => match (self.post, self.dev) {
                 (Some(_), Some(_)) => Version { dev: None, ..same_release() },
                 (Some(post), None) => Version { post: Some(increment(post)?), ..same_release() },
                 (None, Some(_)) => {
@@ -245,7 +269,7 @@ impl Version {
                 }
                 (None, None) => Version { post: Some(1), ..same_release() },
             },
-            "dev" => match (self.dev, self.pre, self.post) {
+            BumpKind::Dev => match (self.dev, self.pre, self.post) {
                 (Some(dev), _, _) => Version { dev: Some(increment(dev)?), ..same_release() },
                 (None, _, Some(post)) => Version { post: Some(increment(post)?), dev: Some(1), ..same_release() },
                 (None, Some((pre, number)), None) => {
@@ -253,7 +277,7 @@ impl Version {
                 }
                 (None, None, None) => Version { dev: Some(1), ..self.next_patch()? },
             },
-            "release" => {
+            BumpKind::Release => {
                 if self.is_final() || (self.pre.is_none() && self.dev.is_none()) {
                     return Err(refuse(
                         format!("{self} is already a release"),
@@ -265,12 +289,6 @@ impl Version {
                 } else {
                     self.with_release(self.release.clone())
                 }
-            }
-            other => {
-                return Err(refuse(
-                    format!("unknown bump kind `{other}`"),
-                    "use major, minor, patch, alpha, beta, rc, post, dev, release, or an explicit version",
-                ));
             }
         };
         Ok(next)
@@ -574,6 +592,7 @@ mod tests {
         ];
         for (start, kind, expected) in cases {
             let current = Version::parse(start).unwrap();
+            let kind = BumpKind::from_str(kind, false).unwrap();
             let next = current.bump(kind).unwrap_or_else(|e| panic!("{start} {kind}: {e:#}"));
             assert_eq!(next.to_string(), expected, "{start} {kind}");
             assert!(next > current, "{start} {kind} -> {next} does not go forward");
@@ -588,10 +607,10 @@ mod tests {
             ("1.2.3", "release"),
             ("1.2.3.post1", "release"),
             ("1.2.3.dev1", "post"),
-            ("1.2.3", "huge"),
         ] {
+            let kind = BumpKind::from_str(kind, false).unwrap();
             let error = Version::parse(start).unwrap().bump(kind).unwrap_err();
-            assert!(crate::failure::lines(&error).1.is_some(), "{start} {kind} has no hint");
+            assert!(crate::failure::lines(&error).hint.is_some(), "{start} {kind} has no hint");
         }
     }
 
@@ -629,8 +648,8 @@ mod tests {
     #[test]
     fn bumping_past_the_largest_number_is_refused_not_a_panic() {
         let top = Version::parse(&format!("1.2.{}", u64::MAX)).unwrap();
-        assert!(top.bump("patch").is_err());
-        assert!(top.bump("dev").is_err());
+        assert!(top.bump(BumpKind::Patch).is_err());
+        assert!(top.bump(BumpKind::Dev).is_err());
     }
 }
 
@@ -742,9 +761,9 @@ pub mod proptests {
                     let again = Version::parse(&version.to_string()).expect("a printed version parses");
                     prop_assert_eq!(again.to_string(), version.to_string());
                 }
-                for kind in crate::bump::KINDS {
+                for kind in BumpKind::value_variants() {
                     if let Ok(version) = Version::parse(input) {
-                        let _ = version.bump(kind);
+                        let _ = version.bump(*kind);
                     }
                 }
                 let _ = Specifier::parse(input);
@@ -771,7 +790,7 @@ pub mod proptests {
         }
 
         #[test]
-        fn every_bump_goes_forward(parts in version_parts(), kind in prop::sample::select(crate::bump::KINDS.to_vec())) {
+        fn every_bump_goes_forward(parts in version_parts(), kind in prop::sample::select(BumpKind::value_variants().to_vec())) {
             let current = Version::parse(&parts.render()).unwrap();
             if let Ok(next) = current.bump(kind) {
                 prop_assert!(next > current, "{} {} gave {}", current, kind, next);

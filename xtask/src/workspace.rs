@@ -1,5 +1,5 @@
-//! The repository as data: where its root is, which Python packages it holds, their versions and
-//! the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`; and the
+//! The repository as data: where its root is, which Python packages it holds, their versions, their
+//! requirements and the sidecars they declare under `[tool.xtask.sidecar]` in their own `pyproject.toml`; and the
 //! lock that keeps two builds of one clone from writing the same outputs at once.
 
 use std::fs::File;
@@ -12,6 +12,7 @@ use toml_edit::{DocumentMut, Item};
 
 use crate::failure::refuse;
 use crate::naming;
+use crate::requirements::{Requirement, parse_requirement};
 
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -20,7 +21,7 @@ pub struct Workspace {
     pub packages: Vec<Package>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Package {
     /// The directory name under `packages/`: `core`, `agent`, `proxy`.
     pub name: String,
@@ -28,7 +29,24 @@ pub struct Package {
     pub distribution: String,
     pub version: String,
     pub dir: PathBuf,
+    /// The requirements of `[project].dependencies` that name a distribution and version range;
+    /// a URL requirement or one PEP 440 cannot read is left out (`bump` refuses those itself).
+    pub dependencies: Vec<Requirement>,
     pub sidecar: Option<Sidecar>,
+}
+
+/// A package that ships a sidecar, with its declaration.
+#[derive(Debug, Clone, Copy)]
+pub struct SidecarPackage<'a> {
+    pub package: &'a Package,
+    pub sidecar: &'a Sidecar,
+}
+
+impl Package {
+    /// This package with its sidecar, when it declares one.
+    pub fn sidecar_package(&self) -> Option<SidecarPackage<'_>> {
+        Some(SidecarPackage { package: self, sidecar: self.sidecar.as_ref()? })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -98,13 +116,17 @@ impl Workspace {
         self.packages.iter().map(|package| package.name.as_str()).collect()
     }
 
-    /// The packages that ship a sidecar, or just the one asked for.
-    pub fn sidecar_packages(&self, only: Option<&str>) -> anyhow::Result<Vec<&Package>> {
-        let selected: Vec<&Package> = match only {
-            Some(name) => vec![self.package(name)?],
-            None => self.packages.iter().collect(),
+    /// Every package that ships a sidecar, in package order.
+    pub fn sidecars(&self) -> impl Iterator<Item = SidecarPackage<'_>> {
+        self.packages.iter().filter_map(Package::sidecar_package)
+    }
+
+    /// The packages that ship a sidecar, or just the one asked for; refused when there is none.
+    pub fn sidecar_packages(&self, only: Option<&str>) -> anyhow::Result<Vec<SidecarPackage<'_>>> {
+        let with_sidecar: Vec<SidecarPackage<'_>> = match only {
+            Some(name) => self.package(name)?.sidecar_package().into_iter().collect(),
+            None => self.sidecars().collect(),
         };
-        let with_sidecar: Vec<&Package> = selected.into_iter().filter(|package| package.sidecar.is_some()).collect();
         if with_sidecar.is_empty() {
             return Err(refuse(
                 format!("{} declares no sidecar", only.unwrap_or("no package")),
@@ -262,13 +284,18 @@ pub fn parse_package(name: &str, dir: &Path, pyproject: &str) -> anyhow::Result<
         .to_string();
     naming::check_version_for_file_names(&version)
         .map_err(|problem| refuse(format!("[project].version of {distribution} {problem}"), naming::VERSION_RULE))?;
+    let dependencies = project
+        .get("dependencies")
+        .and_then(Item::as_array)
+        .map(|array| array.iter().filter_map(|value| value.as_str()).filter_map(parse_requirement).collect())
+        .unwrap_or_default();
     let sidecar = document
         .get("tool")
         .and_then(|tool| tool.get("xtask"))
         .and_then(|xtask| xtask.get("sidecar"))
         .map(|table| parse_sidecar(table, &distribution))
         .transpose()?;
-    Ok(Package { name: name.to_string(), distribution, version, dir: dir.to_path_buf(), sidecar })
+    Ok(Package { name: name.to_string(), distribution, version, dir: dir.to_path_buf(), dependencies, sidecar })
 }
 
 fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
@@ -332,6 +359,7 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Lines;
 
     const WITH_SIDECAR: &str = r#"
 [project]
@@ -373,7 +401,20 @@ password-env = "GADGET_PASSWORD"
         let undeclared = WITH_SIDECAR.replace("service = \"gadget-service\"\n", "");
         assert_eq!(parse(&undeclared).unwrap().sidecar.unwrap().service, "gadget");
         let not_text = WITH_SIDECAR.replace("service = \"gadget-service\"", "service = 3");
-        assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).0.contains("no string `service`"));
+        assert!(crate::failure::lines(&parse(&not_text).unwrap_err()).message.contains("no string `service`"));
+    }
+
+    #[test]
+    fn dependencies_are_read_with_their_version_ranges() {
+        let text = WITH_SIDECAR.replace(
+            "version = \"1.2.3rc1\"\n",
+            "version = \"1.2.3rc1\"\ndependencies = [\"lumen-argus-core >= 0.3, < 0.4\", \"x @ https://example.invalid/x.whl\", 3]\n",
+        );
+        let package = parse(&text).unwrap();
+        let texts: Vec<&str> = package.dependencies.iter().map(|requirement| requirement.text.as_str()).collect();
+        assert_eq!(texts, ["lumen-argus-core >= 0.3, < 0.4"], "a URL requirement and a non-string are left out");
+        assert!(package.dependencies[0].is_on("lumen_argus_core"));
+        assert!(parse(WITH_SIDECAR).unwrap().dependencies.is_empty());
     }
 
     #[test]
@@ -393,7 +434,7 @@ password-env = "GADGET_PASSWORD"
         ];
         for (text, expected) in cases {
             let error = parse(text).unwrap_err();
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             assert!(
                 message.contains(expected) || hint.as_deref().unwrap_or("").contains(expected),
                 "{text:?}: {message}"
@@ -430,14 +471,14 @@ password-env = "GADGET_PASSWORD"
             ("import-package", "../../etc", "is not a Python import name"),
         ] {
             let error = parse(&with(key, value)).unwrap_err();
-            let (message, hint) = crate::failure::lines(&error);
+            let Lines { message, hint } = crate::failure::lines(&error);
             assert!(message.contains(expected), "{message}");
             assert!(hint.is_some());
         }
         let error = parse(&WITH_SIDECAR.replace("1.2.3rc1", "1.0/../../x")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("is not a PEP 440 version"));
+        assert!(crate::failure::lines(&error).message.contains("is not a PEP 440 version"));
         let error = parse(&WITH_SIDECAR.replace("spec = \"gadget.spec\"", "spec = \"/etc/passwd\"")).unwrap_err();
-        assert!(crate::failure::lines(&error).0.contains("not a relative path inside the package"));
+        assert!(crate::failure::lines(&error).message.contains("not a relative path inside the package"));
     }
 
     #[test]
@@ -447,7 +488,7 @@ password-env = "GADGET_PASSWORD"
         std::fs::write(&path, b"\xef\xbb\xbf[project]\n").unwrap();
         assert_eq!(read_pyproject(&path).unwrap(), "[project]\n");
         std::fs::write(&path, b"# caf\xe9\n[project]\n").unwrap();
-        let (message, hint) = crate::failure::lines(&read_pyproject(&path).unwrap_err());
+        let Lines { message, hint } = crate::failure::lines(&read_pyproject(&path).unwrap_err());
         assert!(message.contains("is not UTF-8 (invalid byte at offset 5)"), "{message}");
         assert!(hint.unwrap().contains("save it as UTF-8"));
     }
@@ -458,12 +499,13 @@ password-env = "GADGET_PASSWORD"
         let workspace = Workspace::load(&root).unwrap();
         assert_eq!(workspace.package_names(), ["agent", "core", "proxy"]);
         let binaries: Vec<_> =
-            workspace.sidecar_packages(None).unwrap().iter().map(|p| p.sidecar.clone().unwrap().binary).collect();
+            workspace.sidecar_packages(None).unwrap().iter().map(|entry| entry.sidecar.binary.clone()).collect();
         assert_eq!(binaries, ["lumen-argus-agent", "lumen-argus"]);
-        for package in workspace.sidecar_packages(None).unwrap() {
-            let sidecar = package.sidecar.clone().unwrap();
+        for SidecarPackage { sidecar, .. } in workspace.sidecar_packages(None).unwrap() {
             assert_eq!(sidecar.service, sidecar.binary, "apps compare `service` with the binary's name");
         }
+        let proxy = workspace.sidecar_packages(Some("proxy")).unwrap();
+        assert_eq!(proxy.iter().map(|entry| entry.package.name.as_str()).collect::<Vec<_>>(), ["proxy"]);
         assert!(workspace.sidecar_packages(Some("core")).is_err());
     }
 }

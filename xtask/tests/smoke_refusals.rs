@@ -138,3 +138,27 @@ fn a_missing_file_and_an_unknown_name() {
     let unnamed = stand_ins::stand_in(folder.path(), "lumen-argus", "#!/bin/sh\nexit 0\n");
     assert_refused(&unnamed, "5", "not named <binary>-<triple>");
 }
+
+/// Smoke needs the commit, not a build time: a `SOURCE_DATE_EPOCH` that `sidecar` and `build-info`
+/// refuse (xtask/tests/bad_input_build.rs) does not stop it.
+#[test]
+fn a_bad_source_date_epoch_does_not_stop_smoke() {
+    let folder = tempfile::tempdir().unwrap();
+    let binary = fake_relay(folder.path(), serde_json::json!({}));
+    let root = repository_root();
+    let head = std::process::Command::new("git").current_dir(&root).args(["rev-parse", "HEAD"]).output().unwrap();
+    let shown = xtask(&root, &["bump", "--show", "--json"]);
+    succeeded(&shown, "bump --show --json");
+    let versions: serde_json::Value = serde_json::from_str(&text(&shown.stdout)).unwrap();
+    let agent = versions.as_array().unwrap().iter().find(|entry| entry["package"] == "agent").unwrap();
+    let report = serde_json::json!({
+        "service": "lumen-argus-agent", "version": agent["version"], "git_commit": text(&head.stdout).trim(),
+        "build_id": format!("sha256:{}", sha256_hex(&binary)), "built_at": "unknown", "plugins": []
+    });
+    let routes = serde_json::json!({"/health": [200, "{}"], "/api/v1/build": [200, report.to_string()]});
+    std::fs::write(format!("{}.routes", binary.display()), routes.to_string()).unwrap();
+    let mut smoke = xtask_command(&root, &["smoke", "--timeout", "20", "--binary", binary.to_str().unwrap()]);
+    let output = smoke.env("SOURCE_DATE_EPOCH", "garbage").output().unwrap();
+    succeeded(&output, "smoke with SOURCE_DATE_EPOCH=garbage");
+    assert!(text(&output.stdout).contains("| pass |"), "{}", text(&output.stdout));
+}

@@ -1,0 +1,116 @@
+//! Where a build comes from: the commit it is built from and the time it records (`BUILT_AT`,
+//! archive timestamps), the same for every package of one build. `build-info` and `sidecar` (and
+//! so `release`) record both; `smoke` compares a sidecar's report with the commit only.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::failure::refuse;
+use crate::{clock, tools};
+
+/// The facts that are the same for every package of one build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// 40 hex, or `unknown` outside a git checkout.
+    pub git_commit: String,
+    /// Seconds since the epoch used for BUILT_AT and archive timestamps.
+    pub source_date_epoch: i64,
+}
+
+/// The build time when `SOURCE_DATE_EPOCH` is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildTime {
+    /// HEAD's commit time: two builds of one commit record the same time (reproducible builds).
+    CommitTime,
+    /// The clock, as `build-info` run by hand records it.
+    Now,
+}
+
+/// The commit (HEAD, also in a shallow clone) and the build time: `SOURCE_DATE_EPOCH` when set,
+/// else HEAD's commit time for [`BuildTime::CommitTime`] (now outside git), else now. Outside git the commit is
+/// `unknown` (with a warning); in a checkout that git cannot read (git missing, no commit yet, a
+/// damaged `.git`) it is refused: a build would record `unknown` by mistake.
+pub fn provenance(root: &Path, build_time: BuildTime) -> anyhow::Result<Provenance> {
+    let from_environment = source_date_epoch_from_environment()?;
+    let head = head_or_warn(root)?;
+    let source_date_epoch = match (from_environment, &head, build_time) {
+        (Some(seconds), _, _) => seconds,
+        (None, Some(head), BuildTime::CommitTime) => head.commit_time,
+        _ => clock::now_unix(),
+    };
+    Ok(Provenance { git_commit: commit_or_unknown(head), source_date_epoch })
+}
+
+/// The commit a build of `root` records, as [`provenance`] reads it, without the build time: what
+/// a sidecar built here must report. `SOURCE_DATE_EPOCH` is not read.
+pub fn git_commit(root: &Path) -> anyhow::Result<String> {
+    Ok(commit_or_unknown(head_or_warn(root)?))
+}
+
+/// `SOURCE_DATE_EPOCH` when set; a refusal when it is not a whole number of seconds.
+fn source_date_epoch_from_environment() -> anyhow::Result<Option<i64>> {
+    let hint = "unset it, or set it to a Unix time such as $(git log -1 --format=%ct)";
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| refuse(format!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds"), hint)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(refuse("SOURCE_DATE_EPOCH is not text", hint)),
+    }
+}
+
+/// HEAD of the checkout holding `root`, with a warning when there is none.
+fn head_or_warn(root: &Path) -> anyhow::Result<Option<Head>> {
+    let head = head_commit(root)?;
+    if head.is_none() {
+        eprintln!("warning: {} is not a git checkout: GIT_COMMIT will be `unknown`", root.display());
+    }
+    Ok(head)
+}
+
+fn commit_or_unknown(head: Option<Head>) -> String {
+    head.map_or_else(|| "unknown".to_string(), |head| head.commit)
+}
+
+struct Head {
+    commit: String,
+    commit_time: i64,
+}
+
+/// HEAD of the checkout holding `root`; `None` when `root` is in no checkout (an export).
+fn head_commit(root: &Path) -> anyhow::Result<Option<Head>> {
+    let Some(checkout) = root.ancestors().find(|dir| dir.join(".git").exists()) else {
+        return Ok(None);
+    };
+    let git = tools::find_git().map_err(|_| {
+        crate::failure::refuse(
+            format!("git is not on PATH, but {} is a git checkout: its commit cannot be recorded", checkout.display()),
+            "install git (git-scm.com or your package manager), or build from an export without .git to record `unknown`",
+        )
+    })?;
+    let output = std::process::Command::new(&git)
+        .arg("-C")
+        .arg(root)
+        .args(["log", "-1", "--format=%H %ct", "HEAD"])
+        .output()
+        .with_context(|| format!("running {}", git.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let parsed = text.trim().split_once(' ').and_then(|(commit, time)| {
+        let hex = commit.len() == 40 && commit.bytes().all(|byte| byte.is_ascii_hexdigit());
+        hex.then(|| Head { commit: commit.to_string(), commit_time: time.parse().unwrap_or(0) })
+    });
+    match parsed {
+        Some(head) if output.status.success() => Ok(Some(head)),
+        _ => {
+            let reason = String::from_utf8_lossy(&output.stderr);
+            let reason = reason.lines().find(|line| !line.trim().is_empty()).unwrap_or("no output").trim();
+            Err(crate::failure::refuse(
+                format!("git cannot read HEAD of the checkout {}: {reason}", checkout.display()),
+                "commit at least once, or repair the clone (`git status` says what is wrong)",
+            ))
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The body of a GitHub Release (`release-notes.md`): the package versions, every artifact with its
+//! hash, how to verify them, the Docker image to pull and the changelog section of the release.
+
+use std::collections::BTreeMap;
+
+use crate::archive::ArchiveFormat;
+use crate::changelog;
+use crate::workspace::Workspace;
+
+/// The proxy's image; its tags are the proxy's versions (docker.yml).
+pub const DOCKER_IMAGE: &str = "ghcr.io/lumen-argus/lumen-argus-community";
+
+/// What the release notes are made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotesInput {
+    /// (distribution, version), in display order.
+    pub packages: Vec<(String, String)>,
+    pub proxy_version: String,
+    /// (file name, hex) of every artifact, sorted by name.
+    pub artifacts: Vec<(String, String)>,
+    /// The changelog section of this release, when there is one.
+    pub changelog: Option<String>,
+}
+
+/// The notes of the release of this workspace's proxy version, listing `hashes` (file name → hex).
+pub fn input(workspace: &Workspace, hashes: &BTreeMap<String, String>) -> NotesInput {
+    let proxy_version = workspace.package("proxy").map(|p| p.version.clone()).unwrap_or_else(|_| "unknown".into());
+    let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
+    let changelog = changelog::section(&changelog_text, &format!("v{proxy_version}"))
+        .or_else(|| changelog::section(&changelog_text, "Unreleased"));
+    NotesInput {
+        packages: workspace.packages.iter().map(|p| (p.distribution.clone(), p.version.clone())).collect(),
+        proxy_version,
+        artifacts: hashes.iter().map(|(name, hex)| (name.clone(), hex.clone())).collect(),
+        changelog,
+    }
+}
+
+fn is_archive(name: &str) -> bool {
+    ArchiveFormat::of_file_name(name).is_some()
+}
+
+/// The release body, rendered from data only (equal inputs, equal text).
+pub fn render(input: &NotesInput) -> String {
+    let mut notes = String::from("## Packages\n\n| package | version |\n|---|---|\n");
+    for (distribution, version) in &input.packages {
+        notes.push_str(&format!("| `{distribution}` | {version} |\n"));
+    }
+    let line = |(name, hex): &(String, String)| format!("- `{name}` — `sha256:{hex}`\n");
+    notes.push_str("\n## Sidecar binaries\n\n");
+    notes.extend(input.artifacts.iter().filter(|(name, _)| !is_archive(name)).map(line));
+    let archives: Vec<&(String, String)> = input.artifacts.iter().filter(|(name, _)| is_archive(name)).collect();
+    if !archives.is_empty() {
+        notes.push_str("\n## Archives\n\n");
+        notes.extend(archives.into_iter().map(line));
+    }
+    notes.push_str(
+        "\n## Verify\n\n\
+         Download the files and `checksums.txt` into one folder, then:\n\n\
+         ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
+         shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\
+         A running sidecar reports the same hash: `GET /api/v1/build` answers\n\
+         `\"build_id\": \"sha256:<hex>\"`, equal to the file's line above.\n",
+    );
+    notes.push_str(&format!("\n## Docker\n\n```sh\ndocker pull {DOCKER_IMAGE}:{}\n```\n", input.proxy_version));
+    if let Some(changes) = &input.changelog {
+        notes.push_str(&format!("\n## Changes\n\n{changes}\n"));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const HEX_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn release_notes_fixture() {
+        let input = NotesInput {
+            packages: vec![("lumen-argus-core".into(), "0.1.1".into()), ("lumen-argus-proxy".into(), "0.2.0".into())],
+            proxy_version: "0.2.0".into(),
+            artifacts: vec![
+                ("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz".into(), HEX_B.into()),
+                ("lumen-argus-x86_64-unknown-linux-gnu".into(), HEX_A.into()),
+            ],
+            changelog: Some("- Fixed the relay.".into()),
+        };
+        let expected = format!(
+            "## Packages\n\n| package | version |\n|---|---|\n| `lumen-argus-core` | 0.1.1 |\n| `lumen-argus-proxy` | 0.2.0 |\n\n\
+             ## Sidecar binaries\n\n- `lumen-argus-x86_64-unknown-linux-gnu` — `sha256:{HEX_A}`\n\n\
+             ## Archives\n\n- `lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz` — `sha256:{HEX_B}`\n\n\
+             ## Verify\n\nDownload the files and `checksums.txt` into one folder, then:\n\n\
+             ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
+             shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\
+             A running sidecar reports the same hash: `GET /api/v1/build` answers\n\
+             `\"build_id\": \"sha256:<hex>\"`, equal to the file's line above.\n\n\
+             ## Docker\n\n```sh\ndocker pull ghcr.io/lumen-argus/lumen-argus-community:0.2.0\n```\n\n\
+             ## Changes\n\n- Fixed the relay.\n"
+        );
+        assert_eq!(render(&input), expected);
+    }
+
+    #[test]
+    fn a_file_is_an_archive_by_the_extension_of_an_archive_format() {
+        for (name, archive) in
+            [("a-1.0-t.tar.gz", true), ("a-1.0-t.zip", true), ("a-t.exe", false), ("a-tar.gz", false), ("zip", false)]
+        {
+            assert_eq!(is_archive(name), archive, "{name}");
+        }
+    }
+}
