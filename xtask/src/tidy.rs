@@ -129,6 +129,22 @@ fn docs_and_messages_point_only_at_files_that_exist() {
     assert!(dangling.is_empty(), "text points at files that do not exist:\n{}", dangling.join("\n"));
 }
 
+/// The module map a newcomer reads (docs/development/layout.md) names every source module of the
+/// xtask and of the packages; a path it names that is gone fails the test above.
+#[test]
+fn the_layout_page_names_every_module() {
+    let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/development/layout.md")).unwrap();
+    let named = repository_paths_in(&page);
+    let is_module = |path: &str| {
+        (path.starts_with("xtask/src/") && path.ends_with(".rs"))
+            || (path.starts_with("packages/") && path.ends_with(".py") && !path.contains("/tests/"))
+    };
+    let missing: Vec<String> =
+        tracked_files(&root).into_iter().filter(|path| is_module(path) && !named.contains(path)).collect();
+    assert!(missing.is_empty(), "docs/development/layout.md does not name these modules:\n{}", missing.join("\n"));
+}
+
 #[test]
 fn path_finder_reads_paths_and_skips_templates() {
     let text = "see `docs/reference/commands.md`, RELEASE.md and packages/<name>/pyproject.toml; \
