@@ -238,7 +238,7 @@ impl Supervised {
     }
 
     /// The child's stdout and stderr pipes (those that were piped), for [`ChildOutput`]'s readers.
-    pub fn take_output_pipes(&mut self) -> Vec<Box<dyn std::io::Read + Send>> {
+    fn take_output_pipes(&mut self) -> Vec<Box<dyn std::io::Read + Send>> {
         let stdout = self.child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
         let stderr = self.child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
         stdout.into_iter().chain(stderr).collect()
