@@ -15,9 +15,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use xshell::cmd;
 
 use crate::failure::refuse;
 use crate::flags::BenchFlags;
+use crate::process::{self, Supervised};
 use crate::workspace::{SidecarPackage, Workspace};
 use crate::{files, naming, targets, tools};
 
@@ -347,13 +349,10 @@ impl Invocation {
         self
     }
 
-    fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
-        command.args(&self.args).current_dir(&self.dir);
-        for (name, value) in &self.env {
-            command.env(name, value);
-        }
-        command
+    fn command(&self) -> anyhow::Result<Command> {
+        let (sh, program, args) = (process::shell_in(&self.dir)?, &self.program, &self.args);
+        let env = self.env.iter().map(|(name, value)| (name, value));
+        Ok(cmd!(sh, "{program} {args...}").envs(env).into())
     }
 
     fn shell(script: &str, dir: &Path) -> Invocation {
@@ -389,11 +388,11 @@ impl<'a> BenchContext<'a> {
         crate::process::check_interrupted()?;
         let log_path = self.logs_dir.join(format!("{label}.log"));
         let log = File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
-        let mut command = invocation.command();
+        let mut command = invocation.command()?;
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         let cpu_before = children_cpu_seconds();
         let started = Instant::now();
-        let status = command.status().with_context(|| format!("starting {}", invocation.program.display()))?;
+        let status = Supervised::spawn(&mut command, &invocation.program.display().to_string())?.wait()?;
         let wall_seconds = started.elapsed().as_secs_f64();
         let cpu_seconds = cpu_before.zip(children_cpu_seconds()).map(|(before, after)| after - before);
         crate::process::check_interrupted()?;
@@ -524,9 +523,9 @@ fn bench_hash(context: &BenchContext<'_>, hash: bool, hash_limit: bool) -> anyho
         );
         std::fs::write(&path, random_bytes(context.plan.hash_file_bytes, 0x9e37_79b9 + index as u64))
             .with_context(|| format!("writing {}", path.display()))?;
-        let output = Command::new("sha256sum").arg(name).current_dir(&folder).output().context("running sha256sum")?;
-        anyhow::ensure!(output.status.success(), "sha256sum {name} failed in {}", folder.display());
-        files::write_atomically(&checksum_path, &output.stdout)?;
+        let sh = process::shell_in(&folder)?;
+        let checksum_line = process::read(cmd!(sh, "sha256sum {name}"))?;
+        files::write_atomically(&checksum_path, format!("{checksum_line}\n").as_bytes())?;
     }
     let checksum_files: Vec<String> = names.iter().map(|name| naming::checksum_file_name(name)).collect();
     let ours = context.xtask_invocation(&["checksums"]).arg(&folder);

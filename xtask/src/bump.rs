@@ -298,8 +298,9 @@ fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<St
     // stderr goes to a file: nothing to drain while waiting, and the reason survives the child.
     let stderr_path = scratch.path().join(".uv-lock-stderr");
     let stderr = std::fs::File::create(&stderr_path).context("creating a file for uv's messages")?;
-    let mut command = Command::new(uv);
-    command.current_dir(scratch.path()).args(["lock", "--quiet"]).stdin(Stdio::null()).stderr(stderr);
+    let sh = crate::process::shell_in(scratch.path())?;
+    let mut command = Command::from(xshell::cmd!(sh, "{uv} lock --quiet"));
+    command.stdin(Stdio::null()).stderr(stderr);
     let status = Supervised::spawn(&mut command, "uv lock")?.wait()?;
     if !status.success() {
         let message = std::fs::read_to_string(&stderr_path).unwrap_or_default();

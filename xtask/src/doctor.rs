@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+use xshell::{Shell, cmd};
+
 use crate::failure::{Lines, refuse};
 use crate::flags::DoctorFlags;
 use crate::workspace::Workspace;
-use crate::{interpreter, targets, tools};
+use crate::{interpreter, process, targets, tools};
 
 #[derive(Debug, PartialEq)]
 enum Verdict {
@@ -47,7 +49,15 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
     let mut findings = Vec::new();
     let git = tools::find_git().ok();
     findings.push(match &git {
-        Some(path) => Finding::ok("git", tools::first_line_of(path, &["--version"]).unwrap_or_default()),
+        Some(path) => match tools::version_of(path) {
+            Ok(version) => Finding::ok("git", version),
+            Err(error) => Finding {
+                what: "git",
+                verdict: Verdict::Missing,
+                detail: format!("{error:#}"),
+                fix: Some("reinstall git (git-scm.com or your package manager)".into()),
+            },
+        },
         None => Finding {
             what: "git",
             verdict: Verdict::Missing,
@@ -65,31 +75,39 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         }
     });
     findings.push(match tools::find_uv(workspace) {
-        Some(path) => Finding::ok(
-            "uv",
-            format!("{} ({})", tools::first_line_of(&path, &["--version"]).unwrap_or_default(), path.display()),
-        ),
-        None => {
-            let pip =
-                python.as_ref().ok().and_then(|python| tools::first_line_of(&python.path, &["-m", "pip", "--version"]));
-            match pip {
-                Some(_) => Finding {
-                    what: "uv",
-                    verdict: Verdict::Note,
-                    detail: format!(
-                        "not found; installed automatically into {} on first use",
-                        tools::bootstrap_dir(workspace).display()
-                    ),
-                    fix: None,
-                },
-                None => Finding {
-                    what: "uv",
-                    verdict: Verdict::Missing,
-                    detail: "not found, and there is no pip to install it with".into(),
-                    fix: Some("install uv (pip install uv, or docs.astral.sh/uv), or Python's pip".into()),
-                },
-            }
-        }
+        Some(path) => match tools::version_of(&path) {
+            Ok(version) => Finding::ok("uv", format!("{version} ({})", path.display())),
+            // The xtask installs its own again when it does not run (an interrupted install).
+            Err(error) if path.starts_with(tools::bootstrap_dir(workspace)) => Finding {
+                what: "uv",
+                verdict: Verdict::Note,
+                detail: format!("{error:#}; installed again on first use"),
+                fix: None,
+            },
+            Err(error) => Finding {
+                what: "uv",
+                verdict: Verdict::Missing,
+                detail: format!("{error:#}"),
+                fix: Some("reinstall uv (pip install uv), or point XTASK_UV at a uv that runs".into()),
+            },
+        },
+        None => match python.as_ref().map_err(|_| anyhow::anyhow!("no Python (see python)")).and_then(pip_version) {
+            Ok(_) => Finding {
+                what: "uv",
+                verdict: Verdict::Note,
+                detail: format!(
+                    "not found; installed automatically into {} on first use",
+                    tools::bootstrap_dir(workspace).display()
+                ),
+                fix: None,
+            },
+            Err(error) => Finding {
+                what: "uv",
+                verdict: Verdict::Missing,
+                detail: format!("not found, and there is no pip to install it with: {error:#}"),
+                fix: Some("install uv (pip install uv, or docs.astral.sh/uv), or Python's pip".into()),
+            },
+        },
     });
     findings.push(examine_interpreter(workspace));
     findings.push(match tools::locked_version(workspace, "pyinstaller") {
@@ -113,6 +131,11 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         },
     });
     findings
+}
+
+fn pip_version(python: &tools::Python) -> anyhow::Result<String> {
+    let (sh, python) = (Shell::new()?, &python.path);
+    process::read(cmd!(sh, "{python} -m pip --version"))
 }
 
 /// Which Python uv will freeze the sidecars with, and whether it is the pinned one.
@@ -162,20 +185,21 @@ fn examine_clone(root: &Path, git: Option<&Path>) -> Finding {
     let Some(git) = git else {
         return Finding { what: "clone", verdict: Verdict::Note, detail: "unknown without git".into(), fix: None };
     };
-    let root_text = root.to_string_lossy();
-    let shallow = tools::first_line_of(git, &["-C", &root_text, "rev-parse", "--is-shallow-repository"]);
+    let shallow = Shell::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|sh| process::read(cmd!(sh, "{git} -C {root} rev-parse --is-shallow-repository")));
     match shallow.as_deref() {
-        Some("true") => Finding {
+        Ok("true") => Finding {
             what: "clone",
             verdict: Verdict::Note,
             detail: "shallow: sidecars build (GIT_COMMIT is HEAD), but a release needs the history and tags".into(),
             fix: Some("git fetch --unshallow --tags".into()),
         },
-        Some(_) => Finding::ok("clone", "full history"),
-        None => Finding {
+        Ok(_) => Finding::ok("clone", "full history"),
+        Err(error) => Finding {
             what: "clone",
             verdict: Verdict::Note,
-            detail: "not a git checkout: GIT_COMMIT will be `unknown`".into(),
+            detail: format!("not a git checkout: GIT_COMMIT will be `unknown` ({error:#})"),
             fix: Some("build from a git clone to record the commit".into()),
         },
     }

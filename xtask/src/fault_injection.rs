@@ -7,18 +7,23 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use xshell::cmd;
 
 use crate::failure::refuse;
+use crate::process::{self, ChildOutput, Echo, Supervised};
 use crate::{hashing, manifest};
 
 /// How long an injected round may take before it counts as a hang.
 const ROUND_LIMIT: Duration = Duration::from_secs(300);
 /// The environment marker every process of a round inherits: what is left of a round is found by it.
 const MARKER: &str = "XTASK_FAULT_ROUND";
+/// Lines of a run's output kept: its whole output, in which a panic is looked for and whose tail a
+/// failure shows.
+const KEPT_OUTPUT_LINES: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LoopOptions {
@@ -192,15 +197,14 @@ impl Signal {
 
 /// A started xtask, killed with its marker's processes if the round fails half-way.
 struct Round {
-    child: Option<Child>,
+    child: Option<Supervised>,
     marker: String,
 }
 
 impl Drop for Round {
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            child.stop(Duration::ZERO);
         }
         for pid in processes_with_marker(&self.marker) {
             #[cfg(unix)]
@@ -220,18 +224,11 @@ fn start(xtask: &Path, clone: &Path, uv: &Path, scenario: Scenario, temp: &Path)
     }
     std::fs::create_dir_all(temp).with_context(|| format!("creating {}", temp.display()))?;
     let marker = format!("{}-{}", std::process::id(), default_seed());
-    let child = Command::new(xtask)
-        .args(scenario.args())
-        .current_dir(clone)
-        .env(MARKER, &marker)
-        .env("XTASK_UV", uv)
-        .env("TMPDIR", temp)
-        .env_remove("GITHUB_ACTIONS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting the xtask under test")?;
+    let (sh, args) = (process::shell_in(clone)?, scenario.args());
+    let xtask_under_test = cmd!(sh, "{xtask} {args...}").env(MARKER, &marker).env("XTASK_UV", uv).env("TMPDIR", temp);
+    let mut command = Command::from(xtask_under_test.env_remove("GITHUB_ACTIONS"));
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = Supervised::spawn(&mut command, "the xtask under test")?;
     Ok(Round { child: Some(child), marker })
 }
 
@@ -243,10 +240,10 @@ fn run_to_end(
     temp: &Path,
 ) -> anyhow::Result<(ExitStatus, String)> {
     let mut round = start(xtask, clone, uv, scenario, temp)?;
-    let child = round.child.take().expect("started");
-    let output = child.wait_with_output().context("waiting for the xtask under test")?;
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    Ok((output.status, text))
+    let mut child = round.child.take().expect("started");
+    let output = ChildOutput::tee(&mut child, Echo::Nowhere, KEPT_OUTPUT_LINES);
+    let status = child.wait().context("waiting for the xtask under test")?;
+    Ok((status, output.finish().join("\n")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -262,26 +259,14 @@ fn inject(
 ) -> anyhow::Result<String> {
     let before = git(clone, &["rev-parse", "HEAD"])?;
     let mut round = start(xtask, clone, uv, scenario, temp)?;
-    let mut child = round.child.take().expect("started");
-    let pid = child.id();
+    let child = round.child.as_mut().expect("started");
+    let pid = child.child_mut().id();
     // Drain the pipes so a chatty command never blocks on a full pipe.
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = std::io::Read::read_to_end(&mut pipe, &mut text);
-            }
-            String::from_utf8_lossy(&text).into_owned()
-        })
-    };
-    let out_reader = drain(stdout.map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>));
-    let err_reader = drain(stderr.map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>));
+    let output = ChildOutput::tee(child, Echo::Nowhere, KEPT_OUTPUT_LINES);
     let started = Instant::now();
     let mut finished_first = None;
     while started.elapsed() < delay {
-        if let Some(status) = child.try_wait().context("checking the xtask under test")? {
+        if let Some(status) = child.exited().context("checking the xtask under test")? {
             finished_first = Some(status);
             break;
         }
@@ -291,16 +276,15 @@ fn inject(
         signal.send(pid);
     }
     let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for the xtask under test")? {
+        if let Some(status) = child.exited().context("waiting for the xtask under test")? {
             break status;
         }
         if started.elapsed() > ROUND_LIMIT {
-            round.child = Some(child);
             anyhow::bail!("still running {} s after the signal", ROUND_LIMIT.as_secs());
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let output = format!("{}{}", out_reader.join().unwrap_or_default(), err_reader.join().unwrap_or_default());
+    let output = output.finish().join("\n");
     let code = status.code();
     let completed = code == Some(0);
     if !completed && code != Some(130) {
@@ -480,11 +464,8 @@ fn restore(clone: &Path, start_commit: &str, scenario: Scenario) -> anyhow::Resu
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("git").args(args).current_dir(dir).output().context("running git")?;
-    if !output.status.success() {
-        anyhow::bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    let sh = process::shell_in(dir)?;
+    process::read(cmd!(sh, "git {args...}"))
 }
 
 #[cfg(test)]

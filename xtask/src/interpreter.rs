@@ -8,14 +8,14 @@
 //! machine that has only Python 3.11 still builds (its binaries say so in the manifest).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::Context;
+use xshell::cmd;
 
 use crate::failure::refuse;
 use crate::workspace::Workspace;
-use crate::{gha, tools};
+use crate::{gha, process, tools};
 
 pub const PIN_FILE: &str = ".python-version";
 
@@ -117,9 +117,9 @@ fn find(workspace: &Workspace, uv: &Path) -> anyhow::Result<Interpreter> {
     let pinned = read_pin(&workspace.root)?;
     if let Some(requested) = std::env::var_os("UV_PYTHON").filter(|value| !value.is_empty()) {
         let requested = requested.to_string_lossy().into_owned();
-        let (version, path) = probe(workspace, uv, &requested).ok_or_else(|| {
+        let (version, path) = probe(workspace, uv, &requested).map_err(|error| {
             refuse(
-                format!("UV_PYTHON={requested} names no Python that uv can find"),
+                format!("UV_PYTHON={requested} names no Python that uv can find ({error:#})"),
                 format!("unset UV_PYTHON to use the pinned {pinned}, or point it at an installed interpreter"),
             )
         })?;
@@ -136,7 +136,7 @@ fn find(workspace: &Workspace, uv: &Path) -> anyhow::Result<Interpreter> {
         }
         return Ok(requested);
     }
-    if let Some((version, path)) = probe(workspace, uv, &pinned) {
+    if let Ok((version, path)) = probe(workspace, uv, &pinned) {
         return Ok(Interpreter { pinned, version, path, source: Source::Pinned });
     }
     if gha::in_actions() {
@@ -152,25 +152,20 @@ fn find(workspace: &Workspace, uv: &Path) -> anyhow::Result<Interpreter> {
 
 /// Ask uv for an interpreter matching `request` (a version or a path): its version and executable.
 /// Outside GitHub Actions uv must not download one; inside, it may.
-fn probe(workspace: &Workspace, uv: &Path, request: &str) -> Option<(String, PathBuf)> {
-    let mut command = Command::new(uv);
-    command
-        .current_dir(&workspace.root)
-        .args(["run", "--no-project", "--no-config", "--quiet", "--python", request, "python", "-c", PROBE])
+fn probe(workspace: &Workspace, uv: &Path, request: &str) -> anyhow::Result<(String, PathBuf)> {
+    let sh = process::shell_in(&workspace.root)?;
+    let mut command = cmd!(sh, "{uv} run --no-project --no-config --quiet --python {request} python -c {PROBE}")
         .env_remove("UV_PYTHON")
         .env_remove("VIRTUAL_ENV");
     if !gha::in_actions() {
-        command.env("UV_PYTHON_DOWNLOADS", "never");
+        command = command.env("UV_PYTHON_DOWNLOADS", "never");
     }
-    let output = command.output().ok()?;
-    if !output.status.success() {
-        return None;
+    let text = process::read(command)?;
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    match (lines.next(), lines.next()) {
+        (Some(version), Some(path)) => Ok((version.to_string(), PathBuf::from(path))),
+        _ => anyhow::bail!("uv's Python printed {text:?}, not its version and executable"),
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut lines = text.lines().map(str::trim);
-    let version = lines.next().filter(|line| !line.is_empty())?.to_string();
-    let path = PathBuf::from(lines.next().filter(|line| !line.is_empty())?);
-    Some((version, path))
 }
 
 #[cfg(test)]

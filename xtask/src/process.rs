@@ -1,20 +1,27 @@
-//! Process supervision: children that are always stopped as a whole tree.
+//! Running processes. Short commands (git, uv and Python probes) are built with xshell's `cmd!`,
+//! where one `{arg}` is one argument, and run to their end by [`read`] or xshell itself. Long-lived
+//! children are built the same way, turned into a `std::process::Command` and run by [`Supervised`];
+//! [`ChildOutput`] tees their output. `Command::new` is written only here.
 //!
-//! Every child runs in a process group of its own (a job of its own on Windows), so a PyInstaller
-//! one-file sidecar (a bootloader parent with a Python child) or `uv run python -m PyInstaller`
-//! stops with everything it spawned. Stopping is SIGTERM, a grace period, then SIGKILL, sent to the
-//! group and to every other member of the tree: a descendant that left the group or the session
-//! (`setsid`) and was reparented is still found, on Linux by a mark in its inherited environment
-//! (`XTASK_PROCESS_TREE`) and by parent links, elsewhere on Unix by parent links walked before and
-//! while stopping. Ctrl-C or SIGTERM to the xtask stops every registered child the same way.
+//! A supervised child is always stopped as a whole tree. It runs in a process group of its own (a
+//! job of its own on Windows), so a PyInstaller one-file sidecar (a bootloader parent with a
+//! Python child) or `uv run python -m PyInstaller` stops with everything it spawned. Stopping is
+//! SIGTERM, a grace period, then SIGKILL, sent to the group and to every other member of the tree:
+//! a descendant that left the group or the session (`setsid`) and was reparented is still found,
+//! on Linux by a mark in its inherited environment (`XTASK_PROCESS_TREE`) and by parent links,
+//! elsewhere on Unix by parent links walked before and while stopping. Ctrl-C or SIGTERM to the
+//! xtask stops every registered child the same way.
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use xshell::{Cmd, Shell};
 
 use crate::failure::Interrupted;
 
@@ -58,7 +65,7 @@ pub fn stop_children_on_interrupt() {
 /// The list of running children, also after a panic elsewhere poisoned its lock: stopping
 /// children matters most while unwinding.
 fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
-    RUNNING_CHILDREN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock_even_if_poisoned(&RUNNING_CHILDREN)
 }
 
 /// An error if the xtask has been interrupted: long steps call it between units of work.
@@ -103,6 +110,110 @@ fn lossy_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(without_ending).into_owned()
 }
 
+/// A shell whose commands run in `dir`.
+pub fn shell_in(dir: &Path) -> anyhow::Result<Shell> {
+    let shell = Shell::new()?;
+    shell.change_dir(dir);
+    Ok(shell)
+}
+
+/// Run a short command to its end: its standard output, trimmed. Unlike xshell's own `read`, the
+/// command's stderr is captured, not shown: a failure's error names the command line and gives the
+/// first line the command wrote to stderr (or its exit status). The caller decides what a failure
+/// means.
+pub fn read(command: Cmd<'_>) -> anyhow::Result<String> {
+    let command_line = command.to_string();
+    let output = command.ignore_status().output()?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().map(str::trim).find(|line| !line.is_empty());
+        anyhow::bail!("`{command_line}` failed: {}", reason.map_or_else(|| output.status.to_string(), str::to_string));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Where [`ChildOutput`] echoes each line of a child's output.
+#[derive(Debug, Clone)]
+pub enum Echo {
+    Nowhere,
+    /// To our stderr, after the prefix.
+    Stderr(String),
+}
+
+/// A supervised child's piped stdout and stderr, read to their ends on a thread each so that
+/// neither pipe fills up and blocks the child: every line is echoed, shown to a watcher, and the
+/// last ones are kept for an error message.
+pub struct ChildOutput {
+    readers: Vec<std::thread::JoinHandle<()>>,
+    last_lines: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl ChildOutput {
+    /// Tee the pipes `child` was started with to `echo`, keeping the last `keep` lines.
+    pub fn tee(child: &mut Supervised, echo: Echo, keep: usize) -> ChildOutput {
+        ChildOutput::tee_watching(child, echo, keep, |_| {})
+    }
+
+    /// [`ChildOutput::tee`], showing each line to `watch` as it comes.
+    pub fn tee_watching(
+        child: &mut Supervised,
+        echo: Echo,
+        keep: usize,
+        watch: impl Fn(&str) + Send + Sync + 'static,
+    ) -> ChildOutput {
+        ChildOutput::tee_into(child, echo, keep, watch, Arc::new(Mutex::new(std::io::stderr())))
+    }
+
+    /// [`ChildOutput::tee_watching`], echoing into `stderr` (ours, or a test's buffer).
+    fn tee_into(
+        child: &mut Supervised,
+        echo: Echo,
+        keep: usize,
+        watch: impl Fn(&str) + Send + Sync + 'static,
+        stderr: Arc<Mutex<dyn Write + Send>>,
+    ) -> ChildOutput {
+        let watch = Arc::new(watch);
+        let last_lines = Arc::new(Mutex::new(VecDeque::new()));
+        let readers = child
+            .take_output_pipes()
+            .into_iter()
+            .map(|pipe| {
+                let (echo, watch, last_lines) = (echo.clone(), Arc::clone(&watch), Arc::clone(&last_lines));
+                let stderr = Arc::clone(&stderr);
+                std::thread::spawn(move || {
+                    read_lines_lossily(pipe, |line| {
+                        if let Echo::Stderr(prefix) = &echo {
+                            // A closed stderr must not stop the reading: the child would block.
+                            let _ = writeln!(lock_even_if_poisoned(&stderr), "{prefix}{line}");
+                        }
+                        watch(&line);
+                        let mut kept = lock_even_if_poisoned(&last_lines);
+                        kept.push_back(line);
+                        if kept.len() > keep {
+                            kept.pop_front();
+                        }
+                    })
+                })
+            })
+            .collect();
+        ChildOutput { readers, last_lines }
+    }
+
+    /// Wait until the pipes are closed, as they are once the child's tree is gone (after
+    /// [`Supervised::wait`] or [`Supervised::stop`]): the last lines, oldest first.
+    pub fn finish(self) -> Vec<String> {
+        for reader in self.readers {
+            let _ = reader.join();
+        }
+        lock_even_if_poisoned(&self.last_lines).iter().cloned().collect()
+    }
+}
+
+/// A lock another thread's panic cannot take away: output keeps flowing, children keep being stopped.
+fn lock_even_if_poisoned<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A child process stopped with its whole tree when dropped.
 pub struct Supervised {
     child: Child,
@@ -126,8 +237,8 @@ impl Supervised {
         &mut self.child
     }
 
-    /// The child's stdout and stderr pipes (those that were piped), for reader threads.
-    pub fn take_output_pipes(&mut self) -> Vec<Box<dyn std::io::Read + Send>> {
+    /// The child's stdout and stderr pipes (those that were piped), for [`ChildOutput`]'s readers.
+    fn take_output_pipes(&mut self) -> Vec<Box<dyn std::io::Read + Send>> {
         let stdout = self.child.stdout.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
         let stderr = self.child.stderr.take().map(|pipe| Box::new(pipe) as Box<dyn std::io::Read + Send>);
         stdout.into_iter().chain(stderr).collect()
@@ -300,7 +411,9 @@ fn isolate(command: &mut Command) {
 
 #[cfg(windows)]
 fn signal_group(pid: u32, signal: Signal) {
-    // taskkill /T walks the tree; without /F it asks politely, with /F it terminates.
+    // taskkill /T walks the tree; without /F it asks politely, with /F it terminates. The runner's
+    // own helpers use std's `Command` directly: they run from the Ctrl-C handler, where an xshell
+    // `Shell` (which reads the current folder first) could fail.
     let mut taskkill = Command::new("taskkill");
     taskkill.args(["/T", "/PID", &pid.to_string()]);
     if matches!(signal, Signal::Kill) {
@@ -396,6 +509,7 @@ mod tree {
 
     #[cfg(all(unix, not(target_os = "linux")))]
     fn process_table(_mark: &str) -> Vec<Row> {
+        // The runner's own helper, started with std's `Command` like Windows' `taskkill`.
         std::process::Command::new("ps")
             .args(["-A", "-o", "pid=,ppid="])
             .stderr(std::process::Stdio::null())
@@ -596,5 +710,53 @@ mod tests {
     fn wait_returns_the_exit_status() {
         let supervised = Supervised::spawn(Command::new("sh").args(["-c", "exit 3"]), "exit 3").unwrap();
         assert_eq!(supervised.wait().unwrap().code(), Some(3));
+    }
+
+    /// A supervised `sh -c script` with its stdout and stderr piped.
+    fn piped_shell(script: &str) -> Supervised {
+        let sh = Shell::new().unwrap();
+        let mut command = Command::from(xshell::cmd!(sh, "sh -c {script}"));
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        Supervised::spawn(&mut command, "sh").unwrap()
+    }
+
+    #[test]
+    fn tee_echoes_every_line_after_the_prefix_and_keeps_the_last_ones() {
+        let mut child = piped_shell("for n in 1 2 3 4 5; do echo line $n; done");
+        let echoed = Arc::new(Mutex::new(Vec::new()));
+        let output = ChildOutput::tee_into(&mut child, Echo::Stderr("[sh] ".into()), 3, |_| {}, echoed.clone());
+        assert!(child.wait().unwrap().success());
+        assert_eq!(output.finish(), ["line 3", "line 4", "line 5"]);
+        let echoed = String::from_utf8(echoed.lock().unwrap().clone()).unwrap();
+        assert_eq!(echoed, "[sh] line 1\n[sh] line 2\n[sh] line 3\n[sh] line 4\n[sh] line 5\n");
+
+        // Both pipes are read, each line is watched once, and nothing is echoed when asked so.
+        let mut child = piped_shell("for n in 1 2 3; do echo out $n; echo err $n >&2; done");
+        let (echoed, watched) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let seen = Arc::clone(&watched);
+        let watch = move |line: &str| seen.lock().unwrap().push(line.to_string());
+        let output = ChildOutput::tee_into(&mut child, Echo::Nowhere, 2, watch, echoed.clone());
+        assert!(child.wait().unwrap().success());
+        assert_eq!(output.finish().len(), 2);
+        let mut watched = watched.lock().unwrap().clone();
+        watched.sort();
+        assert_eq!(watched, ["err 1", "err 2", "err 3", "out 1", "out 2", "out 3"]);
+        assert!(echoed.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn read_gives_the_trimmed_stdout_and_a_failure_names_its_command_line() {
+        let sh = Shell::new().unwrap();
+        let spaced = "two  words";
+        let printed = read(xshell::cmd!(sh, "sh -c 'printf \"<%s>\" \"$@\"; echo' sh {spaced} x")).unwrap();
+        assert_eq!(printed, "<two  words><x>", "one {{arg}} is one argument");
+        let error = read(xshell::cmd!(sh, "sh -c 'echo; echo why >&2; echo more >&2; exit 3'")).unwrap_err();
+        let message = format!("{error:#}");
+        assert!(message.starts_with("`sh -c "), "{message}");
+        assert!(message.ends_with("` failed: why"), "{message}");
+        let error = read(xshell::cmd!(sh, "sh -c 'exit 4'")).unwrap_err();
+        assert!(format!("{error:#}").ends_with("failed: exit status: 4"), "{error:#}");
+        let error = read(xshell::cmd!(sh, "/nonexistent/tool --version")).unwrap_err();
+        assert!(format!("{error:#}").contains("/nonexistent/tool"), "{error:#}");
     }
 }

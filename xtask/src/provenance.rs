@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use anyhow::Context;
+use xshell::cmd;
 
 use crate::failure::refuse;
-use crate::{clock, tools};
+use crate::{clock, process, tools};
 
 /// The facts that are the same for every package of one build.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,26 +91,19 @@ fn head_commit(root: &Path) -> anyhow::Result<Option<Head>> {
             "install git (git-scm.com or your package manager), or build from an export without .git to record `unknown`",
         )
     })?;
-    let output = std::process::Command::new(&git)
-        .arg("-C")
-        .arg(root)
-        .args(["log", "-1", "--format=%H %ct", "HEAD"])
-        .output()
-        .with_context(|| format!("running {}", git.display()))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let parsed = text.trim().split_once(' ').and_then(|(commit, time)| {
-        let hex = commit.len() == 40 && commit.bytes().all(|byte| byte.is_ascii_hexdigit());
-        hex.then(|| Head { commit: commit.to_string(), commit_time: time.parse().unwrap_or(0) })
-    });
-    match parsed {
-        Some(head) if output.status.success() => Ok(Some(head)),
-        _ => {
-            let reason = String::from_utf8_lossy(&output.stderr);
-            let reason = reason.lines().find(|line| !line.trim().is_empty()).unwrap_or("no output").trim();
-            Err(crate::failure::refuse(
-                format!("git cannot read HEAD of the checkout {}: {reason}", checkout.display()),
-                "commit at least once, or repair the clone (`git status` says what is wrong)",
-            ))
-        }
-    }
+    let shell = process::shell_in(root)?;
+    let format = "--format=%H %ct";
+    let problem = match process::read(cmd!(shell, "{git} log -1 {format} HEAD")) {
+        Ok(text) => match text.split_once(' ') {
+            Some((commit, time)) if commit.len() == 40 && commit.bytes().all(|byte| byte.is_ascii_hexdigit()) => {
+                return Ok(Some(Head { commit: commit.to_string(), commit_time: time.parse().unwrap_or(0) }));
+            }
+            _ => format!("git printed {text:?}, not a commit and its time"),
+        },
+        Err(error) => format!("{error:#}"),
+    };
+    Err(crate::failure::refuse(
+        format!("git cannot read HEAD of the checkout {}: {problem}", checkout.display()),
+        "commit at least once, or repair the clone (`git status` says what is wrong)",
+    ))
 }

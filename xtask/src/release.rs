@@ -3,17 +3,17 @@
 //! notes) and a summary. `--execute` then cuts the changelog, commits and tags; `--push` pushes.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use xshell::{Shell, cmd};
 
 use crate::failure::{Lines, WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
 use crate::version::Version;
 use crate::workspace::Workspace;
-use crate::{changelog, checksums, gha, smoke, targets, tools};
+use crate::{changelog, checksums, gha, process, smoke, targets, tools};
 
 /// One reason a release from this checkout would be refused, and its fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,57 +262,30 @@ fn header_versions(workspace: &Workspace) -> Vec<(String, String)> {
 
 /// Run git in `root`; its messages go to the terminal.
 fn run_git(root: &Path, git: &Path, args: &[&str]) -> anyhow::Result<()> {
-    let status = Command::new(git)
-        .current_dir(root)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .status()
-        .context("running git")?;
-    if !status.success() {
-        return Err(refuse(format!("git {} failed", args.join(" ")), "read git's message above"));
-    }
-    Ok(())
+    let sh = process::shell_in(root)?;
+    let command = cmd!(sh, "{git} {args...}").env("GIT_TERMINAL_PROMPT", "0").quiet();
+    command.run().map_err(|error| refuse(error.to_string(), "read git's message above"))
 }
 
 /// The trimmed stdout of a git command that must succeed.
 fn git_output(root: &Path, git: &Path, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(git).current_dir(root).args(args).stdin(Stdio::null()).output().context("running git")?;
-    if !output.status.success() {
-        return Err(refuse(
-            format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()),
-            "run from a git clone of the repository",
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    let sh = process::shell_in(root)?;
+    process::read(cmd!(sh, "{git} {args...}")).hint("run from a git clone of the repository")
 }
 
 /// Whether `refs/tags/<tag>` exists on origin; an error (with git's reason) when origin cannot be
 /// asked: an unreachable origin is not an absent tag.
-fn tag_on_origin(root: &Path, git: &Path, tag: &str) -> Result<bool, String> {
-    let output = Command::new(git)
-        .current_dir(root)
-        .args(["ls-remote", "--tags", "origin", &format!("refs/tags/{tag}")])
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| error.to_string())?;
-    if !output.status.success() {
-        let reason = String::from_utf8_lossy(&output.stderr);
-        let reason = reason.lines().find(|line| !line.trim().is_empty()).unwrap_or("git ls-remote failed");
-        return Err(reason.trim().to_string());
-    }
-    Ok(!output.stdout.iter().all(u8::is_ascii_whitespace))
+fn tag_on_origin(root: &Path, git: &Path, tag: &str) -> anyhow::Result<bool> {
+    let (sh, tag_ref) = (process::shell_in(root)?, format!("refs/tags/{tag}"));
+    let listed = process::read(cmd!(sh, "{git} ls-remote --tags origin {tag_ref}").env("GIT_TERMINAL_PROMPT", "0"))?;
+    Ok(!listed.is_empty())
 }
 
 /// Everything that must hold before a tag is cut; each failed check is reported, none stops the rest.
 pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent: Intent) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let git_line = |args: &[&str]| {
-        let mut all = vec!["-C", workspace.root.to_str().unwrap_or(".")];
-        all.extend_from_slice(args);
-        tools::first_line_of(git, &all)
-    };
+    // A git query that fails is an answer here: no branch, no upstream, no such tag, no origin.
+    let git_line = |args: &[&str]| git_output(&workspace.root, git, args).ok();
     match git_line(&["symbolic-ref", "--short", "HEAD"]).as_deref() {
         Some("main") => {}
         Some(branch) => problems.push(problem(
@@ -321,7 +294,8 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
         )),
         None => problems.push(problem("not on a branch (detached HEAD or no git repository)", "git switch main")),
     }
-    let status = Command::new(git).arg("-C").arg(&workspace.root).args(["status", "--porcelain"]).output();
+    let root = &workspace.root;
+    let status = Shell::new().and_then(|sh| cmd!(sh, "{git} -C {root} status --porcelain").output());
     match status {
         Ok(output) if output.status.success() && output.stdout.is_empty() => {}
         Ok(output) if output.status.success() => {
@@ -389,12 +363,8 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
         )),
     }
     problems.extend(version_problems(workspace));
-    let lock = Command::new(uv)
-        .current_dir(&workspace.root)
-        .args(["lock", "--check", "--quiet"])
-        .stderr(Stdio::null())
-        .status();
-    if !lock.is_ok_and(|status| status.success()) {
+    let lock = process::shell_in(root).and_then(|sh| process::read(cmd!(sh, "{uv} lock --check --quiet")));
+    if lock.is_err() {
         problems.push(problem("uv.lock is out of date with the pyproject.toml files", "uv lock, then commit uv.lock"));
     }
     problems
@@ -489,9 +459,7 @@ mod tests {
     const HEADER: &str = "## v1.0.0 — 2026-01-01";
 
     fn git_in(git: &Path, dir: &Path, args: &[&str]) -> String {
-        let output = Command::new(git).current_dir(dir).args(args).output().unwrap();
-        assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        git_output(dir, git, args).unwrap()
     }
 
     fn repository() -> Repository {
@@ -528,12 +496,7 @@ mod tests {
         }
 
         fn origin_ref(&self, name: &str) -> Option<String> {
-            let output = Command::new(&self.git)
-                .current_dir(&self.origin)
-                .args(["rev-parse", "--verify", "--quiet", name])
-                .output()
-                .unwrap();
-            output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+            git_output(&self.origin, &self.git, &["rev-parse", "--verify", "--quiet", name]).ok()
         }
 
         fn hook(&self, dir: &Path, name: &str, script: &str) {

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,14 +11,14 @@ use crate::build_info;
 use crate::failure::{Lines, refuse};
 use crate::flags::SidecarFlags;
 use crate::manifest::{self, ArtifactRecord};
-use crate::process::Supervised;
+use crate::process::{ChildOutput, Echo, Supervised};
 use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
 use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, tools};
 
-/// Lines of PyInstaller's output kept to show when it fails.
-const FAILURE_TAIL_LINES: usize = 30;
+/// Lines of PyInstaller's output kept when it fails: the last one that says something ends the error.
+const FAILURE_TAIL_LINES: usize = 5;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BuildOptions {
@@ -208,14 +207,12 @@ struct BuiltBinary {
 
 fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
     let script = "import platform, PyInstaller; print(platform.python_version(), PyInstaller.__version__)";
-    let mut command = tools::uv_run(workspace, uv, &["python", "-c", script]);
+    let mut command = tools::uv_run(workspace, uv, &["python", "-c", script])?;
     command.stdout(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, "the locked environment's Python")?;
-    let mut text = String::new();
-    for mut pipe in child.take_output_pipes() {
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
-    }
+    let output = ChildOutput::tee(&mut child, Echo::Nowhere, 1);
     let status = child.wait().context("asking the locked environment for its Python and PyInstaller versions")?;
+    let text = output.finish().concat();
     let mut words = text.split_whitespace();
     match (status.success(), words.next(), words.next()) {
         (true, Some(python), Some(pyinstaller)) => {
@@ -330,7 +327,7 @@ fn run_pyinstaller(
             "--workpath",
             &work_text,
         ],
-    );
+    )?;
     command
         .env("PYTHONHASHSEED", "0")
         .env("SOURCE_DATE_EPOCH", provenance.source_date_epoch.to_string())
@@ -340,32 +337,15 @@ fn run_pyinstaller(
         .stderr(Stdio::piped());
     eprintln!("[{binary}] building with PyInstaller for {}", target.triple);
     let mut child = Supervised::spawn(&mut command, &format!("PyInstaller for {binary}"))?;
-    let tail = Arc::new(Mutex::new(Vec::<String>::new()));
-    let readers: Vec<_> = child
-        .take_output_pipes()
-        .into_iter()
-        .map(|pipe| {
-            let (binary, tail) = (binary.clone(), Arc::clone(&tail));
-            std::thread::spawn(move || {
-                crate::process::read_lines_lossily(pipe, |line| {
-                    eprintln!("[{binary}] {line}");
-                    let mut kept = tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    kept.push(line);
-                    if kept.len() > FAILURE_TAIL_LINES {
-                        kept.remove(0);
-                    }
-                })
-            })
-        })
-        .collect();
+    let output = ChildOutput::tee(&mut child, Echo::Stderr(format!("[{binary}] ")), FAILURE_TAIL_LINES);
     let status = child.wait()?;
-    for reader in readers {
-        let _ = reader.join();
-    }
+    let last_lines = output.finish();
     let built = out_dir.join(naming::plain_file_name(binary, target));
     if !status.success() || !built.is_file() {
+        let last_line = last_lines.iter().rev().find(|line| !line.trim().is_empty());
+        let said = last_line.map(|line| format!(": {}", line.trim())).unwrap_or_default();
         return Err(refuse(
-            format!("PyInstaller failed for {binary} ({status})"),
+            format!("PyInstaller failed for {binary} ({status}){said}"),
             format!("its output is above, each line prefixed with [{binary}]"),
         ));
     }

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+use xshell::{Shell, cmd};
 
 use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
-use crate::process::{STOP_GRACE, Supervised};
+use crate::process::{ChildOutput, Echo, STOP_GRACE, Supervised};
 use crate::targets::Target;
 use crate::workspace::{Sidecar, SidecarPackage, Workspace};
 use crate::{executable_format, gha, hashing, naming, provenance, targets};
@@ -270,8 +271,9 @@ fn start_and_verify(
         .prefix("xtask-smoke-")
         .tempdir()
         .context("creating a temp folder for the sidecar (is the system temp folder writable?)")?;
-    let mut command = Command::new(&case.path);
-    command.args(&launch.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (sh, sidecar_path, args) = (Shell::new()?, &case.path, &launch.args);
+    let mut command = Command::from(cmd!(sh, "{sidecar_path} {args...}"));
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for variable in ["TMPDIR", "TEMP", "TMP"] {
         command.env(variable, private_temp.path());
     }
@@ -279,21 +281,18 @@ fn start_and_verify(
         command.env(variable, password);
     }
     let mut child = Supervised::spawn(&mut command, &case.file_name)?;
-    for pipe in child.take_output_pipes() {
-        let observed = Arc::clone(observed);
-        std::thread::spawn(move || {
-            crate::process::read_lines_lossily(pipe, |line| {
-                let mut seen = observed.lock().expect("output lock");
-                if let Some((label, port)) = parse_listening_line(&line) {
-                    seen.ports.insert(label, port);
-                }
-                seen.lines.push_back(line);
-                if seen.lines.len() > OUTPUT_TAIL_LINES {
-                    seen.lines.pop_front();
-                }
-            });
-        });
-    }
+    // Its lines and announced ports land in `observed`; the readers end when the tree is stopped.
+    let seen_by_readers = Arc::clone(observed);
+    ChildOutput::tee_watching(&mut child, Echo::Nowhere, 0, move |line| {
+        let mut seen = seen_by_readers.lock().expect("output lock");
+        if let Some((label, port)) = parse_listening_line(line) {
+            seen.ports.insert(label, port);
+        }
+        seen.lines.push_back(line.to_string());
+        if seen.lines.len() > OUTPUT_TAIL_LINES {
+            seen.lines.pop_front();
+        }
+    });
 
     let outcome = (|| {
         let wanted = [launch.health_port.as_str(), launch.api_port.as_str()];

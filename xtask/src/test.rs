@@ -3,12 +3,13 @@
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use xshell::cmd;
 
 use crate::failure::refuse;
 use crate::flags::TestFlags;
 use crate::process::Supervised;
 use crate::workspace::Workspace;
-use crate::{fault_injection, gha, tools};
+use crate::{fault_injection, gha, process, tools};
 
 /// What one step counted.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -42,14 +43,12 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         return report(&steps);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cargo_test = Command::new(cargo);
-    cargo_test
-        .current_dir(&workspace.root)
-        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
-        .env("XTASK_UV", &uv);
+    let sh = process::shell_in(&workspace.root)?;
+    let mut cargo_test =
+        Command::from(cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast").env("XTASK_UV", &uv));
     steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
 
-    let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"]);
+    let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"])?;
     steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, count_pytest))?));
 
     for (name, args) in [
@@ -61,7 +60,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         ("zizmor", &["zizmor", "--offline", ".github/workflows"][..]),
         ("hadolint", &["hadolint", "Dockerfile"][..]),
     ] {
-        let mut check = tools::uv_run(&workspace, &uv, args);
+        let mut check = tools::uv_run(&workspace, &uv, args)?;
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }
 

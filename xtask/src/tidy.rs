@@ -2,7 +2,8 @@
 //! (and the lock files and changelog history) writes that package's version.
 
 use std::path::Path;
-use std::process::Command;
+
+use xshell::cmd;
 
 use crate::workspace::{Workspace, find_root};
 
@@ -36,9 +37,9 @@ fn standalone_occurrences(text: &str, version: &str) -> Vec<usize> {
 }
 
 fn tracked_files(root: &Path) -> Vec<String> {
-    let output = Command::new("git").current_dir(root).args(["ls-files", "-z"]).output().expect("git ls-files");
-    assert!(output.status.success(), "git ls-files failed");
-    String::from_utf8(output.stdout).unwrap().split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect()
+    let sh = crate::process::shell_in(root).unwrap();
+    let listed = crate::process::read(cmd!(sh, "git ls-files -z")).unwrap();
+    listed.split('\0').filter(|p| !p.is_empty()).map(str::to_string).collect()
 }
 
 #[test]

@@ -3,20 +3,24 @@
 //! Python tools (PyInstaller, pytest, ruff) are never called directly: they run through
 //! `uv run --locked`, pinned by `uv.lock`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
+use xshell::{Shell, cmd};
 
 use crate::failure::{WithHint, refuse};
 use crate::files;
-use crate::process::Supervised;
+use crate::process::{self, ChildOutput, Echo, Supervised};
 use crate::workspace::Workspace;
 
 /// The uv the bootstrap installs when none is found.
 const BOOTSTRAP_UV_REQUIREMENT: &str = "uv>=0.9,<0.14";
 const MINIMUM_PYTHON: (u32, u32) = (3, 11);
+/// Prints the version of the Python that runs it, e.g. `3.11.2`.
+const PYTHON_VERSION_PROBE: &str = "import sys; print('%d.%d.%d' % sys.version_info[:3])";
+/// Lines of `uv sync`'s messages kept to tell an out-of-date lock from other failures.
+const SYNC_MESSAGE_LINES: usize = 20;
 
 /// The first executable called `name` on PATH.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -26,14 +30,16 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// First line of `program args...` on success.
-pub fn first_line_of(program: &Path, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines().next().map(|line| line.trim().to_string())
+/// `program --version`, e.g. `uv 0.9.5` or `git version 2.47.3`; the error names the command.
+pub fn version_of(program: &Path) -> anyhow::Result<String> {
+    let sh = Shell::new()?;
+    process::read(cmd!(sh, "{program} --version"))
+}
+
+/// The version of the Python at `path`, e.g. `3.11.2`; the error says why it does not run.
+fn python_version(path: &Path) -> anyhow::Result<String> {
+    let sh = Shell::new()?;
+    process::read(cmd!(sh, "{path} -c {PYTHON_VERSION_PROBE}"))
 }
 
 pub struct Python {
@@ -42,40 +48,30 @@ pub struct Python {
 }
 
 /// A Python of at least 3.11: `XTASK_PYTHON`, else `python3`, else `python` on PATH. A set
-/// `XTASK_PYTHON` that does not run is an error, not a reason to pick another Python.
+/// `XTASK_PYTHON` that does not run is an error, not a reason to pick another Python; one on PATH
+/// that does not run is skipped, and the error says why when none is left.
 pub fn find_python() -> anyhow::Result<Python> {
     if let Some(chosen) = std::env::var_os("XTASK_PYTHON").filter(|value| !value.is_empty()) {
         let chosen = PathBuf::from(chosen);
-        let version = first_line_of(&chosen, &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]);
-        match version {
-            Some(version) if python_is_recent_enough(&version) => return Ok(Python { path: chosen, version }),
-            found => {
-                let found = found.map_or_else(|| "does not run".to_string(), |version| format!("is Python {version}"));
-                return Err(refuse(
-                    format!("XTASK_PYTHON={} {found}", chosen.display()),
-                    "point XTASK_PYTHON at a Python 3.11+ interpreter, or unset it to use python3 from PATH",
-                ));
-            }
-        }
-    }
-    let candidates: Vec<PathBuf> = std::env::var_os("XTASK_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(find_on_path("python3"))
-        .chain(find_on_path("python"))
-        .collect();
-    let mut too_old = Vec::new();
-    for path in candidates {
-        let Some(version) = first_line_of(&path, &["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
-        else {
-            continue;
+        let found = match python_version(&chosen) {
+            Ok(version) if python_is_recent_enough(&version) => return Ok(Python { path: chosen, version }),
+            Ok(version) => format!("is Python {version}"),
+            Err(error) => format!("does not run ({error:#})"),
         };
-        if python_is_recent_enough(&version) {
-            return Ok(Python { path, version });
-        }
-        too_old.push(format!("{} is {version}", path.display()));
+        return Err(refuse(
+            format!("XTASK_PYTHON={} {found}", chosen.display()),
+            "point XTASK_PYTHON at a Python 3.11+ interpreter, or unset it to use python3 from PATH",
+        ));
     }
-    let found = if too_old.is_empty() { "no Python found on PATH".to_string() } else { too_old.join(", ") };
+    let mut passed_over = Vec::new();
+    for path in find_on_path("python3").into_iter().chain(find_on_path("python")) {
+        match python_version(&path) {
+            Ok(version) if python_is_recent_enough(&version) => return Ok(Python { path, version }),
+            Ok(version) => passed_over.push(format!("{} is {version}", path.display())),
+            Err(error) => passed_over.push(format!("{} does not run ({error:#})", path.display())),
+        }
+    }
+    let found = if passed_over.is_empty() { "no Python found on PATH".to_string() } else { passed_over.join(", ") };
     Err(refuse(
         format!("Python {}.{} or newer is required: {found}", MINIMUM_PYTHON.0, MINIMUM_PYTHON.1),
         "install Python 3.11+ with pip (python.org or your package manager), or point XTASK_PYTHON at one",
@@ -137,16 +133,20 @@ fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
     let venv = bootstrap_dir(workspace);
     let bootstrapped = venv_executable(&venv, "uv");
     if let Some(path) = find_uv(workspace) {
-        // An install stopped half-way (Ctrl-C during pip) can leave a uv that does not run.
-        if path != bootstrapped || first_line_of(&path, &["--version"]).is_some() {
+        if path != bootstrapped {
             return Ok(path);
         }
-        eprintln!("note: {} does not run (an interrupted install?); installing it again", path.display());
+        // An install stopped half-way (Ctrl-C during pip) can leave a uv that does not run.
+        match version_of(&path) {
+            Ok(_) => return Ok(path),
+            Err(error) => eprintln!("note: {error:#} (an interrupted install?); installing uv again"),
+        }
     }
     let python = find_python()?;
     eprintln!("note: uv was not found; installing it into {} with {}'s pip", venv.display(), python.path.display());
-    let mut create = Command::new(&python.path);
-    create.args(["-m", "venv", "--clear"]).arg(&venv);
+    let sh = Shell::new()?;
+    let python_path = &python.path;
+    let mut create = Command::from(cmd!(sh, "{python_path} -m venv --clear {venv}"));
     let created = Supervised::spawn(&mut create, &format!("{} -m venv", python.path.display()))?.wait()?;
     if !created.success() {
         return Err(refuse(
@@ -154,23 +154,26 @@ fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
             "install Python's venv module (Debian: apt-get install python3-venv), or install uv yourself: pip install uv",
         ));
     }
-    let mut install = Command::new(venv_executable(&venv, "python"));
-    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", BOOTSTRAP_UV_REQUIREMENT]);
+    let venv_python = venv_executable(&venv, "python");
+    let mut install = Command::from(cmd!(
+        sh,
+        "{venv_python} -m pip install --quiet --disable-pip-version-check {BOOTSTRAP_UV_REQUIREMENT}"
+    ));
     let installed = Supervised::spawn(&mut install, "pip install uv")?.wait()?;
-    if !installed.success() || first_line_of(&bootstrapped, &["--version"]).is_none() {
+    let runs = if installed.success() { version_of(&bootstrapped) } else { Err(anyhow::anyhow!("pip {installed}")) };
+    if let Err(error) = runs {
         return Err(refuse(
-            "pip could not install uv",
+            format!("pip could not install uv: {error:#}"),
             "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
         ));
     }
     Ok(bootstrapped)
 }
 
-/// A `uv run --locked <args>` command rooted at the workspace.
-pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(uv);
-    command.current_dir(&workspace.root).args(["run", "--locked", "--quiet"]).args(args);
-    command
+/// A `uv run --locked <args>` command rooted at the workspace, for [`Supervised`].
+pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> anyhow::Result<Command> {
+    let sh = process::shell_in(&workspace.root)?;
+    Ok(cmd!(sh, "{uv} run --locked --quiet {args...}").into())
 }
 
 /// The workspace's virtualenv: `UV_PROJECT_ENVIRONMENT` (relative to the root) or `.venv`.
@@ -225,19 +228,14 @@ pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
     }
     files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
 
-    let mut command = Command::new(uv);
-    command.current_dir(&workspace.root).args(["sync", "--locked", "--quiet"]).stderr(Stdio::piped());
+    let sh = process::shell_in(&workspace.root)?;
+    let mut command = Command::from(cmd!(sh, "{uv} sync --locked --quiet"));
+    command.stderr(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
-    let mut lock_out_of_date = false;
-    for pipe in child.take_output_pipes() {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            lock_out_of_date |= line.contains("needs to be updated");
-        }
-    }
+    let messages = ChildOutput::tee(&mut child, Echo::Stderr(String::new()), SYNC_MESSAGE_LINES);
     // An interrupt returns here, the marker still in place for the next run.
     let status = child.wait()?;
-    if lock_out_of_date {
+    if messages.finish().iter().any(|line| line.contains("needs to be updated")) {
         return Err(refuse(
             "uv sync --locked failed: uv.lock does not match the pyproject.toml files",
             "run `uv lock` and commit uv.lock (a pyproject.toml changed without it)",
@@ -257,12 +255,8 @@ pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
 }
 
 fn venv_python_runs(venv: &Path) -> bool {
-    Command::new(venv_executable(venv, "python"))
-        .args(["-c", ""])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    let python = venv_executable(venv, "python");
+    Shell::new().is_ok_and(|sh| process::read(cmd!(sh, "{python} -c pass")).is_ok())
 }
 
 /// The version of a package pinned in `uv.lock`, e.g. PyInstaller's.

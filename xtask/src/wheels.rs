@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
+use xshell::cmd;
 
 use crate::failure::refuse;
 use crate::flags::WheelsFlags;
 use crate::process::Supervised;
 use crate::workspace::Workspace;
-use crate::{gha, tools};
+use crate::{gha, process, tools};
 
 pub fn run(flags: &WheelsFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
@@ -47,12 +48,11 @@ pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Re
         .prefix(".xtask-python-")
         .tempdir_in(&dist)
         .with_context(|| format!("creating a staging folder in {}", dist.display()))?;
+    let (sh, staging_path) = (process::shell_in(&workspace.root)?, staging.path());
     for package in packages {
-        let mut command = Command::new(uv);
-        command
-            .current_dir(&workspace.root)
-            .args(["build", "--quiet", "--package", &package.distribution, "--out-dir"])
-            .arg(staging.path());
+        let distribution = &package.distribution;
+        let mut command =
+            Command::from(cmd!(sh, "{uv} build --quiet --package {distribution} --out-dir {staging_path}"));
         let status = Supervised::spawn(&mut command, &format!("uv build for {}", package.distribution))?.wait()?;
         if !status.success() {
             return Err(refuse(
