@@ -260,7 +260,7 @@ fn inject(
     let before = git(clone, &["rev-parse", "HEAD"])?;
     let mut round = start(xtask, clone, uv, scenario, temp)?;
     let child = round.child.as_mut().expect("started");
-    let pid = child.child_mut().id();
+    let pid = child.id();
     // Drain the pipes so a chatty command never blocks on a full pipe.
     let output = ChildOutput::tee(child, Echo::Nowhere, KEPT_OUTPUT_LINES);
     let started = Instant::now();

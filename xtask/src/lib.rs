@@ -59,6 +59,9 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        // After Ctrl-C or SIGTERM every failure is the interrupt's doing, however a caller worded
+        // the child that died of it ("git cannot read HEAD ..."): say so and exit 130.
+        Ok(Err(_)) if process::was_interrupted() => failure::report(&failure::Interrupted.into()),
         Ok(Err(error)) => failure::report(&error),
         Err(_panic) => failure::panic_exit_code(),
     }

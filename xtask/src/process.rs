@@ -70,7 +70,12 @@ fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
 
 /// An error if the xtask has been interrupted: long steps call it between units of work.
 pub fn check_interrupted() -> anyhow::Result<()> {
-    if INTERRUPTED.load(Ordering::SeqCst) { Err(Interrupted.into()) } else { Ok(()) }
+    if was_interrupted() { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+/// Whether Ctrl-C or SIGTERM reached the xtask.
+pub fn was_interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Read a child's output pipe to its end, whatever the bytes: each line (without its line ending,
@@ -121,9 +126,13 @@ pub fn shell_in(dir: &Path) -> anyhow::Result<Shell> {
 /// command's stderr is captured, not shown: a failure's error names the command line and gives the
 /// first line the command wrote to stderr (or its exit status). The caller decides what a failure
 /// means.
+///
+/// Ctrl-C reaches a short command too (it is not in a group of its own): an interrupted xtask
+/// stops here with exit 130 instead of reading the command's failure as an answer.
 pub fn read(command: Cmd<'_>) -> anyhow::Result<String> {
     let command_line = command.to_string();
     let output = command.ignore_status().output()?;
+    check_interrupted()?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let reason = stderr.lines().map(str::trim).find(|line| !line.is_empty());
@@ -132,10 +141,24 @@ pub fn read(command: Cmd<'_>) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// Run a short command to its end with its output shown (what `git push` says is for the user);
+/// the error names the command line. Interrupted, it stops with exit 130 like [`read`].
+pub fn run(command: Cmd<'_>) -> anyhow::Result<()> {
+    let command_line = command.to_string();
+    let status = Command::from(command).status().with_context(|| format!("starting `{command_line}`"))?;
+    check_interrupted()?;
+    if !status.success() {
+        anyhow::bail!("`{command_line}` failed: {status}");
+    }
+    Ok(())
+}
+
 /// Where [`ChildOutput`] echoes each line of a child's output.
 #[derive(Debug, Clone)]
 pub enum Echo {
     Nowhere,
+    /// To our stdout, as it is (a test runner's report).
+    Stdout,
     /// To our stderr, after the prefix.
     Stderr(String),
 }
@@ -182,9 +205,11 @@ impl ChildOutput {
                 let stderr = Arc::clone(&stderr);
                 std::thread::spawn(move || {
                     read_lines_lossily(pipe, |line| {
-                        if let Echo::Stderr(prefix) = &echo {
-                            // A closed stderr must not stop the reading: the child would block.
-                            let _ = writeln!(lock_even_if_poisoned(&stderr), "{prefix}{line}");
+                        // A closed stdout or stderr must not stop the reading: the child would block.
+                        match &echo {
+                            Echo::Nowhere => {}
+                            Echo::Stdout => drop(writeln!(std::io::stdout().lock(), "{line}")),
+                            Echo::Stderr(prefix) => drop(writeln!(lock_even_if_poisoned(&stderr), "{prefix}{line}")),
                         }
                         watch(&line);
                         let mut kept = lock_even_if_poisoned(&last_lines);
@@ -233,8 +258,9 @@ impl Supervised {
         Ok(Supervised { child, reaped: None, tree })
     }
 
-    pub fn child_mut(&mut self) -> &mut Child {
-        &mut self.child
+    /// The child's process id (also its process-group id on Unix).
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// The child's stdout and stderr pipes (those that were piped), for [`ChildOutput`]'s readers.

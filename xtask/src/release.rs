@@ -263,8 +263,7 @@ fn header_versions(workspace: &Workspace) -> Vec<(String, String)> {
 /// Run git in `root`; its messages go to the terminal.
 fn run_git(root: &Path, git: &Path, args: &[&str]) -> anyhow::Result<()> {
     let sh = process::shell_in(root)?;
-    let command = cmd!(sh, "{git} {args...}").env("GIT_TERMINAL_PROMPT", "0").quiet();
-    command.run().map_err(|error| refuse(error.to_string(), "read git's message above"))
+    process::run(cmd!(sh, "{git} {args...}").env("GIT_TERMINAL_PROMPT", "0")).hint("read git's message above")
 }
 
 /// The trimmed stdout of a git command that must succeed.
@@ -364,8 +363,14 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
     }
     problems.extend(version_problems(workspace));
     let lock = process::shell_in(root).and_then(|sh| process::read(cmd!(sh, "{uv} lock --check --quiet")));
-    if lock.is_err() {
-        problems.push(problem("uv.lock is out of date with the pyproject.toml files", "uv lock, then commit uv.lock"));
+    match lock {
+        Ok(_) => {}
+        Err(error) if format!("{error:#}").contains("needs to be updated") => problems
+            .push(problem("uv.lock is out of date with the pyproject.toml files", "uv lock, then commit uv.lock")),
+        Err(error) => problems.push(problem(
+            format!("cannot check uv.lock: {error:#}"),
+            "make `uv lock --check` run in the repository (see its message), then run again",
+        )),
     }
     problems
 }

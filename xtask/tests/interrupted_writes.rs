@@ -83,6 +83,52 @@ fn an_interrupted_bump_exits_130_and_writes_nothing() {
     succeeded(&xtask(&clone, &["bump", "core", "minor", "--dry-run"]), "dry run after the interrupts");
 }
 
+/// Ctrl-C while a short command runs (here `git log`, asked for the commit by `build-info`): the
+/// signal goes to the xtask alone, the command still answers, and the xtask stops with 130 instead
+/// of taking the answer and writing `_build_info.py`.
+#[test]
+fn an_interrupt_during_a_short_command_exits_130_and_writes_nothing() {
+    let (folder, clone) = fresh_clone();
+    let before = git_status(&clone);
+    let real_git = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("git"))
+        .find(|path| path.is_file())
+        .expect("git on PATH");
+    let slow_git_folder = folder.path().join("slow-git");
+    std::fs::create_dir(&slow_git_folder).unwrap();
+    let slow_git = slow_git_folder.join("git");
+    std::fs::write(
+        &slow_git,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *\"log -1\"*) echo $$ > \"$GIT_LOG_PID\"; sleep 3;; esac\nexec '{}' \"$@\"\n",
+            real_git.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&slow_git).status().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(slow_git_folder).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let pid_file = folder.path().join("git-log.pid");
+    let child = xtask_command(&clone, &["build-info"])
+        .env("PATH", path)
+        .env("GIT_LOG_PID", &pid_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("git log to start", Duration::from_secs(60), || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|pid| pid.ends_with('\n'))
+    });
+    send(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    assert_interrupted(&output, "build-info with SIGINT during git log");
+    // Only target/ (the build lock) may appear; no `_build_info.py` was written.
+    let after = git_status(&clone).replace("!! target/\n", "");
+    assert_eq!(after, before, "an interrupted build-info changed the clone");
+}
+
 /// The files of `dir` with their bytes (not following links).
 fn snapshot(dir: &Path) -> Vec<(String, u64)> {
     let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
