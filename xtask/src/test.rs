@@ -1,13 +1,13 @@
 //! `cargo xtask test`: every test and check of the repository, ending with `N passed, N failed`.
 
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::Context;
 use xshell::cmd;
 
 use crate::failure::refuse;
 use crate::flags::TestFlags;
-use crate::process::Supervised;
+use crate::process::{ChildOutput, Echo, Supervised};
 use crate::workspace::Workspace;
 use crate::{fault_injection, gha, process, tools};
 
@@ -90,13 +90,14 @@ fn report(steps: &[(&str, Tally)]) -> anyhow::Result<()> {
 fn run_counted(command: &mut Command, count: fn(&str) -> Tally) -> anyhow::Result<Tally> {
     command.stdout(Stdio::piped());
     let mut child = Supervised::spawn(command, "a test runner")?;
-    let stdout = child.child_mut().stdout.take().context("test runner output")?;
-    let mut tally = Tally::default();
-    crate::process::read_lines_lossily(stdout, |line| {
-        println!("{line}");
-        tally += count(&line);
+    let counted = Arc::new(Mutex::new(Tally::default()));
+    let counting = Arc::clone(&counted);
+    let output = ChildOutput::tee_watching(&mut child, Echo::Stdout, 0, move |line| {
+        *counting.lock().unwrap_or_else(PoisonError::into_inner) += count(line);
     });
     let status = child.wait()?;
+    output.finish();
+    let mut tally = *counted.lock().unwrap_or_else(PoisonError::into_inner);
     if !status.success() && tally.failed == 0 {
         tally.failed = 1;
     }
