@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use xshell::{Shell, cmd};
@@ -19,8 +21,6 @@ const BOOTSTRAP_UV_REQUIREMENT: &str = "uv>=0.9,<0.14";
 const MINIMUM_PYTHON: (u32, u32) = (3, 11);
 /// Prints the version of the Python that runs it, e.g. `3.11.2`.
 const PYTHON_VERSION_PROBE: &str = "import sys; print('%d.%d.%d' % sys.version_info[:3])";
-/// Lines of `uv sync`'s messages kept to tell an out-of-date lock from other failures.
-const SYNC_MESSAGE_LINES: usize = 20;
 
 /// The first executable called `name` on PATH.
 pub fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -33,13 +33,19 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 /// `program --version`, e.g. `uv 0.9.5` or `git version 2.47.3`; the error names the command.
 pub fn version_of(program: &Path) -> anyhow::Result<String> {
     let sh = Shell::new()?;
-    process::read(cmd!(sh, "{program} --version"))
+    process::read(cmd!(sh, "{program} --version")).map(first_line)
+}
+
+/// The first line of a probe's output: anything after it (a `sitecustomize` greeting, a notice)
+/// is not part of the answer.
+fn first_line(text: String) -> String {
+    text.lines().next().unwrap_or_default().trim().to_string()
 }
 
 /// The version of the Python at `path`, e.g. `3.11.2`; the error says why it does not run.
 fn python_version(path: &Path) -> anyhow::Result<String> {
     let sh = Shell::new()?;
-    process::read(cmd!(sh, "{path} -c {PYTHON_VERSION_PROBE}"))
+    process::read(cmd!(sh, "{path} -c {PYTHON_VERSION_PROBE}")).map(first_line)
 }
 
 pub struct Python {
@@ -232,10 +238,17 @@ pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
     let mut command = Command::from(cmd!(sh, "{uv} sync --locked --quiet"));
     command.stderr(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
-    let messages = ChildOutput::tee(&mut child, Echo::Stderr(String::new()), SYNC_MESSAGE_LINES);
+    let lock_out_of_date = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&lock_out_of_date);
+    let messages = ChildOutput::tee_watching(&mut child, Echo::Stderr(String::new()), 0, move |line| {
+        if line.contains("needs to be updated") {
+            seen.store(true, Ordering::Relaxed);
+        }
+    });
     // An interrupt returns here, the marker still in place for the next run.
     let status = child.wait()?;
-    if messages.finish().iter().any(|line| line.contains("needs to be updated")) {
+    messages.finish();
+    if lock_out_of_date.load(Ordering::Relaxed) {
         return Err(refuse(
             "uv sync --locked failed: uv.lock does not match the pyproject.toml files",
             "run `uv lock` and commit uv.lock (a pyproject.toml changed without it)",

@@ -557,6 +557,59 @@ fn missing_tools_on_path() {
     assert_eq!(count, 8);
 }
 
+/// A tool that is there but fails, or says more than its version: doctor names it MISSING with
+/// the failing command line and the tool's own reason, and keeps only the first line of a version.
+#[test]
+fn tools_that_fail_or_say_too_much() {
+    use std::os::unix::fs::PermissionsExt;
+    let (folder, clone) = fresh_clone();
+    let script = |name: &str, body: &str| {
+        let path = folder.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+
+    let broken_uv = script("broken-uv", "echo 'uv is broken here' >&2; exit 3");
+    let mut doctor = xtask_command(&clone, &["doctor"]);
+    doctor.env("XTASK_UV", &broken_uv);
+    let output = check(&clone, "a uv that fails: doctor", doctor, &refused("1 required tool(s) missing", "fix:"));
+    let report = text(&output.stdout);
+    let uv_line = report.lines().find(|line| line.contains("MISSING  uv")).unwrap_or_else(|| panic!("{report}"));
+    assert!(uv_line.contains(&format!("{} --version", broken_uv.display())), "{report}");
+    assert!(uv_line.contains("uv is broken here"), "{report}");
+
+    let broken_git_folder = folder.path().join("broken-git");
+    std::fs::create_dir(&broken_git_folder).unwrap();
+    let broken_git = script("broken-git/git", "echo 'git is broken here' >&2; exit 3");
+    let path = std::env::join_paths(
+        std::iter::once(broken_git_folder.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let mut doctor = xtask_command(&clone, &["doctor"]);
+    doctor.env("PATH", &path);
+    let output = check(&clone, "a git that fails: doctor", doctor, &refused("required tool(s) missing", "fix:"));
+    let report = text(&output.stdout);
+    let git_line = report.lines().find(|line| line.contains("MISSING  git")).unwrap_or_else(|| panic!("{report}"));
+    assert!(git_line.contains(&format!("{} --version", broken_git.display())), "{report}");
+    assert!(git_line.contains("git is broken here"), "{report}");
+
+    // The real Python behind a wrapper that greets after answering (as a sitecustomize might).
+    let python = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let python = text(&python.stdout).trim().to_string();
+    let chatty_python = script(
+        "chatty-python",
+        &format!("\"{python}\" \"$@\"; status=$?; echo 'hello from sitecustomize'; exit $status"),
+    );
+    let mut doctor = xtask_command(&clone, &["doctor"]);
+    doctor.env("XTASK_PYTHON", &chatty_python);
+    let report = text(&doctor.output().unwrap().stdout);
+    let python_line = report.lines().find(|line| line.contains(" python ")).unwrap_or_else(|| panic!("{report}"));
+    assert!(python_line.starts_with("ok"), "{report}");
+    assert!(python_line.contains(&format!("({})", chatty_python.display())), "{report}");
+    assert!(!report.lines().any(|line| line.starts_with("hello from sitecustomize")), "{report}");
+}
+
 /// Shallow clones, exports without `.git`, a detached HEAD, a checkout without a commit or with a
 /// damaged `.git`: the commit is recorded where there is one, `unknown` only outside git.
 #[test]
