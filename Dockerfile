@@ -2,7 +2,8 @@
 # The lumen-argus proxy image (docker.yml builds it for linux/amd64 and linux/arm64).
 # Stage 1 builds the workspace's wheels and the locked list of third-party requirements; stage 2
 # installs exactly those into a virtualenv and runs the proxy as a non-root user. No build info is
-# baked in (DESIGN: `_build_info.py` never lands in an image); the labels carry version and commit.
+# baked in (`_build_info.py` is for frozen sidecars only, never in a wheel, so never in the image);
+# the labels carry version and commit.
 # The interpreter must match .python-version (a test compares them).
 ARG PYTHON_VERSION=3.12
 

@@ -87,12 +87,12 @@ fn source_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
         for entry in std::fs::read_dir(&folder).with_context(|| format!("listing {}", folder.display()))? {
-            let entry = entry?;
+            let entry = entry.with_context(|| format!("listing {}", folder.display()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let skipped_dir =
                 matches!(name.as_str(), "tests" | "__pycache__" | "build" | "dist") || name.starts_with('.');
             let skipped_file = name == "_build_info.py" || name.ends_with(".pyc") || name.starts_with('.');
-            let kind = entry.file_type()?;
+            let kind = entry.file_type().with_context(|| format!("reading {}", entry.path().display()))?;
             if kind.is_dir() && !skipped_dir {
                 pending.push(entry.path());
             } else if kind.is_file() && !skipped_file {

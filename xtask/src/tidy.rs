@@ -116,15 +116,15 @@ fn docs_and_messages_point_only_at_files_that_exist() {
                 dangling.push(format!("{path}: {named}"));
             }
         }
-        if text.contains("DESIGN §") {
-            dangling.push(format!("{path}: cites DESIGN §, a document this repository does not have"));
+        if cites_the_design_document(text) {
+            dangling.push(format!("{path}: cites DESIGN, a document this repository does not have"));
         }
     }
     // The integration tests name files their runs create, so only their citations are checked.
     for path in tracked_files(&root).into_iter().filter(|path| path.starts_with("xtask/tests/")) {
         let Ok(text) = std::fs::read_to_string(root.join(&path)) else { continue };
-        if text.contains("DESIGN §") {
-            dangling.push(format!("{path}: cites DESIGN §, a document this repository does not have"));
+        if cites_the_design_document(&text) {
+            dangling.push(format!("{path}: cites DESIGN, a document this repository does not have"));
         }
     }
     assert!(dangling.is_empty(), "text points at files that do not exist:\n{}", dangling.join("\n"));
@@ -144,6 +144,24 @@ fn the_layout_page_names_every_module() {
     let missing: Vec<String> =
         tracked_files(&root).into_iter().filter(|path| is_module(path) && !named.contains(path)).collect();
     assert!(missing.is_empty(), "docs/development/layout.md does not name these modules:\n{}", missing.join("\n"));
+}
+
+/// `DESIGN` as a word of its own (`DESIGN §4`, `(DESIGN: ...)`), not inside `CODESIGN_IDENTITY`.
+fn cites_the_design_document(text: &str) -> bool {
+    let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices("DESIGN").any(|(start, word)| {
+        let before = text[..start].chars().next_back();
+        let after = text[start + word.len()..].chars().next();
+        !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
+    })
+}
+
+#[test]
+fn design_citations_are_found_as_words() {
+    assert!(cites_the_design_document("refuses (DESIGN §4)."));
+    assert!(cites_the_design_document("# baked in (DESIGN: never)"));
+    assert!(!cites_the_design_document("CODESIGN_IDENTITY and ENTITLEMENTS_FILE"));
+    assert!(!cites_the_design_document("DESIGNER"));
 }
 
 #[test]
