@@ -37,6 +37,11 @@ impl fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
+/// Whether `error` is (or was caused by) an interrupt.
+pub fn is_interrupt(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<Interrupted>())
+}
+
 /// An error with its fix.
 pub fn refuse(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     Hinted { message: message.into(), hint: hint.into(), usage: false }.into()
@@ -90,7 +95,7 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
 }
 
 fn exit_code_of(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|cause| cause.is::<Interrupted>()) {
+    if is_interrupt(error) {
         130
     } else if error.chain().any(|cause| cause.downcast_ref::<Hinted>().is_some_and(|hinted| hinted.usage)) {
         2

@@ -59,9 +59,13 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        // After Ctrl-C or SIGTERM every failure is the interrupt's doing, however a caller worded
-        // the child that died of it ("git cannot read HEAD ..."): say so and exit 130.
-        Ok(Err(_)) if process::was_interrupted() => failure::report(&failure::Interrupted.into()),
+        // After Ctrl-C or SIGTERM every failure is the interrupt's doing. An error that says so
+        // (with what was left, e.g. "release v1 is still a draft") is reported as it is; one in
+        // which a caller reworded the child that died of it ("git cannot read HEAD ...") is not
+        // believed: the interrupt is reported instead, with exit 130.
+        Ok(Err(error)) if process::was_interrupted() && !failure::is_interrupt(&error) => {
+            failure::report(&failure::Interrupted.into())
+        }
         Ok(Err(error)) => failure::report(&error),
         Err(_panic) => failure::panic_exit_code(),
     }
