@@ -570,15 +570,23 @@ fn tools_that_fail_or_say_too_much() {
         path
     };
 
+    // A doctor run that reports `tool` MISSING, naming `program --version` and the tool's complaint.
+    let assert_missing = |label: &str, doctor: Command, tool: &str, program: &Path| {
+        // (The interpreter line fails too when UV_PYTHON is set, as it is under `cargo xtask test`.)
+        let output = check(&clone, label, doctor, &refused("required tool(s) missing", "fix:"));
+        let report = text(&output.stdout);
+        let line = report
+            .lines()
+            .find(|line| line.contains(&format!("MISSING  {tool}")))
+            .unwrap_or_else(|| panic!("{report}"));
+        assert!(line.contains(&format!("{} --version", program.display())), "{report}");
+        assert!(line.contains(&format!("{tool} is broken here")), "{report}");
+    };
+
     let broken_uv = script("broken-uv", "echo 'uv is broken here' >&2; exit 3");
     let mut doctor = xtask_command(&clone, &["doctor"]);
     doctor.env("XTASK_UV", &broken_uv);
-    // (The interpreter line fails too when UV_PYTHON is set, as it is under `cargo xtask test`.)
-    let output = check(&clone, "a uv that fails: doctor", doctor, &refused("required tool(s) missing", "fix:"));
-    let report = text(&output.stdout);
-    let uv_line = report.lines().find(|line| line.contains("MISSING  uv")).unwrap_or_else(|| panic!("{report}"));
-    assert!(uv_line.contains(&format!("{} --version", broken_uv.display())), "{report}");
-    assert!(uv_line.contains("uv is broken here"), "{report}");
+    assert_missing("a uv that fails: doctor", doctor, "uv", &broken_uv);
 
     let broken_git_folder = folder.path().join("broken-git");
     std::fs::create_dir(&broken_git_folder).unwrap();
@@ -589,11 +597,7 @@ fn tools_that_fail_or_say_too_much() {
     .unwrap();
     let mut doctor = xtask_command(&clone, &["doctor"]);
     doctor.env("PATH", &path);
-    let output = check(&clone, "a git that fails: doctor", doctor, &refused("required tool(s) missing", "fix:"));
-    let report = text(&output.stdout);
-    let git_line = report.lines().find(|line| line.contains("MISSING  git")).unwrap_or_else(|| panic!("{report}"));
-    assert!(git_line.contains(&format!("{} --version", broken_git.display())), "{report}");
-    assert!(git_line.contains("git is broken here"), "{report}");
+    assert_missing("a git that fails: doctor", doctor, "git", &broken_git);
 
     // The real Python behind a wrapper that greets after answering (as a sitecustomize might).
     let python = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
