@@ -59,7 +59,7 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        // After Ctrl-C or SIGTERM every failure is the interrupt's doing. An error that says so
+        // After Ctrl-C or SIGTERM a failure is taken as the interrupt's doing. An error that says so
         // (with what was left, e.g. "release v1 is still a draft") is reported as it is; one in
         // which a caller reworded the child that died of it ("git cannot read HEAD ...") is not
         // believed: the interrupt is reported instead, with exit 130.
