@@ -687,10 +687,14 @@ mod tests {
         let grandchild: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
         assert!(alive(grandchild));
         supervised.stop(Duration::from_millis(300));
+        assert_gone_soon(grandchild, "grandchild");
+    }
+
+    /// The process `pid` is gone within 5 s (reparented to init, which reaps it): poll until then.
+    fn assert_gone_soon(pid: u32, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        // The grandchild is reparented to init, which reaps it; poll until it is gone.
-        while alive(grandchild) {
-            assert!(Instant::now() < deadline, "grandchild {grandchild} survived the stop");
+        while alive(pid) {
+            assert!(Instant::now() < deadline, "{what} {pid} survived the stop");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -717,11 +721,7 @@ mod tests {
         let grandchild: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
         assert!(alive(grandchild));
         supervised.stop(Duration::from_millis(300));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while alive(grandchild) {
-            assert!(Instant::now() < deadline, "setsid grandchild {grandchild} survived the stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert_gone_soon(grandchild, "setsid grandchild");
     }
 
     #[test]
