@@ -22,7 +22,7 @@ const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::F
 
 pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     if let Some(tag) = &flags.release {
-        return crate::github_release::verify_release(tag, flags.repo.as_deref(), flags.download.as_deref());
+        return crate::release_verification::run(tag, flags.repo.as_deref(), flags.download.as_deref());
     }
     // An explicit DIR is relative to the current directory; the default is the repository's dist/,
     // wherever in the repository the command runs (as for `sidecar` and `smoke`).
@@ -49,7 +49,8 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     }
     if flags.verify {
         let checked = verify(&dir)?;
-        println!("{checked} file(s) match {}", dir.join(CHECKSUMS_FILE).display());
+        crate::release_folder::check_built_from_head_if_recorded(&dir, &checked)?;
+        println!("{}", crate::release_folder::files_match_line(checked.len(), &dir));
         return Ok(());
     }
     let workspace = match workspace {
@@ -348,11 +349,16 @@ pub fn render_checksums(hashes: &BTreeMap<String, String>) -> String {
     hashes.iter().map(|(name, hex)| hashing::checksum_line(hex, name)).collect()
 }
 
-/// Check `dir` against its `checksums.txt`; the number of files checked.
-pub fn verify(dir: &Path) -> anyhow::Result<usize> {
-    let text =
-        read_checksum_file(dir, CHECKSUMS_FILE, "download checksums.txt from the same release into this folder")?;
+/// `checksums.txt` of `dir` (a regular file directly in it): its text and its `(hex, name)` lines.
+pub fn read_list(dir: &Path, fix: &str) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let text = read_checksum_file(dir, CHECKSUMS_FILE, fix)?;
     let listed = parse_lines(&text, CHECKSUMS_FILE)?;
+    Ok((text, listed))
+}
+
+/// Check `dir` against its `checksums.txt`; the `(name, hex)` of every file checked, in its order.
+pub fn verify(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let (_, listed) = read_list(dir, "download checksums.txt from the same release into this folder")?;
     if listed.is_empty() {
         return Err(refuse(
             format!("{} lists no files: there is nothing to verify", dir.join(CHECKSUMS_FILE).display()),
@@ -406,7 +412,7 @@ pub fn verify(dir: &Path) -> anyhow::Result<usize> {
             "download the named files again from the release; do not run a file that fails this check",
         ));
     }
-    Ok(present.len())
+    Ok(present)
 }
 
 #[cfg(test)]

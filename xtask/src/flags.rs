@@ -144,12 +144,18 @@ pub struct GithubReleaseFlags {
     /// (default: the repository's dist/)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Print the plan (create, upload, skip, refuse per file) and send nothing but reads
+    /// Print the plan (create, upload, skip, refuse per file) and send nothing but reads; needs no
+    /// GITHUB_TOKEN for a public repository
     #[arg(long)]
     pub dry_run: bool,
-    /// Replace this asset when the release has it with another digest (delete, then upload)
+    /// Replace this asset when the release has it with another digest (the new file goes up under a
+    /// staging name, is verified, and only then takes the old one's place)
     #[arg(long, value_name = "NAME", num_args = 1..)]
     pub replace: Vec<String>,
+    /// Delete this asset from a published release that checksums.txt does not list (on a draft
+    /// such assets are deleted without asking)
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub remove: Vec<String>,
 }
 
 #[derive(Debug, Args)]

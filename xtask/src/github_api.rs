@@ -1,6 +1,8 @@
 //! The GitHub REST API over `ureq`: authenticated requests with the documented headers, bounded
-//! retries of transient failures (connection errors, 5xx, 429 and rate limits), pagination, and
-//! interruptible transfers. The token is held in [`Token`], which never prints itself.
+//! retries of transient failures (connection errors, 5xx, 429, primary and secondary rate limits),
+//! pagination, and interruptible transfers that end when the other side stops moving bytes. The
+//! token is held in [`Token`], which never prints itself, and goes only to the API's own hosts:
+//! a URL on any other host (a `Link` to the next page, an `upload_url`) is refused, not followed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::failure::refuse;
 use crate::process::check_interrupted;
 
+pub mod releases;
+
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 /// Attempts per request, the first included.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -21,6 +25,17 @@ pub const MAX_WAIT: Duration = Duration::from_secs(90);
 /// First backoff after a transient failure; doubled after each attempt. Tests shorten it with
 /// `XTASK_GITHUB_RETRY_BASE_MS` (never needed outside tests).
 const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// A secondary rate limit without `retry-after` asks for "at least one minute": this many backoff
+/// bases (60 s outside tests).
+const SECONDARY_LIMIT_WAIT_IN_BASES: u32 = 60;
+/// How long a transfer may move no byte (a write the server does not read, a read it does not
+/// answer) before the attempt counts as failed. Tests shorten it with `XTASK_GITHUB_IDLE_TIMEOUT_MS`.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// The slowest whole transfer allowed: a body's deadline is the idle timeout plus its size at this
+/// rate (2 GiB: 2.3 hours), so a server that trickles a byte now and then cannot hold a run forever.
+pub const SLOWEST_TRANSFER_BYTES_PER_SECOND: u64 = 256 * 1024;
+/// How long GitHub may take to answer once a request (and its body) has been sent.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 const USER_AGENT: &str = "lumen-argus-xtask";
 const API_VERSION: &str = "2022-11-28";
 pub const JSON_MEDIA_TYPE: &str = "application/vnd.github+json";
@@ -63,6 +78,55 @@ pub struct Connection {
     pub repo: String,
     pub token: Option<Token>,
     pub backoff_base: Duration,
+    pub idle_timeout: Duration,
+    /// The origins (`scheme://host[:port]`) requests may go to: the API's, and for github.com its
+    /// uploads host. Anything else is refused before a byte is sent.
+    pub trusted_origins: Vec<String>,
+}
+
+impl Connection {
+    /// Whether `url` is on one of the API's own hosts (and so may carry the token).
+    pub fn trusts(&self, url: &str) -> bool {
+        origin(url).is_some_and(|origin| self.trusted_origins.contains(&origin))
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lowercase, without the default port; `None` for
+/// anything else, including a URL with credentials in it (`https://user@host/`).
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default().to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
+}
+
+/// The origins of the API at `api_url`: its own, plus `https://uploads.github.com` for github.com,
+/// where release uploads go (GitHub Enterprise Server serves uploads under its API host).
+pub fn api_origins(api_url: &str) -> Vec<String> {
+    let mut origins: Vec<String> = origin(api_url).into_iter().collect();
+    if origins.first().is_some_and(|origin| origin == "https://api.github.com") {
+        origins.push("https://uploads.github.com".to_string());
+    }
+    origins
+}
+
+/// A duration in milliseconds from the environment, for the tests' shorter waits.
+fn milliseconds_from_environment(variable: &str) -> Option<Duration> {
+    std::env::var(variable).ok().and_then(|ms| ms.trim().parse().ok()).map(Duration::from_millis)
+}
+
+/// How long a body of `size` bytes may take to send or receive in all.
+pub fn transfer_deadline(idle_timeout: Duration, size: u64) -> Duration {
+    idle_timeout + Duration::from_secs(size / SLOWEST_TRANSFER_BYTES_PER_SECOND)
 }
 
 /// The connection described by the environment and the `--repo` flag.
@@ -85,26 +149,39 @@ pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<
             "unset it for github.com, or set it to your GitHub Enterprise API, e.g. https://ghe.example.com/api/v3",
         ));
     }
-    let backoff_base = std::env::var("XTASK_GITHUB_RETRY_BASE_MS")
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-        .map_or(DEFAULT_BACKOFF_BASE, Duration::from_millis);
+    let backoff_base = milliseconds_from_environment("XTASK_GITHUB_RETRY_BASE_MS").unwrap_or(DEFAULT_BACKOFF_BASE);
+    let idle_timeout = milliseconds_from_environment("XTASK_GITHUB_IDLE_TIMEOUT_MS").unwrap_or(DEFAULT_IDLE_TIMEOUT);
+    let trusted_origins = api_origins(&api_url);
+    if trusted_origins.is_empty() {
+        return Err(refuse(
+            format!("GITHUB_API_URL {api_url:?} names no host"),
+            "unset it for github.com, or set it to your GitHub Enterprise API, e.g. https://ghe.example.com/api/v3",
+        ));
+    }
     // rustls (ring) checking certificates against the operating system's trust store: one TLS
     // stack on every OS, nothing to install (xtask/Cargo.toml, docs/reference/github-release.md).
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
         .build();
+    // Every phase ends: no write or read may stall longer than the idle timeout, and bodies have
+    // a deadline by their size (set per request in `attempt_once`). Redirects (downloads go to a
+    // storage host) never carry the Authorization header: ureq's default, relied on here.
     let agent = ureq::Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
         .user_agent(USER_AGENT)
         .timeout_connect(Some(Duration::from_secs(30)))
-        .timeout_recv_response(Some(Duration::from_secs(300)))
-        .timeout_recv_body(Some(Duration::from_secs(600)))
+        .timeout_send_request(Some(idle_timeout))
+        .timeout_per_write(Some(idle_timeout))
+        .timeout_per_read(Some(idle_timeout))
+        .timeout_send_body(Some(transfer_deadline(idle_timeout, 0)))
+        .timeout_recv_response(Some(ANSWER_TIMEOUT.max(idle_timeout)))
+        .timeout_recv_body(Some(transfer_deadline(idle_timeout, 64 << 20)))
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .build()
         .into();
-    Ok(Connection { agent, api_url, repo, token, backoff_base })
+    Ok(Connection { agent, api_url, repo, token, backoff_base, idle_timeout, trusted_origins })
 }
 
 /// `owner/name`: two non-empty parts of letters, digits, `-`, `_` and `.`.
@@ -171,6 +248,8 @@ pub struct Request {
     pub repeat: Repeat,
     /// Stream a successful response body into this file (written atomically) instead of reading text.
     pub save_to: Option<PathBuf>,
+    /// The size of the body to download, when known: its deadline grows with it.
+    pub expected_size: Option<u64>,
 }
 
 impl Request {
@@ -182,11 +261,12 @@ impl Request {
             body: RequestBody::Empty,
             repeat: Repeat::Safe,
             save_to: None,
+            expected_size: None,
         }
     }
 
     pub fn with(method: &'static str, url: String, body: RequestBody) -> Request {
-        Request { method, url, accept: JSON_MEDIA_TYPE, body, repeat: Repeat::Safe, save_to: None }
+        Request { method, url, accept: JSON_MEDIA_TYPE, body, repeat: Repeat::Safe, save_to: None, expected_size: None }
     }
 }
 
@@ -202,6 +282,10 @@ pub struct Reply {
     pub ratelimit_remaining: Option<u64>,
     pub ratelimit_reset: Option<u64>,
     pub link: Option<String>,
+    /// How the earlier attempts of this request failed without an answer (see
+    /// [`describe_transport_error`]): an upload answered `422 already_exists` after one of those
+    /// collides with its own cut-off attempt.
+    pub earlier_transport_failures: Vec<&'static str>,
 }
 
 impl Reply {
@@ -221,6 +305,32 @@ impl Reply {
                 json["errors"].as_array().is_some_and(|errors| errors.iter().any(|e| e["code"] == "already_exists"))
             })
     }
+
+    /// A 403 or 429 that GitHub documents as a secondary rate limit ("You have exceeded a secondary
+    /// rate limit", formerly "abuse detection"): not a permission problem, whatever its status.
+    pub fn is_secondary_rate_limit(&self) -> bool {
+        let message = self.message().to_ascii_lowercase();
+        matches!(self.status, 403 | 429) && (message.contains("secondary rate limit") || message.contains("abuse"))
+    }
+
+    /// A 429, or a 403 that is a rate limit (primary or secondary), not a refusal.
+    pub fn is_rate_limited(&self) -> bool {
+        self.status == 429
+            || (self.status == 403
+                && (self.ratelimit_remaining == Some(0)
+                    || self.retry_after.is_some()
+                    || self.is_secondary_rate_limit()))
+    }
+
+    fn outcome(&self) -> Outcome {
+        Outcome::Status {
+            status: self.status,
+            retry_after: self.retry_after,
+            ratelimit_remaining: self.ratelimit_remaining,
+            ratelimit_reset: self.ratelimit_reset,
+            secondary_rate_limit: self.is_secondary_rate_limit(),
+        }
+    }
 }
 
 /// How an attempt ended, for the retry decision.
@@ -233,6 +343,7 @@ pub enum Outcome {
         retry_after: Option<u64>,
         ratelimit_remaining: Option<u64>,
         ratelimit_reset: Option<u64>,
+        secondary_rate_limit: bool,
     },
 }
 
@@ -246,15 +357,18 @@ pub fn retry_delay(outcome: &Outcome, repeat: Repeat, attempt: u32, base: Durati
     let delay = match outcome {
         Outcome::Transport if repeat == Repeat::Safe => backoff,
         Outcome::Transport => return None,
-        Outcome::Status { status, retry_after, ratelimit_remaining, ratelimit_reset } => {
+        Outcome::Status { status, retry_after, ratelimit_remaining, ratelimit_reset, secondary_rate_limit } => {
             let rate_limit_wait = match (retry_after, ratelimit_remaining, ratelimit_reset) {
                 (Some(seconds), _, _) => Some(Duration::from_secs(*seconds)),
                 (None, Some(0), Some(reset)) => Some(Duration::from_secs(reset.saturating_sub(now) + 1)),
                 _ => None,
             };
+            // GitHub: without either header, wait at least a minute after a secondary limit.
+            let secondary_wait =
+                secondary_rate_limit.then(|| base.saturating_mul(SECONDARY_LIMIT_WAIT_IN_BASES).max(backoff));
             match status {
-                429 => rate_limit_wait.unwrap_or(backoff),
-                403 => rate_limit_wait?,
+                429 => rate_limit_wait.or(secondary_wait).unwrap_or(backoff),
+                403 => rate_limit_wait.or(secondary_wait)?,
                 500..=599 if repeat == Repeat::Safe => backoff,
                 _ => return None,
             }
@@ -272,30 +386,59 @@ pub fn next_page(link: &str) -> Option<String> {
     })
 }
 
+/// What a failed attempt without an answer was, in words a person can act on.
+pub fn describe_transport_error(error: &str) -> &'static str {
+    let lower = error.to_ascii_lowercase();
+    if lower.contains("timeout") || lower.contains("timed out") {
+        "no byte moved for too long (the server stopped reading or answering)"
+    } else if lower.contains("reset") || lower.contains("broken pipe") || lower.contains("aborted") {
+        "the connection was reset"
+    } else if lower.contains("refused") {
+        "the connection was refused"
+    } else if lower.contains("closed")
+        || lower.contains("disconnected")
+        || lower.contains("eof")
+        || lower.contains("incomplete")
+    {
+        "the connection was closed before a whole answer arrived"
+    } else if lower.contains("dns") || lower.contains("resolve") || lower.contains("host not found") {
+        "the host name did not resolve"
+    } else {
+        "the request failed without an answer"
+    }
+}
+
 /// Send a request, retrying transient failures with backoff. Any status is returned (callers decide
-/// what 404 or 422 mean) except 401, which is an error with a hint, and a transient failure that
-/// outlasts the retries.
+/// what 404 or 422 mean) except 401, which is an error with a hint, a rate limit or transient
+/// failure that outlasts the retries, and a URL off the API's hosts, which is never requested.
 pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply> {
     let what = format!("{} {}", request.method, request.url);
+    if !connection.trusts(&request.url) {
+        return Err(refuse(
+            format!(
+                "refusing {}: {} is not a host of the API at {} (the token goes only there)",
+                request.method,
+                scrub(connection, &request.url),
+                connection.api_url
+            ),
+            "nothing was sent there; the server (or a proxy in front of it) answered with a link to another \
+             host: check GITHUB_API_URL, and report it if it is right",
+        ));
+    }
     let mut attempt = 0;
+    let mut transport_failures = Vec::new();
     loop {
         check_interrupted()?;
         let (outcome, reply, transport_error) = match run_interruptibly(connection, request)? {
-            Ok(reply) => {
-                let outcome = Outcome::Status {
-                    status: reply.status,
-                    retry_after: reply.retry_after,
-                    ratelimit_remaining: reply.ratelimit_remaining,
-                    ratelimit_reset: reply.ratelimit_reset,
-                };
-                (outcome, Some(reply), None)
-            }
-            Err(error) => (Outcome::Transport, None, Some(error)),
+            Ok(reply) => (reply.outcome(), Some(reply), None),
+            Err(error) => (Outcome::Transport, None, Some(scrub(connection, &error))),
         };
         if let Some(reply) = &reply {
-            let rate_limited = reply.status == 429 || (reply.status == 403 && reply.ratelimit_remaining == Some(0));
-            if (200..300).contains(&reply.status) || (reply.status < 500 && !rate_limited && reply.status != 403) {
-                return check_authorized(connection, &what, reply.clone());
+            let retryable = reply.is_rate_limited() || reply.status >= 500;
+            if !retryable {
+                let mut reply = reply.clone();
+                reply.earlier_transport_failures = transport_failures;
+                return check_authorized(connection, &what, reply);
             }
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -305,12 +448,15 @@ pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply>
                 let message = if message.is_empty() { String::new() } else { format!(" ({message})") };
                 format!("{what} answered {}{message}", reply.status)
             }
-            (None, Some(error)) => format!("{what} failed: {error}"),
+            (None, Some(error)) => {
+                transport_failures.push(describe_transport_error(error));
+                format!("{what} failed: {}: {error}", describe_transport_error(error))
+            }
             (None, None) => unreachable!("an attempt has a reply or an error"),
         };
         let failure = scrub(connection, &failure);
         // A certificate that does not verify will not verify on the next attempt either.
-        if transport_error.as_ref().is_some_and(|error| error.to_string().contains("certificate")) {
+        if transport_error.as_ref().is_some_and(|error| error.contains("certificate")) {
             return Err(refuse(
                 failure,
                 "the server's TLS certificate is not trusted by this machine: add its CA to the system's \
@@ -324,29 +470,50 @@ pub fn send(connection: &Connection, request: &Request) -> anyhow::Result<Reply>
                 attempt += 1;
             }
             None => {
-                let asked_wait = reply.as_ref().and_then(|reply| {
-                    match (reply.retry_after, reply.ratelimit_remaining, reply.ratelimit_reset) {
-                        (Some(seconds), _, _) => Some(seconds),
-                        (None, Some(0), Some(reset)) => Some(reset.saturating_sub(now)),
-                        _ => None,
-                    }
-                });
-                if let Some(seconds) = asked_wait.filter(|seconds| Duration::from_secs(*seconds) > MAX_WAIT) {
-                    return Err(refuse(
-                        format!("{failure}: GitHub's rate limit asks to wait {seconds} s"),
-                        "re-run the same command after that time; it resumes where it stopped",
-                    ));
-                }
-                if let Some(reply) = reply.filter(|reply| reply.status == 403) {
-                    return check_authorized(connection, &what, reply);
-                }
-                let attempts = attempt + 1;
-                let tries =
-                    if attempts == 1 { "once, not retried".to_string() } else { format!("on all {attempts} attempts") };
-                return Err(anyhow::anyhow!("{failure}, {tries}"));
+                let last = transport_error.as_deref().map(|error| (what.as_str(), error));
+                return Err(final_failure(&failure, reply.as_ref(), attempt + 1, &transport_failures, last, now));
             }
         }
     }
+}
+
+/// The error after the last attempt, saying what kept failing.
+fn final_failure(
+    failure: &str,
+    reply: Option<&Reply>,
+    attempts: u32,
+    transport_failures: &[&str],
+    last_transport_error: Option<(&str, &str)>,
+    now: u64,
+) -> anyhow::Error {
+    let tries = if attempts == 1 { "once, not retried".to_string() } else { format!("on all {attempts} attempts") };
+    if let Some(reply) = reply.filter(|reply| reply.is_rate_limited()) {
+        let asked_wait = match (reply.retry_after, reply.ratelimit_remaining, reply.ratelimit_reset) {
+            (Some(seconds), _, _) => Some(seconds),
+            (None, Some(0), Some(reset)) => Some(reset.saturating_sub(now)),
+            _ => None,
+        };
+        if let Some(seconds) = asked_wait.filter(|seconds| Duration::from_secs(*seconds) > MAX_WAIT) {
+            return refuse(
+                format!("{failure}: GitHub's rate limit asks to wait {seconds} s"),
+                format!("wait {seconds} s (other jobs using the same token count too)"),
+            );
+        }
+        let kind = if reply.is_secondary_rate_limit() { "secondary rate limit" } else { "rate limit" };
+        return refuse(
+            format!("{failure}: GitHub's {kind} held {tries}"),
+            "wait a few minutes: GitHub limits how fast one token may write (other jobs using the same token \
+             count too)",
+        );
+    }
+    // Every attempt ended without an answer, and all the same way: say which way.
+    if let (None, Some((what, error)), Some(first)) = (reply, last_transport_error, transport_failures.first())
+        && transport_failures.iter().all(|kind| kind == first)
+        && attempts > 1
+    {
+        return anyhow::anyhow!("{what}: {first} on all {attempts} attempts (the last one: {error})");
+    }
+    anyhow::anyhow!("{failure}, {tries}")
 }
 
 /// 401 becomes an error that says how to fix the token; other replies pass.
@@ -410,16 +577,27 @@ fn attempt_once(connection: &Connection, request: &Request) -> Result<Reply, any
     if let Some(token) = &connection.token {
         builder = builder.header("Authorization", format!("Bearer {}", token.0));
     }
+    // Deadlines by size: a body may take the idle timeout plus its size at the slowest rate allowed.
+    let download_deadline = transfer_deadline(connection.idle_timeout, request.expected_size.unwrap_or(64 << 20));
     let sent = match &request.body {
-        RequestBody::Empty => builder.body(()).map(|r| connection.agent.run(r)),
+        RequestBody::Empty => builder.body(()).map(|r| run_with_deadlines(connection, r, 0, download_deadline)),
         RequestBody::Json(value) => {
-            builder.header("Content-Type", "application/json").body(value.to_string()).map(|r| connection.agent.run(r))
+            let text = value.to_string();
+            let size = text.len() as u64;
+            builder
+                .header("Content-Type", "application/json")
+                .body(text)
+                .map(|r| run_with_deadlines(connection, r, size, download_deadline))
         }
         RequestBody::File { path, content_type } => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("opening {} to upload it", path.display()))
                 .map_err(Err)?;
-            builder.header("Content-Type", content_type.as_str()).body(file).map(|r| connection.agent.run(r))
+            let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+            builder
+                .header("Content-Type", content_type.as_str())
+                .body(file)
+                .map(|r| run_with_deadlines(connection, r, size, download_deadline))
         }
     };
     let sent = sent.context("building an HTTP request").map_err(Err)?;
@@ -452,6 +630,22 @@ fn attempt_once(connection: &Connection, request: &Request) -> Result<Reply, any
         }
     }
     Ok(reply)
+}
+
+/// Run one HTTP request with its body deadlines set for its size.
+fn run_with_deadlines<S: ureq::AsSendBody>(
+    connection: &Connection,
+    http_request: ureq::http::Request<S>,
+    upload_size: u64,
+    download_deadline: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let configured = connection
+        .agent
+        .configure_request(http_request)
+        .timeout_send_body(Some(transfer_deadline(connection.idle_timeout, upload_size)))
+        .timeout_recv_body(Some(download_deadline))
+        .build();
+    connection.agent.run(configured)
 }
 
 fn is_transient(error: &ureq::Error) -> bool {
@@ -546,7 +740,13 @@ mod tests {
     const BASE: Duration = Duration::from_secs(1);
 
     fn status(status: u16) -> Outcome {
-        Outcome::Status { status, retry_after: None, ratelimit_remaining: None, ratelimit_reset: None }
+        Outcome::Status {
+            status,
+            retry_after: None,
+            ratelimit_remaining: None,
+            ratelimit_reset: None,
+            secondary_rate_limit: false,
+        }
     }
 
     #[test]
@@ -559,14 +759,20 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_as_told() {
-        let retry_after =
-            Outcome::Status { status: 429, retry_after: Some(3), ratelimit_remaining: None, ratelimit_reset: None };
+        let retry_after = Outcome::Status {
+            status: 429,
+            retry_after: Some(3),
+            ratelimit_remaining: None,
+            ratelimit_reset: None,
+            secondary_rate_limit: true,
+        };
         assert_eq!(retry_delay(&retry_after, Repeat::Safe, 0, BASE, 0), Some(Duration::from_secs(3)));
         let primary = Outcome::Status {
             status: 403,
             retry_after: None,
             ratelimit_remaining: Some(0),
             ratelimit_reset: Some(1010),
+            secondary_rate_limit: false,
         };
         assert_eq!(retry_delay(&primary, Repeat::OnlyWhenRejected, 0, BASE, 1000), Some(Duration::from_secs(11)));
         let too_long = Outcome::Status {
@@ -574,6 +780,7 @@ mod tests {
             retry_after: None,
             ratelimit_remaining: Some(0),
             ratelimit_reset: Some(5000),
+            secondary_rate_limit: false,
         };
         assert_eq!(retry_delay(&too_long, Repeat::Safe, 0, BASE, 1000), None);
         assert_eq!(retry_delay(&status(429), Repeat::Safe, 1, BASE, 0), Some(Duration::from_secs(2)));
@@ -590,9 +797,64 @@ mod tests {
     fn a_create_that_may_have_happened_is_not_repeated() {
         assert_eq!(retry_delay(&status(500), Repeat::OnlyWhenRejected, 0, BASE, 0), None);
         assert_eq!(retry_delay(&Outcome::Transport, Repeat::OnlyWhenRejected, 0, BASE, 0), None);
-        let limited =
-            Outcome::Status { status: 429, retry_after: Some(1), ratelimit_remaining: None, ratelimit_reset: None };
+        let limited = Outcome::Status {
+            status: 429,
+            retry_after: Some(1),
+            ratelimit_remaining: None,
+            ratelimit_reset: None,
+            secondary_rate_limit: false,
+        };
         assert_eq!(retry_delay(&limited, Repeat::OnlyWhenRejected, 0, BASE, 0), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_secondary_rate_limit_without_headers_waits_a_minute_and_is_not_a_refusal() {
+        let secondary = Outcome::Status {
+            status: 403,
+            retry_after: None,
+            ratelimit_remaining: None,
+            ratelimit_reset: None,
+            secondary_rate_limit: true,
+        };
+        assert_eq!(retry_delay(&secondary, Repeat::Safe, 0, BASE, 0), Some(Duration::from_secs(60)));
+        assert_eq!(retry_delay(&secondary, Repeat::OnlyWhenRejected, 2, BASE, 0), Some(Duration::from_secs(60)));
+        let short_base = Duration::from_millis(10);
+        assert_eq!(retry_delay(&secondary, Repeat::Safe, 0, short_base, 0), Some(Duration::from_millis(600)));
+        let reply = |status: u16, message: &str| Reply {
+            status,
+            text: serde_json::json!({ "message": message }).to_string(),
+            ..Reply::default()
+        };
+        assert!(reply(403, "You have exceeded a secondary rate limit. Please wait").is_rate_limited());
+        assert!(!reply(403, "Resource not accessible by integration").is_rate_limited());
+    }
+
+    #[test]
+    fn the_token_goes_only_to_the_apis_own_hosts() {
+        assert_eq!(api_origins("https://api.github.com"), ["https://api.github.com", "https://uploads.github.com"]);
+        assert_eq!(api_origins("https://GHE.example.com:443/api/v3"), ["https://ghe.example.com"]);
+        assert_eq!(origin("http://127.0.0.1:8080/repos?x=1").as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(origin("https://evil.example@api.github.com/").as_deref(), None);
+        assert_eq!(origin("ftp://api.github.com/"), None);
+        let origins = api_origins("https://api.github.com");
+        let trusted = |url: &str| origin(url).is_some_and(|o| origins.contains(&o));
+        assert!(trusted("https://api.github.com/repos/o/r/releases?page=2"));
+        assert!(trusted("https://uploads.github.com/repos/o/r/releases/1/assets?name=x"));
+        for untrusted in [
+            "https://api.github.com.evil.example/repos",
+            "http://api.github.com/repos",
+            "https://api.github.com:8443/repos",
+            "https://objects.githubusercontent.com/x",
+        ] {
+            assert!(!trusted(untrusted), "{untrusted}");
+        }
+    }
+
+    #[test]
+    fn transport_failures_are_named_for_what_they_are() {
+        assert_eq!(describe_transport_error("io: Connection reset by peer (os error 104)"), "the connection was reset");
+        assert!(describe_transport_error("timeout: send body").starts_with("no byte moved"));
+        assert_eq!(describe_transport_error("io: Connection refused (os error 111)"), "the connection was refused");
     }
 
     #[test]

@@ -1,104 +1,135 @@
-//! `cargo xtask github-release`: publish `checksums.txt` and every file it lists to the GitHub
-//! Release of a tag, safe to re-run: compare by digest, upload only what is missing, refuse what
-//! differs, publish the draft only when every asset is verified. Also `checksums --verify --release`.
+//! `cargo xtask github-release`: publish `checksums.txt` and exactly the files it lists to the
+//! GitHub Release of their tag. Safe to re-run, and a published release is never left worse than
+//! before: files are compared by digest (or, where the server keeps none, by downloading them),
+//! only what is missing is uploaded, what differs is refused unless named by `--replace`, every
+//! write to a published release lands under a staging name first and is renamed in once verified,
+//! and a draft is published only when it holds exactly the listed files, each verified.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
-use serde_json::{Value, json};
 
-use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE, parse_lines};
+use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE};
 use crate::failure::{self, refuse};
 use crate::flags::GithubReleaseFlags;
-use crate::github_api::{self, Connection, Repeat, Request, RequestBody, Token};
+use crate::gha;
+use crate::github_api::releases::{self, Asset, Release, Written};
+use crate::github_api::{self, Connection, Token};
+use crate::process::check_interrupted;
+use crate::release_folder::{self, LocalFile, ReleaseFolder};
 use crate::version::Version;
-use crate::{gha, hashing};
 
-/// A file of the release folder: `checksums.txt` or a file it lists, checked against its line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LocalFile {
-    pub name: String,
-    pub sha256: String,
-    pub size: u64,
-    pub path: PathBuf,
+/// What marks an asset as a staged copy: `<name>.xtask-staged-<first 12 hex of its sha256>`.
+const STAGING_MARK: &str = ".xtask-staged-";
+/// What marks an old asset moved aside while its replacement is renamed in.
+const REPLACED_MARK: &str = ".xtask-replaced-";
+
+fn short_hex(hex: &str) -> &str {
+    &hex[..12.min(hex.len())]
 }
 
-/// An asset of a release as GitHub lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Asset {
-    pub id: u64,
-    pub name: String,
-    pub size: u64,
-    /// `uploaded` once complete; `starter`/`new` for an upload that never finished.
-    pub state: String,
-    /// The hex of `digest: "sha256:<hex>"`; `None` for assets uploaded before GitHub kept digests
-    /// and for unfinished uploads.
-    pub sha256: Option<String>,
-    /// The API URL of the asset (downloads with `Accept: application/octet-stream`).
-    pub url: String,
+/// The name a file is uploaded under before it is renamed in.
+pub fn staging_name(file: &LocalFile) -> String {
+    format!("{}{STAGING_MARK}{}", file.name, short_hex(&file.sha256))
 }
 
-impl Asset {
-    fn is_uploaded(&self) -> bool {
-        self.state == "uploaded"
+fn marked<'a>(asset_name: &'a str, mark: &str) -> Option<(&'a str, &'a str)> {
+    let (name, hex) = asset_name.rsplit_once(mark)?;
+    (!name.is_empty() && hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some((name, hex))
+}
+
+/// `(name, 12 hex)` of a staged copy's asset name.
+pub fn staged_for(asset_name: &str) -> Option<(&str, &str)> {
+    marked(asset_name, STAGING_MARK)
+}
+
+/// Whether an asset name is one this tool gives to copies in transit (staged or moved aside).
+pub fn is_in_transit(asset_name: &str) -> bool {
+    staged_for(asset_name).is_some() || marked(asset_name, REPLACED_MARK).is_some()
+}
+
+/// Where the release of the tag stands before this run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Standing {
+    Absent,
+    Draft,
+    Published,
+    /// Published with immutable releases on: nothing about it can change.
+    PublishedImmutable,
+}
+
+impl Standing {
+    fn of(release: Option<&Release>) -> Standing {
+        match release {
+            None => Standing::Absent,
+            Some(release) if release.draft => Standing::Draft,
+            Some(release) if release.immutable => Standing::PublishedImmutable,
+            Some(_) => Standing::Published,
+        }
     }
-}
 
-/// A release as GitHub describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Release {
-    pub id: u64,
-    pub tag: String,
-    pub draft: bool,
-    pub prerelease: bool,
-    pub html_url: String,
-    pub upload_url: String,
+    fn is_published(self) -> bool {
+        matches!(self, Standing::Published | Standing::PublishedImmutable)
+    }
 }
 
 /// What happens to one local file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// The release has it with the same digest.
+    /// The release has it with the same sha256.
     Skip,
-    /// The release does not have it.
+    /// The release does not have it: uploaded (to a published release under a staging name first).
     Upload,
-    /// The release has an unfinished upload of it (no digest, state not `uploaded`): nobody can
+    /// The release has an unfinished upload of it (state not `uploaded`, no digest): nobody can
     /// download that, so it is deleted and the file uploaded again.
     Redo { asset_id: u64, state: String },
-    /// Named in `--replace` and different on the release: delete, then upload.
+    /// Named in `--replace` and different on the release: the new file is uploaded under a staging
+    /// name and verified, then the old one is deleted and the new one renamed in.
     Replace { asset_id: u64, release_sha256: Option<String> },
-    /// Different on the release (or without a digest to compare) and not named in `--replace`.
+    /// An earlier run left a verified staged copy of this very file: renamed in, taking the place
+    /// of `old`, the unfinished or replaced asset under the name.
+    Resume { staged_id: u64, old: Option<Old> },
+    /// Different on the release and not named in `--replace`.
     Refuse { release_sha256: Option<String> },
+}
+
+/// What happens to an asset of the release that `checksums.txt` does not list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Extra {
+    /// A staged or moved-aside copy an earlier run left behind: deleted.
+    Cleanup,
+    /// On a draft, unfinished, or named by `--remove`: deleted, said out loud.
+    Remove,
+    /// On a published release and not named by `--remove`: the run is refused.
+    Refuse,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    pub standing: Standing,
     /// One entry per local file, in the order of `checksums.txt` (itself last).
     pub files: Vec<(LocalFile, Action)>,
-    /// Assets of the release that are not local files: left alone.
-    pub others: Vec<String>,
+    /// The release's assets that are not local files, sorted by name.
+    pub extras: Vec<(Asset, Extra)>,
 }
 
 impl Plan {
-    fn refusals(&self) -> Vec<String> {
+    fn file_refusals(&self) -> Vec<String> {
         self.files
             .iter()
             .filter_map(|(file, action)| match action {
-                Action::Refuse { release_sha256: Some(remote) } => Some(format!(
-                    "{}: the release has sha256:{remote}, the local file is sha256:{}",
-                    file.name, file.sha256
-                )),
-                Action::Refuse { release_sha256: None } => Some(format!(
-                    "{}: the release has it without a digest (uploaded before GitHub recorded them), the local file is sha256:{}",
-                    file.name, file.sha256
+                Action::Refuse { release_sha256 } => Some(format!(
+                    "{}: the release has {}, the local file is sha256:{}",
+                    file.name,
+                    described_hash(release_sha256),
+                    file.sha256
                 )),
                 _ => None,
             })
             .collect()
     }
 
-    fn refused_names(&self) -> Vec<&str> {
+    fn refused_files(&self) -> Vec<&str> {
         self.files
             .iter()
             .filter(|(_, action)| matches!(action, Action::Refuse { .. }))
@@ -106,58 +137,84 @@ impl Plan {
             .collect()
     }
 
+    fn refused_extras(&self) -> Vec<&str> {
+        self.extras.iter().filter(|(_, extra)| *extra == Extra::Refuse).map(|(asset, _)| asset.name.as_str()).collect()
+    }
+
+    fn file_writes(&self) -> usize {
+        self.files.iter().filter(|(_, action)| !matches!(action, Action::Skip | Action::Refuse { .. })).count()
+    }
+
+    /// Requests that change the release: file writes and deletions of extras.
     fn writes(&self) -> usize {
-        let writes = |action: &Action| matches!(action, Action::Upload | Action::Redo { .. } | Action::Replace { .. });
-        self.files.iter().filter(|(_, action)| writes(action)).count()
+        self.file_writes() + self.extras.iter().filter(|(_, extra)| *extra != Extra::Refuse).count()
     }
 }
 
-/// Compare the local files with the release's assets.
-pub fn plan(local: &[LocalFile], assets: &[Asset], replace: &BTreeSet<String>) -> Plan {
+fn described_hash(hex: &Option<String>) -> String {
+    hex.as_deref().map_or("no digest".to_string(), |hex| format!("sha256:{hex}"))
+}
+
+/// Compare the local files with the release's assets (their `sha256` known, from GitHub's digest
+/// or a download).
+pub fn plan(
+    local: &[LocalFile],
+    assets: &[Asset],
+    standing: Standing,
+    replace: &BTreeSet<String>,
+    remove: &BTreeSet<String>,
+) -> Plan {
+    let mut consumed = BTreeSet::new();
     let files = local
         .iter()
         .map(|file| {
-            let action = match assets.iter().find(|asset| asset.name == file.name) {
-                None => Action::Upload,
-                Some(asset) if !asset.is_uploaded() => Action::Redo { asset_id: asset.id, state: asset.state.clone() },
-                Some(asset) if asset.sha256.as_deref() == Some(file.sha256.as_str()) => Action::Skip,
-                Some(asset) if replace.contains(&file.name) => {
+            let current = assets.iter().find(|asset| asset.name == file.name);
+            let staged = assets.iter().find(|asset| {
+                asset.is_uploaded()
+                    && asset.sha256.as_deref() == Some(file.sha256.as_str())
+                    && staged_for(&asset.name) == Some((file.name.as_str(), &file.sha256[..12.min(file.sha256.len())]))
+            });
+            let same = |asset: &Asset| asset.sha256.as_deref() == Some(file.sha256.as_str());
+            let action = match (current, staged) {
+                (Some(asset), _) if asset.is_uploaded() && same(asset) => Action::Skip,
+                (Some(asset), _) if asset.is_uploaded() && !replace.contains(&file.name) => {
+                    Action::Refuse { release_sha256: asset.sha256.clone() }
+                }
+                (current, Some(staged)) => Action::Resume {
+                    staged_id: staged.id,
+                    old: current.map(|asset| match asset.is_uploaded() {
+                        true => Old::Replaced(asset.id, asset.sha256.clone().unwrap_or_default()),
+                        false => Old::Unfinished(asset.id),
+                    }),
+                },
+                (Some(asset), None) if asset.is_uploaded() => {
                     Action::Replace { asset_id: asset.id, release_sha256: asset.sha256.clone() }
                 }
-                Some(asset) => Action::Refuse { release_sha256: asset.sha256.clone() },
+                (Some(asset), None) => Action::Redo { asset_id: asset.id, state: asset.state.clone() },
+                (None, None) => Action::Upload,
             };
+            if let Action::Resume { staged_id, .. } = action {
+                consumed.insert(staged_id);
+            }
             (file.clone(), action)
         })
         .collect();
-    let mut others: Vec<String> = assets
+    let mut extras: Vec<(Asset, Extra)> = assets
         .iter()
-        .filter(|asset| !local.iter().any(|file| file.name == asset.name))
-        .map(|a| a.name.clone())
+        .filter(|asset| !local.iter().any(|file| file.name == asset.name) && !consumed.contains(&asset.id))
+        .map(|asset| {
+            let extra = if is_in_transit(&asset.name) {
+                Extra::Cleanup
+            } else if standing == Standing::Draft || !asset.is_uploaded() || remove.contains(&asset.name) {
+                Extra::Remove
+            } else {
+                Extra::Refuse
+            };
+            (asset.clone(), extra)
+        })
         .collect();
-    others.sort();
-    Plan { files, others }
-}
-
-/// `…/releases/1/assets{?name,label}` → `…/releases/1/assets?name=<encoded name>`.
-pub fn upload_url(template: &str, name: &str) -> String {
-    let base = template.split_once('{').map_or(template, |(base, _)| base);
-    format!("{base}?name={}", github_api::percent_encode(name))
-}
-
-/// The content type an asset is uploaded with (GitHub serves it back on download).
-pub fn content_type(name: &str) -> &'static str {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") || lower.ends_with(".gz") {
-        "application/gzip"
-    } else if lower.ends_with(".zip") {
-        "application/zip"
-    } else if lower.ends_with(".txt") || lower.ends_with(".sha256") || lower.ends_with(".md") {
-        "text/plain"
-    } else if lower.ends_with(".json") {
-        "application/json"
-    } else {
-        "application/octet-stream"
-    }
+    extras.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    Plan { standing, files, extras }
 }
 
 /// A pre-release on GitHub exactly when the tag's version is a PEP 440 pre-release (`a`, `b`,
@@ -169,10 +226,46 @@ pub fn is_prerelease(tag: &str) -> anyhow::Result<bool> {
     Ok(version.pre.is_some() || version.dev.is_some())
 }
 
+/// `text` as one word for a POSIX shell: as it is when plain, else single-quoted.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
+}
+
+/// The command line that resumes this run, every part quoted for a shell, with `more` appended.
+fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove: &[&str]) -> String {
+    let mut command = format!("cargo xtask github-release --tag {}", shell_quote(&flags.tag));
+    if let Some(repo) = &flags.repo {
+        command.push_str(&format!(" --repo {}", shell_quote(repo)));
+    }
+    if let Some(dir) = &flags.dir {
+        command.push_str(&format!(" --dir {}", shell_quote(&dir.to_string_lossy())));
+    }
+    let mut replace: Vec<&str> = flags.replace.iter().map(String::as_str).collect();
+    replace.extend(more_replace.iter().filter(|name| !flags.replace.iter().any(|given| given == *name)));
+    if !replace.is_empty() {
+        command.push_str(" --replace");
+        for name in replace {
+            command.push_str(&format!(" {}", shell_quote(name)));
+        }
+    }
+    let mut remove: Vec<&str> = flags.remove.iter().map(String::as_str).collect();
+    remove.extend(more_remove.iter().filter(|name| !flags.remove.iter().any(|given| given == *name)));
+    if !remove.is_empty() {
+        command.push_str(" --remove");
+        for name in remove {
+            command.push_str(&format!(" {}", shell_quote(name)));
+        }
+    }
+    if flags.dry_run {
+        command.push_str(" --dry-run");
+    }
+    command
+}
+
 pub fn run(flags: &GithubReleaseFlags) -> anyhow::Result<()> {
     let token = Token::from_environment();
-    let result = publish(flags, token.clone());
-    result.map_err(|error| scrub_error(error, token.as_ref()))
+    publish(flags, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
 }
 
 fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<()> {
@@ -182,112 +275,685 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         None => crate::workspace::Workspace::discover()?.dist_dir(),
     };
     let tag = flags.tag.as_str();
+    release_folder::check_tag_text(tag)?;
     let prerelease = is_prerelease(tag)?;
-    let Some(token) = token else {
+    if token.is_none() && !flags.dry_run {
         return Err(refuse(
             "GITHUB_TOKEN is not set: publishing a release needs a token",
-            "export GITHUB_TOKEN (a token with `contents: write`; in Actions: `GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`)",
-        ));
-    };
-    let connection = github_api::connect(flags.repo.as_deref(), Some(token))?;
-    let local = gha::group("Check the release folder", || read_local_files(&dir))?;
-    let unknown: Vec<&String> = flags.replace.iter().filter(|name| !local.iter().any(|f| &f.name == *name)).collect();
-    if !unknown.is_empty() {
-        return Err(refuse(
-            format!("--replace names files that are not in {}: {unknown:?}", dir.join(CHECKSUMS_FILE).display()),
-            "pass the asset names exactly as checksums.txt lists them",
+            "export GITHUB_TOKEN (a token with `contents: write`; in Actions: `GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}`); \
+             `--dry-run` needs none for a public repository",
         ));
     }
-    println!("{} files in {} match {CHECKSUMS_FILE}", local.len(), dir.display());
+    let folder = gha::group("Check the release folder", || release_folder::read(&dir))?;
+    println!("{}", release_folder::files_match_line(folder.listed_count(), &dir));
+    let expected_tag = folder.release_tag()?;
+    release_folder::check_tag_matches(tag, &expected_tag, &folder)?;
+    release_folder::check_built_from_head(&dir, &folder.commit)?;
+    check_named_files(flags, &folder)?;
+    let anonymous = token.is_none();
+    let connection = github_api::connect(flags.repo.as_deref(), token)?;
+    if anonymous {
+        println!(
+            "note: no GITHUB_TOKEN: reading {} as anyone can; drafts are invisible, so a draft of {tag} would not show",
+            connection.repo
+        );
+    }
 
+    let mut verified = BTreeMap::new();
     let (found, assets) = gha::group("Find the release", || -> anyhow::Result<_> {
-        let found = find_release(&connection, tag)?;
+        check_remote_tag(&connection, tag, &folder, anonymous)?;
+        let found = releases::find_release(&connection, tag)?;
         let assets = match &found {
-            Some(release) => list_assets(&connection, release.id)?,
+            Some(release) => known_assets(&connection, release, &folder.files, &mut verified)?,
             None => Vec::new(),
         };
         Ok((found, assets))
     })?;
     let replace: BTreeSet<String> = flags.replace.iter().cloned().collect();
-    let plan = plan(&local, &assets, &replace);
+    let remove: BTreeSet<String> = flags.remove.iter().cloned().collect();
+    let plan = plan(&folder.files, &assets, Standing::of(found.as_ref()), &replace, &remove);
     let heading = match &found {
         Some(release) if release.draft => format!("release {tag} of {}: draft {}", connection.repo, release.id),
+        Some(release) if release.immutable => {
+            format!("release {tag} of {}: published, immutable ({})", connection.repo, release.html_url)
+        }
         Some(release) => format!("release {tag} of {}: published ({})", connection.repo, release.html_url),
         None => format!("release {tag} of {}: none yet, create a draft", connection.repo),
     };
     println!("{heading}");
     print!("{}", render_plan(&plan));
     gha::step_summary(&format!("### github-release {tag}\n\n{heading}\n\n{}", render_plan_table(&plan)))?;
-
-    let refusals = plan.refusals();
-    if !refusals.is_empty() {
-        return Err(refuse(
-            format!("the release already has different files: {}", refusals.join("; ")),
-            format!(
-                "nothing was changed; if the local files are the right ones, re-run with `--replace {}` \
-                 (users may already have downloaded the old ones: a new version is often the better fix)",
-                plan.refused_names().join(" ")
-            ),
-        ));
-    }
+    refuse_plan(&plan, flags, tag)?;
     if flags.dry_run {
-        println!("dry run: nothing was sent; run without --dry-run to do it");
+        println!(
+            "dry run: {} to write, {} already there; nothing was sent but reads; run without --dry-run to do it",
+            plan.writes(),
+            plan.files.iter().filter(|(_, action)| *action == Action::Skip).count()
+        );
         return Ok(());
     }
-    if found.as_ref().is_some_and(|release| !release.draft) && plan.writes() > 0 {
-        println!("note: {tag} is already published; only the files above are changed, nothing else is touched");
-    }
 
-    if let Some(release) = found.as_ref().filter(|release| !release.draft && plan.writes() == 0) {
+    let rerun = rerun_command(flags, &[], &[]);
+    let (release, plan) = match found {
+        Some(release) => (release, plan),
+        None => {
+            let release = create_draft_once(&connection, tag, &folder, prerelease, &rerun)?;
+            // Another run may have created or published the release meanwhile: plan against what is there.
+            let assets = known_assets(&connection, &release, &folder.files, &mut verified)?;
+            let plan = self::plan(&folder.files, &assets, Standing::of(Some(&release)), &replace, &remove);
+            refuse_plan(&plan, flags, tag)?;
+            (release, plan)
+        }
+    };
+    if !release.draft && plan.writes() == 0 {
         println!("nothing to change: {tag} is published with every file and its sha256: {}", release.html_url);
         gha::step_output("url", &release.html_url)?;
         return Ok(());
     }
-    let rerun = rerun_command(flags);
-    let release = match found {
-        Some(release) => release,
-        None => create_draft(&connection, tag, prerelease, &dir, &rerun)?,
-    };
-    let draft_kept = |error: anyhow::Error| rerun_hint(error, &release, &rerun);
-    gha::group("Upload", || execute(&connection, &release, &plan)).map_err(draft_kept)?;
-    let published = gha::group("Verify and publish", || verify_and_publish(&connection, &release, &local, prerelease))
-        .map_err(draft_kept)?;
-    println!("published {tag}: {}", published.html_url);
+    if !release.draft {
+        println!(
+            "note: {tag} is already published: new files go up under staging names and are renamed in once verified; \
+             nothing else is touched"
+        );
+    }
+    let resume = |error: anyhow::Error| rerun_hint(error, &release, &rerun);
+    gha::group("Upload", || execute(&connection, &release, &plan, &mut verified)).map_err(resume)?;
+    let published = gha::group("Verify and publish", || {
+        verify_and_publish(&connection, &release, &folder.files, prerelease, &mut verified)
+    })
+    .map_err(resume)?;
+    let immutable = if published.immutable { " (immutable: its files can no longer change)" } else { "" };
+    println!("published {tag}: {}{immutable}", published.html_url);
     gha::step_summary(&format!("#### Result\n\n{}\nPublished: {}\n", render_result_table(&plan), published.html_url))?;
     gha::step_output("url", &published.html_url)?;
     Ok(())
 }
 
-/// The command line that resumes this run.
-fn rerun_command(flags: &GithubReleaseFlags) -> String {
-    let mut command = format!("cargo xtask github-release --tag {}", flags.tag);
-    if let Some(repo) = &flags.repo {
-        command.push_str(&format!(" --repo {repo}"));
+/// `--replace` names files of `checksums.txt`; `--remove` names none of them.
+fn check_named_files(flags: &GithubReleaseFlags, folder: &ReleaseFolder) -> anyhow::Result<()> {
+    let local = |name: &String| folder.files.iter().any(|file| &file.name == name);
+    let unknown: Vec<&String> = flags.replace.iter().filter(|name| !local(name)).collect();
+    if !unknown.is_empty() {
+        return Err(refuse(
+            format!("--replace names files that are not in {}: {unknown:?}", folder.dir.join(CHECKSUMS_FILE).display()),
+            "pass the asset names exactly as checksums.txt lists them",
+        ));
     }
-    if let Some(dir) = &flags.dir {
-        command.push_str(&format!(" --dir {}", dir.display()));
+    let listed: Vec<&String> = flags.remove.iter().filter(|name| local(name)).collect();
+    if !listed.is_empty() {
+        return Err(refuse(
+            format!("--remove names files that checksums.txt lists, so they belong on the release: {listed:?}"),
+            "--remove is for assets of the release that checksums.txt does not list",
+        ));
     }
-    command
+    Ok(())
 }
 
-/// An error of a run that stopped after it started writing: say that the release is still a draft
-/// and what to run to resume, unless the error already carries its own fix.
-fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::Error {
-    let tag = &release.tag;
-    let state = if release.draft { "still a draft, not published" } else { "published, some files missing" };
-    if error.chain().any(|cause| cause.is::<failure::Interrupted>()) {
-        return error.context(format!("release {tag} is {state}; re-run `{rerun}` to finish"));
+/// The tag must be on GitHub, at the commit the files were built from: creating a release of a
+/// tag GitHub does not have would make the tag on the default branch's head.
+fn check_remote_tag(connection: &Connection, tag: &str, folder: &ReleaseFolder, anonymous: bool) -> anyhow::Result<()> {
+    let built = &folder.commit;
+    match releases::tag_commit(connection, tag)? {
+        None => {
+            let private = if anonymous { " (or the repository is private: set GITHUB_TOKEN)" } else { "" };
+            Err(refuse(
+                format!(
+                    "tag {tag} is not on {}{private}: a release of it would make GitHub create the tag on the default \
+                     branch, not on {}, the commit the files were built from",
+                    connection.repo,
+                    &built[..12]
+                ),
+                format!(
+                    "push the tag first (`git push origin {tag}`, or `cargo xtask release --push`), then run this again"
+                ),
+            ))
+        }
+        Some(commit) if commit != *built => Err(refuse(
+            format!(
+                "tag {tag} on {} points at commit {}, but the files in {} were built from {}",
+                connection.repo,
+                &commit[..12],
+                folder.dir.display(),
+                &built[..12]
+            ),
+            format!(
+                "publish the files built from the tag: the binaries workflow builds them; by hand, `git checkout {tag}`, \
+                 `cargo xtask sidecar`, `cargo xtask checksums`"
+            ),
+        )),
+        Some(_) => {
+            println!(
+                "tag {tag} on {} points at {}, the commit the files were built from",
+                connection.repo,
+                &built[..12]
+            );
+            Ok(())
+        }
     }
-    if failure::lines(&error).hint.is_some() {
-        return error;
+}
+
+/// The release's assets, with the sha256 of every one that matters (a local file's name, or a
+/// staged copy) known: from GitHub's digest, or downloaded and hashed where GitHub keeps none.
+fn known_assets(
+    connection: &Connection,
+    release: &Release,
+    local: &[LocalFile],
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<Vec<Asset>> {
+    let mut assets = releases::list_assets(connection, release.id)?;
+    for asset in assets.iter_mut().filter(|asset| asset.is_uploaded() && asset.sha256.is_none()) {
+        let of_interest = local.iter().any(|file| file.name == asset.name)
+            || staged_for(&asset.name).is_some_and(|(name, _)| local.iter().any(|file| file.name == name));
+        if of_interest {
+            let hash = asset_sha256(connection, asset, verified)?;
+            asset.sha256 = Some(hash);
+        }
     }
-    refuse(
-        format!("{error:#}; release {tag} is {state}"),
-        format!("re-run `{rerun}`: it uploads only what is missing, then publishes"),
+    Ok(assets)
+}
+
+/// An asset's sha256: its digest, what this run already downloaded, or a download now.
+fn asset_sha256(
+    connection: &Connection,
+    asset: &Asset,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<String> {
+    if let Some(hex) = asset.sha256.as_ref().or_else(|| verified.get(&asset.id)) {
+        return Ok(hex.clone());
+    }
+    println!(
+        "  {}: GitHub keeps no digest for it (an older GitHub Enterprise Server, or an asset older than digests): \
+         downloading it to hash it",
+        asset.name
+    );
+    let hex = releases::hash_asset(connection, asset)?;
+    verified.insert(asset.id, hex.clone());
+    Ok(hex)
+}
+
+/// Refusals found by the plan, before any write.
+fn refuse_plan(plan: &Plan, flags: &GithubReleaseFlags, tag: &str) -> anyhow::Result<()> {
+    if plan.standing == Standing::PublishedImmutable && plan.writes() + plan.refused_extras().len() > 0 {
+        let mut what: Vec<String> = plan
+            .files
+            .iter()
+            .filter(|(_, action)| *action != Action::Skip)
+            .map(|(file, action)| match action {
+                Action::Refuse { .. } | Action::Replace { .. } => format!("{} differs", file.name),
+                _ => format!("{} is missing", file.name),
+            })
+            .collect();
+        what.extend(plan.extras.iter().map(|(asset, _)| format!("{} is not in checksums.txt", asset.name)));
+        return Err(refuse(
+            format!(
+                "release {tag} is published and immutable, and it does not match checksums.txt ({}): GitHub will never \
+                 let its files change, so running this again cannot complete it",
+                what.join("; ")
+            ),
+            "publish the fix as a new version: bump it (`cargo xtask bump proxy patch`), then release that (RELEASE.md); \
+             say in the new release's notes that it replaces this one",
+        ));
+    }
+    let refused_files = plan.refused_files();
+    if !refused_files.is_empty() {
+        return Err(refuse(
+            format!("the release already has different files: {}", plan.file_refusals().join("; ")),
+            format!(
+                "nothing was changed; if the local files are the right ones, run `{}` (users may already have \
+                 downloaded the old ones: a new version is often the better fix)",
+                rerun_command(flags, &refused_files, &[])
+            ),
+        ));
+    }
+    let refused_extras = plan.refused_extras();
+    if !refused_extras.is_empty() {
+        return Err(refuse(
+            format!(
+                "published release {tag} holds files that checksums.txt does not list: {}; users would take them for \
+                 part of the release, and `checksums --verify --release` rejects it",
+                refused_extras.join(", ")
+            ),
+            format!(
+                "nothing was changed; if they do not belong, run `{}` to delete them; if they do, list them in \
+                 checksums.txt (give each a .sha256, then `cargo xtask checksums`)",
+                rerun_command(flags, &[], &refused_extras)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Create the draft, then settle a race: two runs that started together each created one, and
+/// every run keeps the oldest release of the tag (a published one first), deleting its own if it
+/// lost.
+fn create_draft_once(
+    connection: &Connection,
+    tag: &str,
+    folder: &ReleaseFolder,
+    prerelease: bool,
+    rerun: &str,
+) -> anyhow::Result<Release> {
+    let notes_path = folder.dir.join(NOTES_FILE);
+    let notes = std::fs::read_to_string(&notes_path)
+        .with_context(|| format!("reading {}", notes_path.display()))
+        .map_err(|error| {
+            refuse(format!("{error:#}"), "`cargo xtask checksums DIR` writes the release notes next to checksums.txt")
+        })?;
+    let created = releases::create_draft(connection, tag, &folder.commit, prerelease, &notes).map_err(|error| {
+        if failure::is_interrupt(&error) {
+            return error.context(format!(
+                "a draft of {tag} may or may not have been created; re-run `{rerun}`, which finds it"
+            ));
+        }
+        refuse(
+            format!("{error:#}"),
+            format!("a draft may or may not have been created: re-run `{rerun}`, which finds it"),
+        )
+    })?;
+    println!("created draft {} of {tag} at {}", created.id, &folder.commit[..12]);
+    let winner = match releases::published_release(connection, tag)? {
+        Some(published) => published,
+        None => releases::drafts_of(connection, tag)?.into_iter().next().unwrap_or_else(|| created.clone()),
+    };
+    if winner.id == created.id {
+        return Ok(created);
+    }
+    let what = if winner.draft { "a draft" } else { "the release" };
+    match releases::delete_release(connection, created.id) {
+        Ok(()) => println!(
+            "another run of {tag} made {what} first (id {}): continuing with it; deleted this run's draft {}",
+            winner.id, created.id
+        ),
+        Err(error) => eprintln!(
+            "warning: another run of {tag} made {what} first (id {}); deleting this run's draft {} failed ({}): \
+             delete it on the Releases page",
+            winner.id,
+            created.id,
+            failure::lines(&error).message
+        ),
+    }
+    Ok(winner)
+}
+
+/// Carry out the plan: on a draft, removals first and plain uploads; on a published release (and
+/// for every replacement), staged uploads first, then each swap (checksums.txt last), then removals.
+fn execute(
+    connection: &Connection,
+    release: &Release,
+    plan: &Plan,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<()> {
+    let published = !release.draft;
+    if !published {
+        delete_extras(connection, plan)?;
+    }
+    let mut swaps: Vec<Swap> = Vec::new();
+    for (file, action) in &plan.files {
+        check_interrupted()?;
+        match action {
+            Action::Skip | Action::Refuse { .. } => {}
+            Action::Upload if !published => {
+                upload_verified(connection, release, file, &file.name, verified)?;
+                println!("uploaded {} ({}, sha256:{})", file.name, human_size(file.size), file.sha256);
+            }
+            Action::Redo { asset_id, state } if !published => {
+                println!("deleting an unfinished upload of {} (state {state})", file.name);
+                releases::delete_asset(connection, *asset_id)?;
+                upload_verified(connection, release, file, &file.name, verified)?;
+                println!("uploaded {} ({}, sha256:{})", file.name, human_size(file.size), file.sha256);
+            }
+            Action::Upload | Action::Redo { .. } | Action::Replace { .. } => {
+                let staged_name = staging_name(file);
+                let staged = upload_verified(connection, release, file, &staged_name, verified)?;
+                println!(
+                    "uploaded {} as {staged_name} ({}, sha256:{}), verified",
+                    file.name,
+                    human_size(file.size),
+                    file.sha256
+                );
+                let old = match action {
+                    Action::Redo { asset_id, .. } => Some(Old::Unfinished(*asset_id)),
+                    Action::Replace { asset_id, release_sha256 } => {
+                        Some(Old::Replaced(*asset_id, release_sha256.clone().unwrap_or_default()))
+                    }
+                    _ => None,
+                };
+                swaps.push(Swap { file, staged_id: staged.id, old });
+            }
+            Action::Resume { staged_id, old } => {
+                println!("{}: a verified staged copy from an earlier run is on the release; renaming it in", file.name);
+                swaps.push(Swap { file, staged_id: *staged_id, old: old.clone() });
+            }
+        }
+    }
+    for swap in swaps {
+        check_interrupted()?;
+        swap_in(connection, release, &swap, verified)?;
+    }
+    if published {
+        delete_extras(connection, plan)?;
+    }
+    Ok(())
+}
+
+/// The asset under a file's name that a staged copy takes the place of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Old {
+    /// An upload that never finished: nobody can download it, so it is simply deleted.
+    Unfinished(u64),
+    /// A finished asset (id, sha256): moved aside first and deleted only once the new one is in.
+    Replaced(u64, String),
+}
+
+struct Swap<'a> {
+    file: &'a LocalFile,
+    staged_id: u64,
+    old: Option<Old>,
+}
+
+/// Put a verified staged copy in its file's place. The old asset is renamed aside first and is
+/// renamed back if the new one cannot be renamed in, so the name is never left empty by a failure;
+/// it is deleted only once the new one is in.
+fn swap_in(
+    connection: &Connection,
+    release: &Release,
+    swap: &Swap<'_>,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<()> {
+    let file = swap.file;
+    let moved_aside = match &swap.old {
+        None => None,
+        Some(Old::Unfinished(id)) => {
+            println!("deleting an unfinished upload of {}", file.name);
+            releases::delete_asset(connection, *id)?;
+            None
+        }
+        Some(Old::Replaced(id, old_sha256)) => {
+            let aside = format!("{}{REPLACED_MARK}{}", file.name, short_hex(old_sha256));
+            if let Written::NameTaken | Written::TakenAfterCutOff(_) = releases::rename_asset(connection, *id, &aside)?
+            {
+                let assets = releases::list_assets(connection, release.id)?;
+                match assets.iter().find(|asset| asset.name == aside) {
+                    // An earlier attempt of this very rename went through.
+                    Some(asset) if asset.id == *id => {}
+                    // A copy moved aside by an earlier run is in the way: it is ours, and stale.
+                    Some(stale) => {
+                        releases::delete_asset(connection, stale.id)?;
+                        if !matches!(releases::rename_asset(connection, *id, &aside)?, Written::Done(_)) {
+                            anyhow::bail!("{aside} is taken on the release; cannot move the old {} aside", file.name);
+                        }
+                    }
+                    None => anyhow::bail!("cannot move the old {} aside as {aside}", file.name),
+                }
+            }
+            Some((*id, aside))
+        }
+    };
+    let renamed = rename_in(connection, release, file, swap.staged_id, verified);
+    match (renamed, moved_aside) {
+        (Ok(()), Some((old_id, _))) => {
+            println!("deleting the replaced {}", file.name);
+            releases::delete_asset(connection, old_id)
+        }
+        (Ok(()), None) => Ok(()),
+        (Err(error), Some((old_id, aside))) => {
+            let restored = releases::rename_asset(connection, old_id, &file.name);
+            let state = match restored {
+                Ok(Written::Done(_)) => format!("the old {} is back under its name", file.name),
+                _ => {
+                    format!("the old {} is on the release as {aside}, the new one as {}", file.name, staging_name(file))
+                }
+            };
+            Err(error.context(format!("renaming the new {} in failed; {state}", file.name)))
+        }
+        (Err(error), None) => Err(error.context(format!(
+            "{} is not on the release yet: its verified copy is there as {}",
+            file.name,
+            staging_name(file)
+        ))),
+    }
+}
+
+fn delete_extras(connection: &Connection, plan: &Plan) -> anyhow::Result<()> {
+    for (asset, extra) in &plan.extras {
+        check_interrupted()?;
+        match extra {
+            Extra::Cleanup => println!("deleting {}: a staged copy an earlier run left behind", asset.name),
+            Extra::Remove if plan.standing == Standing::Draft => {
+                println!(
+                    "deleting {} from the draft: checksums.txt does not list it, so it is not published",
+                    asset.name
+                )
+            }
+            Extra::Remove if !asset.is_uploaded() => {
+                println!("deleting {}: an unfinished upload nobody can download", asset.name)
+            }
+            Extra::Remove => println!("deleting {} (--remove)", asset.name),
+            Extra::Refuse => continue,
+        }
+        releases::delete_asset(connection, asset.id)?;
+    }
+    Ok(())
+}
+
+/// Rename a verified staged copy to its file's name.
+fn rename_in(
+    connection: &Connection,
+    release: &Release,
+    file: &LocalFile,
+    staged_id: u64,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<()> {
+    match releases::rename_asset(connection, staged_id, &file.name)? {
+        Written::Done(asset) if asset.name == file.name => {
+            println!("renamed it in: {} (sha256:{})", file.name, file.sha256);
+            Ok(())
+        }
+        Written::Done(asset) => anyhow::bail!("GitHub named the renamed asset {} instead of {}", asset.name, file.name),
+        Written::NameTaken | Written::TakenAfterCutOff(_) => {
+            // An earlier attempt of this rename went through, or another run got there first: fine
+            // when the same bytes are there.
+            let assets = releases::list_assets(connection, release.id)?;
+            match assets.iter().find(|asset| asset.name == file.name) {
+                Some(asset) if asset.id == staged_id => {
+                    println!("renamed it in: {} (sha256:{})", file.name, file.sha256);
+                    Ok(())
+                }
+                Some(asset) if asset.is_uploaded() && asset_sha256(connection, asset, verified)? == file.sha256 => {
+                    println!(
+                        "{} is already on the release with its sha256 (another run); deleting the staged copy",
+                        file.name
+                    );
+                    releases::delete_asset(connection, staged_id)
+                }
+                _ => anyhow::bail!(
+                    "{} appeared on the release with other content while this run replaced it (another run with \
+                     other files?)",
+                    file.name
+                ),
+            }
+        }
+    }
+}
+
+/// Upload `file` as `as_name` and check what GitHub stored against the local sha256 (its digest,
+/// or a download where it keeps none). A `422 already_exists` means an earlier attempt (or another
+/// run) got further than its answer said: the same bytes count, an unfinished upload is given a
+/// moment (another run's upload in progress) and then deleted, other bytes stop the run.
+fn upload_verified(
+    connection: &Connection,
+    release: &Release,
+    file: &LocalFile,
+    as_name: &str,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<Asset> {
+    let mut cut_off: Vec<&'static str> = Vec::new();
+    for _ in 0..3 {
+        let written = releases::upload_asset(connection, release, as_name, &file.path)?;
+        let own_attempt_in_the_way = matches!(written, Written::TakenAfterCutOff(_));
+        match written {
+            Written::Done(asset) => return check_stored(connection, file, as_name, asset, verified),
+            Written::TakenAfterCutOff(failures) => cut_off.extend(failures),
+            Written::NameTaken => {}
+        }
+        // The name is taken: by this run's own cut-off attempt (deleted at once), or by another
+        // run's upload (given a moment to finish).
+        let existing = if own_attempt_in_the_way {
+            releases::list_assets(connection, release.id)?.into_iter().find(|asset| asset.name == as_name)
+        } else {
+            settled_asset(connection, release, as_name)?
+        };
+        match existing {
+            Some(asset) if asset.is_uploaded() => {
+                if asset_sha256(connection, &asset, verified)? == file.sha256 {
+                    return Ok(asset);
+                }
+                anyhow::bail!(
+                    "{as_name} appeared on the release with other content while this run uploaded it (another run \
+                     with other files?)"
+                );
+            }
+            Some(asset) => {
+                println!("  {as_name}: an unfinished upload (state {}) is in the way; deleting it", asset.state);
+                releases::delete_asset(connection, asset.id)?;
+            }
+            None => {}
+        }
+    }
+    if let Some(first) = cut_off.first().filter(|first| cut_off.iter().all(|kind| kind == *first)) {
+        anyhow::bail!(
+            "uploading {as_name}: {first} on every attempt ({} attempts); each left an unfinished upload, deleted",
+            cut_off.len() + 3
+        );
+    }
+    anyhow::bail!(
+        "uploading {as_name} kept colliding with other uploads of that name (is another run publishing {} right now?)",
+        release.tag
     )
 }
 
-fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
+/// The asset named `name`, after giving an unfinished one two short waits to finish.
+fn settled_asset(connection: &Connection, release: &Release, name: &str) -> anyhow::Result<Option<Asset>> {
+    for wait in 0..3u32 {
+        let found = releases::list_assets(connection, release.id)?.into_iter().find(|asset| asset.name == name);
+        match found {
+            Some(asset) if !asset.is_uploaded() && wait < 2 => {
+                github_api::sleep_interruptibly(connection.backoff_base.saturating_mul(1 << wait))?;
+            }
+            other => return Ok(other),
+        }
+    }
+    Ok(None)
+}
+
+/// What GitHub answered for an upload must be the file: its name, and its sha256.
+fn check_stored(
+    connection: &Connection,
+    file: &LocalFile,
+    as_name: &str,
+    asset: Asset,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<Asset> {
+    if asset.name != as_name {
+        let _ = releases::delete_asset(connection, asset.id);
+        anyhow::bail!("GitHub stored {as_name} under the name {} (deleted)", asset.name);
+    }
+    let stored = asset_sha256(connection, &asset, verified)?;
+    if stored == file.sha256 {
+        return Ok(asset);
+    }
+    let deleted = releases::delete_asset(connection, asset.id);
+    let what_became = match &deleted {
+        Ok(()) => "the bad copy was deleted".to_string(),
+        Err(error) => format!("deleting the bad copy failed too: {}", failure::lines(error).message),
+    };
+    Err(refuse(
+        format!(
+            "GitHub stored {as_name} with sha256:{stored}, but the local file is sha256:{}: the bytes changed on the way \
+             ({what_became})",
+            file.sha256
+        ),
+        if deleted.is_ok() || as_name != file.name {
+            "check what sits between this machine and GitHub (a proxy that rewrites uploads?) and that the file did not change while uploading".to_string()
+        } else {
+            format!("delete {as_name} on the Releases page, or pass `--replace {}`", shell_quote(&file.name))
+        },
+    ))
+}
+
+/// Re-read the assets; publish the draft only when the release holds exactly the local files,
+/// each uploaded with its sha256.
+fn verify_and_publish(
+    connection: &Connection,
+    release: &Release,
+    local: &[LocalFile],
+    prerelease: bool,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<Release> {
+    let assets = releases::list_assets(connection, release.id)?;
+    let mut problems = Vec::new();
+    for file in local {
+        match assets.iter().find(|asset| asset.name == file.name) {
+            None => problems.push(format!("{}: missing", file.name)),
+            Some(asset) if !asset.is_uploaded() => problems.push(format!("{}: state {}", file.name, asset.state)),
+            Some(asset) => {
+                let stored = asset_sha256(connection, asset, verified)?;
+                if stored != file.sha256 {
+                    problems.push(format!(
+                        "{}: the release has sha256:{stored}, the local file is sha256:{}",
+                        file.name, file.sha256
+                    ));
+                }
+            }
+        }
+    }
+    for asset in assets.iter().filter(|asset| !local.iter().any(|file| file.name == asset.name)) {
+        problems.push(format!("{}: on the release but not in checksums.txt", asset.name));
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("after the uploads the release does not match checksums.txt: {}", problems.join("; "));
+    }
+    println!("the release holds exactly the {} files of checksums.txt, each with its sha256", local.len());
+    if !release.draft {
+        return Ok(release.clone());
+    }
+    let published = releases::publish(connection, release, prerelease)?;
+    if published.draft {
+        return Err(refuse(
+            format!("GitHub accepted the request to publish {}, but the release is still a draft", release.tag),
+            "nothing is lost: every file is on the draft, verified; if another run finishes it first, fine; otherwise \
+             check the repository's release settings",
+        ));
+    }
+    Ok(published)
+}
+
+/// An error of a run that stopped after it started writing: say where the release stands and
+/// what to run to resume.
+fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::Error {
+    let tag = &release.tag;
+    let state = if release.draft {
+        "still a draft, not published".to_string()
+    } else {
+        "published; files being added or replaced are under staging names until a re-run renames them in".to_string()
+    };
+    if failure::is_interrupt(&error) {
+        return error.context(format!("release {tag} is {state}; re-run `{rerun}` to finish"));
+    }
+    let failure::Lines { message, hint } = failure::lines(&error);
+    if message.contains("immutable") {
+        return error;
+    }
+    let hint = match hint {
+        Some(hint) if hint.contains("cargo xtask github-release") => hint,
+        Some(hint) => format!("{hint}; then re-run `{rerun}`: it uploads only what is missing, then publishes"),
+        None => format!("re-run `{rerun}`: it uploads only what is missing, then publishes"),
+    };
+    refuse(format!("{message}; release {tag} is {state}"), hint)
+}
+
+/// The token never appears in an error, whatever a server echoed.
+pub fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
     let Some(token) = token else { return error };
     let failure::Lines { message, hint } = failure::lines(&error);
     if !message.contains("***")
@@ -299,255 +965,7 @@ fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
     refuse(token.scrub(&message), token.scrub(&hint.unwrap_or_default()))
 }
 
-/// `checksums.txt` of `dir` and every file it lists, each hashed and compared with its line.
-pub fn read_local_files(dir: &Path) -> anyhow::Result<Vec<LocalFile>> {
-    let list_path = dir.join(CHECKSUMS_FILE);
-    let text = std::fs::read_to_string(&list_path)
-        .with_context(|| format!("reading {}", list_path.display()))
-        .map_err(|error| {
-            refuse(format!("{error:#}"), "run `cargo xtask checksums DIR` first, or pass --dir with the release folder")
-        })?;
-    let listed = parse_lines(&text, &list_path.display().to_string())?;
-    if listed.is_empty() {
-        return Err(refuse(format!("{} lists no files", list_path.display()), "run `cargo xtask checksums DIR` first"));
-    }
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    for (hex, name) in listed {
-        let path = dir.join(&name);
-        if !path.is_file() {
-            problems.push(format!("{name}: missing"));
-            continue;
-        }
-        let actual = hashing::sha256_hex_of_file(&path)?;
-        if actual != hex {
-            problems.push(format!("{name}: hash is {actual}, checksums.txt says {hex}"));
-            continue;
-        }
-        let size = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len();
-        files.push(LocalFile { name, sha256: hex, size, path });
-    }
-    if !problems.is_empty() {
-        return Err(refuse(
-            format!("{} does not match its {CHECKSUMS_FILE}, nothing was sent: {}", dir.display(), problems.join("; ")),
-            "rebuild or re-download the named files, then `cargo xtask checksums DIR`; never edit a hash by hand",
-        ));
-    }
-    let size = std::fs::metadata(&list_path).with_context(|| format!("reading {}", list_path.display()))?.len();
-    files.push(LocalFile {
-        name: CHECKSUMS_FILE.into(),
-        sha256: hashing::sha256_hex_of_bytes(text.as_bytes()),
-        size,
-        path: list_path,
-    });
-    Ok(files)
-}
-
-fn release_from_json(json: &Value) -> anyhow::Result<Release> {
-    let text =
-        |key: &str| json[key].as_str().map(str::to_string).with_context(|| format!("a release without {key}: {json}"));
-    Ok(Release {
-        id: json["id"].as_u64().with_context(|| format!("a release without an id: {json}"))?,
-        tag: text("tag_name")?,
-        draft: json["draft"].as_bool().unwrap_or(false),
-        prerelease: json["prerelease"].as_bool().unwrap_or(false),
-        html_url: text("html_url")?,
-        upload_url: text("upload_url")?,
-    })
-}
-
-fn asset_from_json(json: &Value) -> anyhow::Result<Asset> {
-    Ok(Asset {
-        id: json["id"].as_u64().with_context(|| format!("an asset without an id: {json}"))?,
-        name: json["name"].as_str().with_context(|| format!("an asset without a name: {json}"))?.to_string(),
-        size: json["size"].as_u64().unwrap_or(0),
-        state: json["state"].as_str().unwrap_or("uploaded").to_string(),
-        sha256: json["digest"].as_str().and_then(|d| d.strip_prefix("sha256:")).map(str::to_ascii_lowercase),
-        url: json["url"].as_str().unwrap_or_default().to_string(),
-    })
-}
-
-/// The release of `tag`: the published one, else the single draft of that tag.
-pub fn find_release(connection: &Connection, tag: &str) -> anyhow::Result<Option<Release>> {
-    let url = github_api::repo_url(connection, &format!("/releases/tags/{}", github_api::percent_encode(tag)));
-    let reply = github_api::send(connection, &Request::get(url.clone()))?;
-    match reply.status {
-        200 => return Ok(Some(release_from_json(&reply.json()?)?)),
-        404 => {}
-        _ => return Err(github_api::unexpected(&format!("GET {url}"), &reply)),
-    }
-    // Drafts are invisible to the tag lookup; only the list shows them (to a token with access).
-    let all = github_api::get_all_pages(connection, &github_api::repo_url(connection, "/releases"))?;
-    let drafts: Vec<Release> = all
-        .iter()
-        .filter(|json| json["tag_name"] == tag && json["draft"] == true)
-        .map(release_from_json)
-        .collect::<anyhow::Result<_>>()?;
-    match drafts.len() {
-        0 => Ok(None),
-        1 => Ok(drafts.into_iter().next()),
-        _ => Err(refuse(
-            format!(
-                "{} drafts exist for {tag} (ids {}): which one to use is not clear",
-                drafts.len(),
-                drafts.iter().map(|d| d.id.to_string()).collect::<Vec<_>>().join(", ")
-            ),
-            "delete the extra drafts on the repository's Releases page, then re-run",
-        )),
-    }
-}
-
-pub fn list_assets(connection: &Connection, release_id: u64) -> anyhow::Result<Vec<Asset>> {
-    github_api::get_all_pages(connection, &github_api::repo_url(connection, &format!("/releases/{release_id}/assets")))?
-        .iter()
-        .map(asset_from_json)
-        .collect()
-}
-
-fn create_draft(
-    connection: &Connection,
-    tag: &str,
-    prerelease: bool,
-    dir: &Path,
-    rerun: &str,
-) -> anyhow::Result<Release> {
-    let notes_path = dir.join(NOTES_FILE);
-    let notes = std::fs::read_to_string(&notes_path)
-        .with_context(|| format!("reading {}", notes_path.display()))
-        .hint_with("`cargo xtask checksums DIR` writes the release notes next to checksums.txt")?;
-    let url = github_api::repo_url(connection, "/releases");
-    let body = json!({"tag_name": tag, "name": tag, "body": notes, "draft": true, "prerelease": prerelease});
-    let mut request = Request::with("POST", url.clone(), RequestBody::Json(body));
-    request.repeat = Repeat::OnlyWhenRejected;
-    let reply = github_api::send(connection, &request).map_err(|error| {
-        refuse(
-            format!("{error:#}"),
-            format!("a draft may or may not have been created: re-run `{rerun}`, which finds it"),
-        )
-    })?;
-    if reply.status != 201 {
-        return Err(github_api::unexpected(&format!("POST {url}"), &reply));
-    }
-    let release = release_from_json(&reply.json()?)?;
-    println!("created draft {} for {tag}", release.id);
-    Ok(release)
-}
-
-trait HintWith<T> {
-    fn hint_with(self, hint: &str) -> anyhow::Result<T>;
-}
-
-impl<T> HintWith<T> for anyhow::Result<T> {
-    fn hint_with(self, hint: &str) -> anyhow::Result<T> {
-        failure::WithHint::hint(self, hint)
-    }
-}
-
-fn delete_asset(connection: &Connection, asset_id: u64) -> anyhow::Result<()> {
-    let url = github_api::repo_url(connection, &format!("/releases/assets/{asset_id}"));
-    let reply = github_api::send(connection, &Request::with("DELETE", url.clone(), RequestBody::Empty))?;
-    match reply.status {
-        204 | 404 => Ok(()),
-        _ => Err(github_api::unexpected(&format!("DELETE {url}"), &reply)),
-    }
-}
-
-/// Upload one file. A `422 already_exists` means an earlier attempt got further than its answer
-/// said: a finished upload with the right digest counts, an unfinished one is deleted and redone.
-fn upload(connection: &Connection, release: &Release, file: &LocalFile) -> anyhow::Result<()> {
-    let url = upload_url(&release.upload_url, &file.name);
-    let body = RequestBody::File { path: file.path.clone(), content_type: content_type(&file.name).into() };
-    for _ in 0..2 {
-        let reply = github_api::send(connection, &Request::with("POST", url.clone(), body.clone()))?;
-        if reply.status == 201 {
-            let asset = asset_from_json(&reply.json()?)?;
-            if let Some(stored) = asset.sha256.filter(|stored| *stored != file.sha256) {
-                anyhow::bail!(
-                    "GitHub stored {} with sha256:{stored}, the local file is sha256:{}",
-                    file.name,
-                    file.sha256
-                );
-            }
-            return Ok(());
-        }
-        if !reply.is_already_exists() {
-            return Err(github_api::unexpected(&format!("uploading {}", file.name), &reply));
-        }
-        let assets = list_assets(connection, release.id)?;
-        match assets.iter().find(|asset| asset.name == file.name) {
-            Some(asset) if asset.is_uploaded() && asset.sha256.as_deref() == Some(file.sha256.as_str()) => {
-                return Ok(());
-            }
-            Some(asset) if !asset.is_uploaded() => {
-                println!("  {}: an unfinished upload (state {}) is in the way; deleting it", file.name, asset.state);
-                delete_asset(connection, asset.id)?;
-            }
-            _ => anyhow::bail!("{} appeared on the release with another content while uploading it", file.name),
-        }
-    }
-    anyhow::bail!("uploading {} kept colliding with an unfinished upload of the same name", file.name)
-}
-
-fn execute(connection: &Connection, release: &Release, plan: &Plan) -> anyhow::Result<()> {
-    for (file, action) in &plan.files {
-        match action {
-            Action::Skip | Action::Refuse { .. } => continue,
-            Action::Upload => {}
-            Action::Redo { asset_id, state } => {
-                println!("deleting an unfinished upload of {} (state {state})", file.name);
-                delete_asset(connection, *asset_id)?;
-            }
-            Action::Replace { asset_id, release_sha256 } => {
-                let old = release_sha256.as_deref().map_or("no digest".to_string(), |hex| format!("sha256:{hex}"));
-                println!("replacing {} (--replace): deleting the release's {old}", file.name);
-                delete_asset(connection, *asset_id)?;
-            }
-        }
-        upload(connection, release, file)?;
-        println!("uploaded {} ({}, sha256:{})", file.name, human_size(file.size), file.sha256);
-    }
-    Ok(())
-}
-
-/// Re-read the assets; publish the draft only when every local file is there with its digest.
-fn verify_and_publish(
-    connection: &Connection,
-    release: &Release,
-    local: &[LocalFile],
-    prerelease: bool,
-) -> anyhow::Result<Release> {
-    let assets = list_assets(connection, release.id)?;
-    let problems: Vec<String> = local
-        .iter()
-        .filter_map(|file| match assets.iter().find(|asset| asset.name == file.name) {
-            None => Some(format!("{}: missing", file.name)),
-            Some(asset) if !asset.is_uploaded() => Some(format!("{}: state {}", file.name, asset.state)),
-            Some(asset) if asset.sha256.as_deref() != Some(file.sha256.as_str()) => Some(format!(
-                "{}: the release has {}, the local file is sha256:{}",
-                file.name,
-                asset.sha256.as_deref().map_or("no digest".into(), |hex| format!("sha256:{hex}")),
-                file.sha256
-            )),
-            Some(_) => None,
-        })
-        .collect();
-    if !problems.is_empty() {
-        anyhow::bail!("after the uploads the release does not match the local files: {}", problems.join("; "));
-    }
-    println!("all {} assets are on the release with their sha256", local.len());
-    if !release.draft {
-        return Ok(release.clone());
-    }
-    let url = github_api::repo_url(connection, &format!("/releases/{}", release.id));
-    let body = json!({"draft": false, "prerelease": prerelease});
-    let reply = github_api::send(connection, &Request::with("PATCH", url.clone(), RequestBody::Json(body)))?;
-    if reply.status != 200 {
-        return Err(github_api::unexpected(&format!("PATCH {url}"), &reply));
-    }
-    release_from_json(&reply.json()?)
-}
-
-fn human_size(bytes: u64) -> String {
+pub fn human_size(bytes: u64) -> String {
     match bytes {
         0..1024 => format!("{bytes} B"),
         1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
@@ -555,38 +973,54 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-fn describe(file: &LocalFile, action: &Action) -> (&'static str, String) {
-    let hash = |hex: &Option<String>| hex.as_deref().map_or("no digest".to_string(), |hex| format!("sha256:{hex}"));
+fn describe(file: &LocalFile, action: &Action, standing: Standing) -> (&'static str, String) {
+    let staged = if standing.is_published() { " under a staging name, verified, then renamed in" } else { "" };
     match action {
         Action::Skip => ("skip", "already on the release with the same sha256".into()),
-        Action::Upload => ("upload", format!("{}, sha256:{}", human_size(file.size), file.sha256)),
+        Action::Upload => ("upload", format!("{}, sha256:{}{staged}", human_size(file.size), file.sha256)),
         Action::Redo { state, .. } => {
-            ("redo", format!("an unfinished upload (state {state}) is deleted, then uploaded"))
+            ("redo", format!("an unfinished upload (state {state}) is deleted, then uploaded{staged}"))
         }
         Action::Replace { release_sha256, .. } => (
             "replace",
-            format!("--replace: delete the release's {}, upload sha256:{}", hash(release_sha256), file.sha256),
+            format!(
+                "--replace: sha256:{} goes up under a staging name and is verified, then replaces the release's {}",
+                file.sha256,
+                described_hash(release_sha256)
+            ),
         ),
-        Action::Refuse { release_sha256 } => {
-            ("refuse", format!("the release has {}, the local file is sha256:{}", hash(release_sha256), file.sha256))
-        }
+        Action::Resume { .. } => ("resume", "an earlier run's verified staged copy is renamed in".into()),
+        Action::Refuse { release_sha256 } => (
+            "refuse",
+            format!("the release has {}, the local file is sha256:{}", described_hash(release_sha256), file.sha256),
+        ),
     }
 }
 
-/// The plan as text: one line per file, then the assets left alone.
+fn describe_extra(asset: &Asset, extra: Extra, standing: Standing) -> (&'static str, &'static str) {
+    match extra {
+        Extra::Cleanup => ("cleanup", "a staged copy an earlier run left behind: deleted"),
+        Extra::Remove if !asset.is_uploaded() => ("remove", "an unfinished upload not in checksums.txt: deleted"),
+        Extra::Remove if standing == Standing::Draft => {
+            ("remove", "on the draft but not in checksums.txt: deleted before publishing")
+        }
+        Extra::Remove => ("remove", "not in checksums.txt, named by --remove: deleted"),
+        Extra::Refuse => ("refuse", "on the published release but not in checksums.txt"),
+    }
+}
+
+/// The plan as text: one line per file, then the release's other assets.
 pub fn render_plan(plan: &Plan) -> String {
-    let width = plan.files.iter().map(|(file, _)| file.name.len()).chain(plan.others.iter().map(String::len)).max();
-    let width = width.unwrap_or(0);
+    let names = plan.files.iter().map(|(file, _)| file.name.len()).chain(plan.extras.iter().map(|(a, _)| a.name.len()));
+    let width = names.max().unwrap_or(0);
     let mut text = String::new();
     for (file, action) in &plan.files {
-        let (verb, detail) = describe(file, action);
+        let (verb, detail) = describe(file, action, plan.standing);
         text.push_str(&format!("  {verb:<8} {:<width$}  {detail}\n", file.name));
     }
-    for name in &plan.others {
-        text.push_str(&format!(
-            "  {:<8} {name:<width$}  on the release but not in checksums.txt: left alone\n",
-            "leave"
-        ));
+    for (asset, extra) in &plan.extras {
+        let (verb, detail) = describe_extra(asset, *extra, plan.standing);
+        text.push_str(&format!("  {verb:<8} {:<width$}  {detail}\n", asset.name));
     }
     text
 }
@@ -595,11 +1029,12 @@ pub fn render_plan(plan: &Plan) -> String {
 pub fn render_plan_table(plan: &Plan) -> String {
     let mut table = String::from("| file | action | detail |\n|---|---|---|\n");
     for (file, action) in &plan.files {
-        let (verb, detail) = describe(file, action);
+        let (verb, detail) = describe(file, action, plan.standing);
         table.push_str(&format!("| `{}` | {verb} | {detail} |\n", file.name));
     }
-    for name in &plan.others {
-        table.push_str(&format!("| `{name}` | leave | not in checksums.txt |\n"));
+    for (asset, extra) in &plan.extras {
+        let (verb, detail) = describe_extra(asset, *extra, plan.standing);
+        table.push_str(&format!("| `{}` | {verb} | {detail} |\n", asset.name));
     }
     table
 }
@@ -613,6 +1048,7 @@ pub fn render_result_table(plan: &Plan) -> String {
             Action::Upload => "uploaded",
             Action::Redo { .. } => "unfinished upload redone",
             Action::Replace { .. } => "replaced (--replace)",
+            Action::Resume { .. } => "staged copy renamed in",
             Action::Refuse { .. } => "refused",
         };
         table.push_str(&format!("| `{}` | {result} | `{}` |\n", file.name, file.sha256));
@@ -620,107 +1056,10 @@ pub fn render_result_table(plan: &Plan) -> String {
     table
 }
 
-/// `cargo xtask checksums --verify --release TAG`: compare every line of the release's
-/// `checksums.txt` with the digest GitHub reports for that asset; with `download`, also download
-/// each asset into that folder and hash it.
-pub fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
-    let token = Token::from_environment();
-    verify_release_with(tag, repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
-}
-
-fn verify_release_with(
-    tag: &str,
-    repo: Option<&str>,
-    download: Option<&Path>,
-    token: Option<Token>,
-) -> anyhow::Result<()> {
-    let connection = github_api::connect(repo, token)?;
-    let Some(release) = find_release(&connection, tag)? else {
-        return Err(refuse(
-            format!("{} has no release {tag}", connection.repo),
-            "check the tag and --repo; a draft is visible only with GITHUB_TOKEN set",
-        ));
-    };
-    let assets = list_assets(&connection, release.id)?;
-    let Some(list_asset) = assets.iter().find(|asset| asset.name == CHECKSUMS_FILE && asset.is_uploaded()) else {
-        return Err(refuse(
-            format!("release {tag} has no {CHECKSUMS_FILE}"),
-            format!("publish it with `cargo xtask github-release --tag {tag}`"),
-        ));
-    };
-    let scratch = tempfile::tempdir().context("creating a temporary folder")?;
-    let list_folder = download.unwrap_or(scratch.path());
-    let list_path = list_folder.join(CHECKSUMS_FILE);
-    let list_sha256 = download_asset(&connection, list_asset, &list_path)?;
-    let mut problems = Vec::new();
-    if let Some(digest) = list_asset.sha256.as_ref().filter(|digest| **digest != list_sha256) {
-        problems.push(format!("{CHECKSUMS_FILE}: downloaded sha256:{list_sha256}, GitHub's digest is sha256:{digest}"));
-    }
-    let text = std::fs::read_to_string(&list_path).with_context(|| format!("reading {}", list_path.display()))?;
-    let listed = parse_lines(&text, &format!("{CHECKSUMS_FILE} of {tag}"))?;
-    let mut checked = 0;
-    for (hex, name) in &listed {
-        let Some(asset) = assets.iter().find(|asset| asset.name == *name) else {
-            problems.push(format!("{name}: missing from the release"));
-            continue;
-        };
-        match &asset.sha256 {
-            Some(digest) if digest != hex => {
-                problems.push(format!("{name}: {CHECKSUMS_FILE} says sha256:{hex}, GitHub's digest is sha256:{digest}"))
-            }
-            Some(_) => {}
-            None if download.is_none() => {
-                problems
-                    .push(format!("{name}: GitHub has no digest for it (uploaded before digests); use --download DIR"));
-                continue;
-            }
-            None => {}
-        }
-        if let Some(folder) = download {
-            let downloaded = download_asset(&connection, asset, &folder.join(name))?;
-            if downloaded != *hex {
-                problems.push(format!("{name}: downloaded sha256:{downloaded}, {CHECKSUMS_FILE} says sha256:{hex}"));
-                continue;
-            }
-        }
-        println!("ok  {name}  sha256:{hex}");
-        checked += 1;
-    }
-    let extra: Vec<&str> = assets
-        .iter()
-        .filter(|asset| asset.name != CHECKSUMS_FILE && !listed.iter().any(|(_, name)| *name == asset.name))
-        .map(|asset| asset.name.as_str())
-        .collect();
-    problems.extend(extra.iter().map(|name| format!("{name}: on the release but not in {CHECKSUMS_FILE}")));
-    if !problems.is_empty() {
-        return Err(refuse(
-            format!(
-                "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",
-                connection.repo,
-                problems.join("; ")
-            ),
-            "do not install from this release; republish the named files with `cargo xtask github-release --replace NAME`",
-        ));
-    }
-    let how = if download.is_some() { "downloaded and hashed" } else { "GitHub's digests" };
-    println!("{checked} assets of {tag} match {CHECKSUMS_FILE} ({how}): {}", release.html_url);
-    Ok(())
-}
-
-/// Download an asset through its API URL (GitHub redirects to the file) into `path`; its sha256.
-fn download_asset(connection: &Connection, asset: &Asset, path: &Path) -> anyhow::Result<String> {
-    let mut request = Request::get(asset.url.clone());
-    request.accept = "application/octet-stream";
-    request.save_to = Some(path.to_path_buf());
-    let reply = github_api::send(connection, &request)?;
-    if reply.status != 200 {
-        return Err(github_api::unexpected(&format!("downloading {}", asset.name), &reply));
-    }
-    reply.saved_sha256.with_context(|| format!("downloading {} saved nothing", asset.name))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn local(name: &str, hex: char) -> LocalFile {
@@ -738,8 +1077,16 @@ mod tests {
         }
     }
 
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+
+    fn actions(plan: &Plan) -> Vec<(&str, Action)> {
+        plan.files.iter().map(|(file, action)| (file.name.as_str(), action.clone())).collect()
+    }
+
     #[test]
-    fn plan_skips_uploads_refuses_and_leaves_alone() {
+    fn plan_skips_uploads_refuses_and_sorts_out_the_rest() {
         let files = [local("same", 'a'), local("missing", 'b'), local("differs", 'c'), local("partial", 'd')];
         let assets = [
             asset(1, "same", "uploaded", Some('a')),
@@ -748,10 +1095,9 @@ mod tests {
             asset(4, "zz-extra", "uploaded", Some('e')),
             asset(5, "a-extra", "uploaded", None),
         ];
-        let plan = plan(&files, &assets, &BTreeSet::new());
-        let actions: Vec<_> = plan.files.iter().map(|(file, action)| (file.name.as_str(), action.clone())).collect();
+        let plan = plan(&files, &assets, Standing::Draft, &none(), &none());
         assert_eq!(
-            actions,
+            actions(&plan),
             [
                 ("same", Action::Skip),
                 ("missing", Action::Upload),
@@ -759,10 +1105,24 @@ mod tests {
                 ("partial", Action::Redo { asset_id: 3, state: "starter".into() }),
             ]
         );
-        assert_eq!(plan.others, ["a-extra", "zz-extra"]);
-        let refusals = plan.refusals();
+        // On a draft, what checksums.txt does not list is removed before publishing.
+        let extras: Vec<_> = plan.extras.iter().map(|(a, e)| (a.name.as_str(), *e)).collect();
+        assert_eq!(extras, [("a-extra", Extra::Remove), ("zz-extra", Extra::Remove)]);
+        let refusals = plan.file_refusals();
         assert_eq!(refusals.len(), 1);
         assert!(refusals[0].contains(&"f".repeat(64)) && refusals[0].contains(&"c".repeat(64)), "{refusals:?}");
+    }
+
+    #[test]
+    fn a_published_release_refuses_unlisted_assets_unless_named_by_remove() {
+        let files = [local("one", 'a')];
+        let assets = [asset(1, "one", "uploaded", Some('a')), asset(2, "stray", "uploaded", Some('b'))];
+        let refused = plan(&files, &assets, Standing::Published, &none(), &none());
+        assert_eq!(refused.refused_extras(), ["stray"]);
+        assert_eq!(refused.writes(), 0);
+        let removed = plan(&files, &assets, Standing::Published, &none(), &BTreeSet::from(["stray".to_string()]));
+        assert_eq!(removed.extras[0].1, Extra::Remove);
+        assert_eq!(removed.writes(), 1);
     }
 
     #[test]
@@ -774,33 +1134,50 @@ mod tests {
             asset(7, "no-digest", "uploaded", None),
         ];
         let replace = BTreeSet::from(["differs".to_string(), "same".to_string()]);
-        let plan = plan(&files, &assets, &replace);
+        let plan = plan(&files, &assets, Standing::Published, &replace, &none());
         assert_eq!(plan.files[0].1, Action::Replace { asset_id: 2, release_sha256: Some("f".repeat(64)) });
         assert_eq!(plan.files[1].1, Action::Skip);
         assert_eq!(plan.files[2].1, Action::Refuse { release_sha256: None }, "no digest, not named: refused");
-        assert_eq!(plan.writes(), 1);
+        assert_eq!(plan.file_writes(), 1);
     }
 
     #[test]
-    fn upload_url_template_expansion() {
-        assert_eq!(
-            upload_url("https://uploads.github.com/repos/o/r/releases/1/assets{?name,label}", "checksums.txt"),
-            "https://uploads.github.com/repos/o/r/releases/1/assets?name=checksums.txt"
-        );
-        assert_eq!(
-            upload_url("http://127.0.0.1:9/up/releases/2/assets", "a b"),
-            "http://127.0.0.1:9/up/releases/2/assets?name=a%20b"
-        );
+    fn a_verified_staged_copy_is_resumed_and_a_stale_one_cleaned_up() {
+        let file = local("bin", 'c');
+        let staged = staging_name(&file);
+        assert_eq!(staged_for(&staged), Some(("bin", "cccccccccccc")));
+        let assets = [
+            asset(1, "bin", "uploaded", Some('f')),
+            asset(2, &staged, "uploaded", Some('c')),
+            asset(3, &format!("bin{STAGING_MARK}ffffffffffff"), "uploaded", Some('f')),
+            asset(4, &format!("bin{REPLACED_MARK}eeeeeeeeeeee"), "uploaded", Some('e')),
+        ];
+        let replace = BTreeSet::from(["bin".to_string()]);
+        let plan = plan(std::slice::from_ref(&file), &assets, Standing::Published, &replace, &none());
+        assert_eq!(plan.files[0].1, Action::Resume { staged_id: 2, old: Some(Old::Replaced(1, "f".repeat(64))) });
+        let extras: Vec<_> = plan.extras.iter().map(|(asset, extra)| (asset.id, *extra)).collect();
+        assert_eq!(extras, [(4, Extra::Cleanup), (3, Extra::Cleanup)], "sorted by name");
+        // Without --replace the differing file is still refused, staged copy or not.
+        let refused = self::plan(&[file], &assets, Standing::Published, &none(), &none());
+        assert!(matches!(refused.files[0].1, Action::Refuse { .. }));
+        // A staged copy whose bytes differ from its name's hash is not trusted.
+        let forged = [asset(9, &staged, "uploaded", Some('d'))];
+        let plan = self::plan(&[local("bin", 'c')], &forged, Standing::Published, &none(), &none());
+        assert_eq!(plan.files[0].1, Action::Upload);
+        assert_eq!(plan.extras[0].1, Extra::Cleanup);
     }
 
     #[test]
-    fn content_types_by_extension() {
-        assert_eq!(content_type("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz"), "application/gzip");
-        assert_eq!(content_type("lumen-argus-0.2.0-x86_64-pc-windows-msvc.zip"), "application/zip");
-        assert_eq!(content_type("checksums.txt"), "text/plain");
-        assert_eq!(content_type("manifest.json"), "application/json");
-        assert_eq!(content_type("lumen-argus-x86_64-unknown-linux-gnu"), "application/octet-stream");
-        assert_eq!(content_type("lumen-argus-agent-x86_64-pc-windows-msvc.exe"), "application/octet-stream");
+    fn staged_names_are_recognised_exactly() {
+        for not_staged in [
+            "bin",
+            "bin.xtask-staged-",
+            "bin.xtask-staged-abc",
+            ".xtask-staged-0123456789ab",
+            "bin.xtask-staged-0123456789ag",
+        ] {
+            assert_eq!(staged_for(not_staged), None, "{not_staged}");
+        }
     }
 
     #[test]
@@ -819,22 +1196,33 @@ mod tests {
     }
 
     #[test]
+    fn shell_words_survive_a_paste() {
+        assert_eq!(shell_quote("dist/v1"), "dist/v1");
+        assert_eq!(shell_quote("my dist"), "'my dist'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    }
+
+    #[test]
     fn plan_text_names_every_file_and_both_hashes_of_a_refusal() {
         let plan = plan(
             &[local("b-file", 'c'), local("checksums.txt", 'a')],
             &[asset(2, "b-file", "uploaded", Some('f')), asset(3, "old", "uploaded", Some('e'))],
-            &BTreeSet::new(),
+            Standing::Published,
+            &none(),
+            &none(),
         );
         let text = render_plan(&plan);
         let expected = format!(
             "  refuse   b-file         the release has sha256:{}, the local file is sha256:{}\n\
-             \x20 upload   checksums.txt  10 B, sha256:{}\n\
-             \x20 leave    old            on the release but not in checksums.txt: left alone\n",
+             \x20 upload   checksums.txt  10 B, sha256:{} under a staging name, verified, then renamed in\n\
+             \x20 refuse   old            on the published release but not in checksums.txt\n",
             "f".repeat(64),
             "c".repeat(64),
             "a".repeat(64)
         );
         assert_eq!(text, expected);
-        assert!(render_plan_table(&plan).contains("| `old` | leave |"));
+        assert!(render_plan_table(&plan).contains("| `old` | refuse |"));
     }
 }

@@ -31,8 +31,8 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let git = tools::find_git()?;
     tools::find_python()?;
     let uv = tools::uv(&workspace)?;
-    let tag_version = workspace.package("proxy")?.version.clone();
-    let tag = format!("v{tag_version}");
+    let tag_version = workspace.package(crate::workspace::TAG_PACKAGE)?.version.clone();
+    let tag = crate::workspace::release_tag(&tag_version);
     let mode = if flags.execute { "execute" } else { "dry run" };
     println!("release {tag} ({mode})\n");
 

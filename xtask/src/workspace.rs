@@ -14,6 +14,14 @@ use crate::failure::refuse;
 use crate::naming;
 use crate::requirements::{Requirement, parse_requirement};
 
+/// The package whose version names a release: the tag is `v` + its version (docs/reference/versions.md).
+pub const TAG_PACKAGE: &str = "proxy";
+
+/// The release tag of a [`TAG_PACKAGE`] version: `v0.2.0` for `0.2.0`.
+pub fn release_tag(tag_package_version: &str) -> String {
+    format!("v{tag_package_version}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,

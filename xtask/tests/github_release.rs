@@ -1,114 +1,19 @@
 //! `cargo xtask github-release` and `checksums --verify --release` against a stand-in of the GitHub
 //! API on loopback: first publication, re-runs that change nothing, refusals that change nothing,
-//! `--replace`, failures half-way and the resumed run, retries, tokens, dry runs and Ctrl-C.
+//! `--replace`, failures half-way and the resumed run, retries, tokens, dry runs and Ctrl-C. The
+//! hostile cases (a misbehaving API, odd folders, races) are in `github_release_hostile.rs`.
 
-mod github_release_stand_in;
+mod release_folders;
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use github_release_stand_in::*;
+use release_folders::*;
 use support::*;
-
-const TAG: &str = "v0.2.0";
-const BINARY: &str = "lumen-argus-x86_64-unknown-linux-gnu";
-const ARCHIVE: &str = "lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz";
-const WINDOWS: &str = "lumen-argus-agent-x86_64-pc-windows-msvc.exe";
-const NOTES: &str = "## Packages\n\n| package | version |\n";
-
-/// A release folder as `cargo xtask checksums` leaves it: three artifacts, checksums.txt, notes.
-fn release_folder() -> tempfile::TempDir {
-    let folder = tempfile::tempdir().unwrap();
-    let dir = folder.path();
-    std::fs::write(dir.join(BINARY), b"proxy binary bytes").unwrap();
-    std::fs::write(dir.join(ARCHIVE), b"\x1f\x8barchive bytes").unwrap();
-    std::fs::write(dir.join(WINDOWS), b"MZ agent bytes").unwrap();
-    write_checksums(dir);
-    std::fs::write(dir.join("release-notes.md"), NOTES).unwrap();
-    folder
-}
-
-fn write_checksums(dir: &Path) {
-    let mut names = [BINARY, ARCHIVE, WINDOWS];
-    names.sort();
-    let text: String = names.iter().map(|name| format!("{}  {name}\n", sha256_hex(&dir.join(name)))).collect();
-    std::fs::write(dir.join("checksums.txt"), text).unwrap();
-}
-
-fn command(stand_in: &StandIn, args: &[&str], token: Option<&str>) -> Command {
-    let mut command = xtask_command(&repository_root(), args);
-    command
-        .env("GITHUB_API_URL", &stand_in.url)
-        .env("GITHUB_REPOSITORY", OWNER_REPO)
-        .env("XTASK_GITHUB_RETRY_BASE_MS", "10")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .env_remove("GITHUB_OUTPUT");
-    if let Some(token) = token {
-        command.env("GITHUB_TOKEN", token);
-    }
-    command
-}
-
-/// `github-release --tag TAG --dir DIR EXTRA...` with the stand-in's token; every output is also
-/// checked for the token.
-fn github_release(stand_in: &StandIn, dir: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["github-release", "--tag", TAG, "--dir", dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let output = command(stand_in, &args, Some(&stand_in.token)).output().unwrap();
-    assert_token_absent(&output, &stand_in.token);
-    output
-}
-
-fn assert_token_absent(output: &Output, token: &str) {
-    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
-    assert!(!all.contains(token), "the token appears in the output:\n{all}");
-}
-
-fn stdout(output: &Output) -> String {
-    text(&output.stdout)
-}
-
-fn uploads(requests: &[Recorded]) -> Vec<String> {
-    requests.iter().filter(|r| r.is_upload()).filter_map(Recorded::upload_name).collect()
-}
-
-fn count(requests: &[Recorded], method: &str) -> usize {
-    requests.iter().filter(|r| r.method == method).count()
-}
-
-/// The release's assets as (name, digest), sorted.
-fn assets(stand_in: &StandIn, tag: &str) -> Vec<(String, Option<String>)> {
-    let state = stand_in.lock();
-    let mut assets: Vec<_> =
-        state.release(tag).unwrap().assets.iter().map(|a| (a.name.clone(), a.digest.clone())).collect();
-    assets.sort();
-    assets
-}
-
-/// What the release must hold for `dir`: every listed file and checksums.txt with its sha256.
-fn expected_assets(dir: &Path) -> Vec<(String, Option<String>)> {
-    let mut expected: Vec<_> = ["checksums.txt", BINARY, ARCHIVE, WINDOWS]
-        .iter()
-        .map(|name| (name.to_string(), Some(format!("sha256:{}", sha256_hex(&dir.join(name))))))
-        .collect();
-    expected.sort();
-    expected
-}
-
-fn failed_with(output: &Output, code: i32, expected: &[&str]) -> String {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(code), "stdout:\n{}\nstderr:\n{stderr}", stdout(output));
-    for part in expected {
-        assert!(stderr.contains(part), "expected {part:?} in:\n{stderr}");
-    }
-    stderr
-}
 
 #[test]
 fn first_publication_uploads_everything_then_publishes_and_a_rerun_sends_no_write() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     stand_in.lock().page_limit = 2; // lists take several pages
     stand_in.lock().add_release("v0.1.0", false);
     stand_in.lock().add_release("v0.1.1", false);
@@ -162,7 +67,7 @@ fn first_publication_uploads_everything_then_publishes_and_a_rerun_sends_no_writ
 
 #[test]
 fn a_differing_asset_is_refused_with_nothing_changed_and_replace_swaps_only_that_one() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     succeeded(&github_release(&stand_in, dir, &[]), "first publication");
@@ -170,7 +75,7 @@ fn a_differing_asset_is_refused_with_nothing_changed_and_replace_swaps_only_that
     let old_hash = sha256_hex(&dir.join(BINARY));
 
     std::fs::write(dir.join(BINARY), b"rebuilt proxy binary").unwrap();
-    write_checksums(dir);
+    seal(dir, VERSION, COMMIT);
     let new_hash = sha256_hex(&dir.join(BINARY));
     stand_in.clear_requests_and_faults();
     let output = github_release(&stand_in, dir, &[]);
@@ -184,18 +89,19 @@ fn a_differing_asset_is_refused_with_nothing_changed_and_replace_swaps_only_that
     stand_in.clear_requests_and_faults();
     let output = github_release(&stand_in, dir, &["--replace", BINARY, "checksums.txt"]);
     succeeded(&output, "--replace");
-    assert!(stdout(&output).contains(&format!("replacing {BINARY}")), "{}", stdout(&output));
+    assert!(stdout(&output).contains(&format!("renamed it in: {BINARY}")), "{}", stdout(&output));
     let requests = stand_in.requests();
-    assert_eq!(count(&requests, "DELETE"), 2);
-    let mut uploaded = uploads(&requests);
-    uploaded.sort();
-    assert_eq!(uploaded, ["checksums.txt", BINARY]);
+    // Each new file goes up under a staging name first, then takes the old one's place.
+    assert_eq!(count(&requests, "DELETE"), 2, "{requests:?}");
+    let uploaded = uploads(&requests);
+    assert_eq!(uploaded.len(), 2, "{uploaded:?}");
+    assert!(uploaded.iter().all(|name| name.contains(".xtask-staged-")), "{uploaded:?}");
     assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
 }
 
 #[test]
 fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_rest() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     stand_in.inject(Fault::new(Target::Uploads, 2, usize::MAX, FaultKind::Status(500)));
     let folder = release_folder();
     let dir = folder.path();
@@ -230,13 +136,14 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     assert_eq!(uploaded, missing, "the resumed run must upload exactly the missing files");
     assert_eq!(count(&requests, "DELETE"), 0);
     assert_eq!(count(&requests, "POST") - uploaded.len(), 0, "the resumed run created another release");
+    assert_eq!(stand_in.lock().releases_of(TAG).len(), 1);
     assert!(!stand_in.lock().release(TAG).unwrap().draft);
     assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
 }
 
 #[test]
 fn without_a_token_nothing_is_sent() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path().to_str().unwrap();
     let output = command(&stand_in, &["github-release", "--tag", TAG, "--dir", dir], None).output().unwrap();
@@ -246,7 +153,7 @@ fn without_a_token_nothing_is_sent() {
 
 #[test]
 fn a_wrong_token_is_refused_with_a_hint_and_never_echoed() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path().to_str().unwrap();
     let wrong = "ghp_wrongwrongwrong0123456789";
@@ -261,7 +168,7 @@ fn a_wrong_token_is_refused_with_a_hint_and_never_echoed() {
 
 #[test]
 fn the_token_appears_in_no_output_even_when_the_server_echoes_it_in_errors() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     // A careless server repeats the Authorization header in its error message: once (retried),
@@ -279,7 +186,7 @@ fn the_token_appears_in_no_output_even_when_the_server_echoes_it_in_errors() {
 
 #[test]
 fn a_dry_run_prints_the_plan_and_sends_only_reads() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     let output = github_release(&stand_in, dir, &["--dry-run"]);
@@ -287,7 +194,7 @@ fn a_dry_run_prints_the_plan_and_sends_only_reads() {
     let printed = stdout(&output);
     assert!(printed.contains("none yet, create a draft"), "{printed}");
     assert_eq!(printed.matches("  upload ").count(), 4, "{printed}");
-    assert!(printed.contains("dry run: nothing was sent"), "{printed}");
+    assert!(printed.contains("dry run: 4 to write, 0 already there; nothing was sent but reads"), "{printed}");
     let requests = stand_in.requests();
     assert!(!requests.is_empty() && requests.iter().all(|r| r.method == "GET"), "{requests:?}");
     assert!(stand_in.lock().releases.is_empty());
@@ -295,7 +202,7 @@ fn a_dry_run_prints_the_plan_and_sends_only_reads() {
 
 #[test]
 fn a_local_file_that_disagrees_with_checksums_txt_stops_before_the_first_request() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     std::fs::write(dir.join(WINDOWS), b"tampered after checksums").unwrap();
@@ -311,13 +218,15 @@ fn a_local_file_that_disagrees_with_checksums_txt_stops_before_the_first_request
 
 #[test]
 fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     stand_in.inject(Fault::new(Target::Uploads, 1, 1, FaultKind::TooManyRequests { retry_after: 1 }));
     stand_in.inject(Fault::new(Target::Any, 1, 1, FaultKind::RateLimitExhausted { reset_in: 0 }));
-    let folder = release_folder();
+    stand_in.lock().tags.insert("v0.3.0rc1".into(), COMMIT.into());
+    let folder = release_folder_at("0.3.0rc1", COMMIT);
     let dir = folder.path();
-    let summary = dir.join("summary.md");
-    let outputs = dir.join("outputs.txt");
+    let actions_files = tempfile::tempdir().unwrap();
+    let summary = actions_files.path().join("summary.md");
+    let outputs = actions_files.path().join("outputs.txt");
     let args = ["github-release", "--tag", "v0.3.0rc1", "--dir", dir.to_str().unwrap()];
     let output = command(&stand_in, &args, Some(&stand_in.token))
         .env("GITHUB_ACTIONS", "true")
@@ -331,6 +240,7 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
     assert!(stderr.contains("answered 403 (API rate limit exceeded"), "{stderr}");
     let requests = stand_in.requests();
     assert_eq!(requests[0].target, requests[1].target, "the rate-limited first request is repeated");
+    assert!(requests[0].target.contains("/git/ref/tags/v0.3.0rc1"), "the tag is checked first: {requests:?}");
     assert_eq!(uploads(&stand_in.requests()).len(), 5, "four files and one repeated upload");
     let state = stand_in.lock();
     let release = state.release("v0.3.0rc1").unwrap();
@@ -350,7 +260,7 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
 
 #[test]
 fn a_connection_dropped_mid_upload_is_retried_over_the_unfinished_asset() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     stand_in.inject(Fault::new(Target::Uploads, 2, 1, FaultKind::DropMidRequest));
     let folder = release_folder();
     let dir = folder.path();
@@ -363,8 +273,8 @@ fn a_connection_dropped_mid_upload_is_retried_over_the_unfinished_asset() {
 }
 
 #[test]
-fn an_unfinished_upload_left_by_an_earlier_run_is_redone_and_foreign_assets_are_left_alone() {
-    let stand_in = StandIn::start();
+fn an_unfinished_upload_left_by_an_earlier_run_is_redone_and_a_stray_on_the_draft_is_not_published() {
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     {
@@ -377,17 +287,19 @@ fn an_unfinished_upload_left_by_an_earlier_run_is_redone_and_foreign_assets_are_
     succeeded(&output, "run over an unfinished upload");
     let printed = stdout(&output);
     assert!(printed.contains(&format!("  redo     {BINARY}")), "{printed}");
-    assert!(printed.contains("  leave    notes-by-hand.txt"), "{printed}");
-    let names: Vec<String> = assets(&stand_in, TAG).into_iter().map(|(name, _)| name).collect();
-    assert!(names.contains(&"notes-by-hand.txt".to_string()), "a foreign asset was removed");
-    assert_eq!(count(&stand_in.requests(), "DELETE"), 1);
+    assert!(printed.contains("  remove   notes-by-hand.txt"), "{printed}");
+    assert!(printed.contains("deleting notes-by-hand.txt from the draft: checksums.txt does not list it"), "{printed}");
+    // Published with exactly the files of checksums.txt: what `checksums --verify --release` accepts.
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+    assert_eq!(count(&stand_in.requests(), "DELETE"), 2);
     assert!(!stand_in.lock().release(TAG).unwrap().draft);
+    succeeded(&verify_release(&stand_in, &[], None), "verify the published release");
 }
 
 #[cfg(unix)]
 #[test]
 fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     stand_in.inject(Fault::new(Target::Uploads, 2, 1, FaultKind::Stall));
     let folder = release_folder();
     let dir = folder.path().to_str().unwrap();
@@ -396,7 +308,10 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    stand_in.wait_for("the second upload", |requests| requests.iter().filter(|r| r.is_upload()).count() >= 2);
+    assert!(
+        stand_in.wait_for(|requests| requests.iter().filter(|r| r.is_upload()).count() >= 2),
+        "timed out waiting for the second upload"
+    );
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let interrupted_at = std::time::Instant::now();
@@ -409,15 +324,9 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
     assert!(stand_in.lock().release(TAG).unwrap().draft, "an interrupted run published the release");
 }
 
-fn verify_release(stand_in: &StandIn, extra: &[&str], token: Option<&str>) -> Output {
-    let mut args = vec!["checksums", "--verify", "--release", TAG];
-    args.extend_from_slice(extra);
-    command(stand_in, &args, token).output().unwrap()
-}
-
 #[test]
 fn checksums_verify_release_compares_digests_and_downloads() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     let dir = folder.path();
     succeeded(&github_release(&stand_in, dir, &[]), "publication");
@@ -426,7 +335,7 @@ fn checksums_verify_release_compares_digests_and_downloads() {
     let output = verify_release(&stand_in, &[], None);
     succeeded(&output, "verify by digests, without a token");
     assert!(
-        stdout(&output).contains("3 assets of v0.2.0 match checksums.txt (GitHub's digests)"),
+        stdout(&output).contains("3 file(s) of v0.2.0 match checksums.txt (GitHub's digests)"),
         "{}",
         stdout(&output)
     );
@@ -450,7 +359,7 @@ fn checksums_verify_release_compares_digests_and_downloads() {
 
 #[test]
 fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
-    let stand_in = StandIn::start();
+    let stand_in = stand_in();
     let folder = release_folder();
     succeeded(&github_release(&stand_in, folder.path(), &[]), "publication");
     {

@@ -1,0 +1,123 @@
+//! `cargo xtask checksums --verify --release TAG`: check a GitHub Release against its own
+//! `checksums.txt`: every listed file on the release with that sha256 (GitHub's digest, or the
+//! downloaded bytes where GitHub keeps none), and nothing on the release that the list leaves out.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::checksums::{CHECKSUMS_FILE, parse_lines};
+use crate::failure::refuse;
+use crate::github_api::releases::{self, Asset};
+use crate::github_api::{self, Token};
+use crate::github_release::{scrub_error, shell_quote};
+
+pub fn run(tag: &str, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
+    let token = Token::from_environment();
+    verify_release(tag, repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
+}
+
+fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token: Option<Token>) -> anyhow::Result<()> {
+    crate::release_folder::check_tag_text(tag)?;
+    let connection = github_api::connect(repo, token)?;
+    let Some(release) = releases::find_release(&connection, tag)? else {
+        return Err(refuse(
+            format!("{} has no release {tag}", connection.repo),
+            "check the tag and --repo; a draft is visible only with GITHUB_TOKEN set",
+        ));
+    };
+    let assets = releases::list_assets(&connection, release.id)?;
+    let Some(list_asset) = assets.iter().find(|asset| asset.name == CHECKSUMS_FILE && asset.is_uploaded()) else {
+        return Err(refuse(
+            format!("release {tag} has no {CHECKSUMS_FILE}"),
+            format!("publish it with `cargo xtask github-release --tag {}`", shell_quote(tag)),
+        ));
+    };
+    let scratch = tempfile::tempdir().context("creating a temporary folder")?;
+    let list_folder = download.unwrap_or(scratch.path());
+    let list_path = list_folder.join(CHECKSUMS_FILE);
+    let list_sha256 = releases::download_asset(&connection, list_asset, &list_path)?;
+    let mut problems = Vec::new();
+    if let Some(digest) = list_asset.sha256.as_ref().filter(|digest| **digest != list_sha256) {
+        problems.push(format!("{CHECKSUMS_FILE}: downloaded sha256:{list_sha256}, GitHub's digest is sha256:{digest}"));
+    }
+    let text = std::fs::read_to_string(&list_path).with_context(|| format!("reading {}", list_path.display()))?;
+    let listed = parse_lines(&text, &format!("{CHECKSUMS_FILE} of {tag}"))?;
+    let (mut checked, mut downloaded_to_hash) = (0, 0);
+    let (mut differing, mut extra_names) = (Vec::new(), Vec::new());
+    for (hex, name) in &listed {
+        let Some(asset) = assets.iter().find(|asset| asset.name == *name) else {
+            problems.push(format!("{name}: missing from the release"));
+            continue;
+        };
+        if !asset.is_uploaded() {
+            problems.push(format!("{name}: an unfinished upload (state {})", asset.state));
+            continue;
+        }
+        let release_hex = match (&asset.sha256, download) {
+            (_, Some(folder)) => {
+                let downloaded = releases::download_asset(&connection, asset, &folder.join(name))?;
+                if let Some(digest) = asset.sha256.as_ref().filter(|digest| **digest != downloaded) {
+                    problems
+                        .push(format!("{name}: downloaded sha256:{downloaded}, GitHub's digest is sha256:{digest}"));
+                }
+                downloaded
+            }
+            (Some(digest), None) => digest.clone(),
+            (None, None) => {
+                downloaded_to_hash += 1;
+                hash_without_digest(&connection, asset)?
+            }
+        };
+        if release_hex != *hex {
+            let source = if download.is_some() || asset.sha256.is_none() { "downloaded" } else { "GitHub's digest is" };
+            problems.push(format!("{name}: {CHECKSUMS_FILE} says sha256:{hex}, {source} sha256:{release_hex}"));
+            differing.push(name.as_str());
+            continue;
+        }
+        println!("ok  {name}  sha256:{hex}");
+        checked += 1;
+    }
+    for asset in assets.iter().filter(|asset| asset.name != CHECKSUMS_FILE) {
+        if !listed.iter().any(|(_, name)| *name == asset.name) {
+            problems.push(format!("{}: on the release but not in {CHECKSUMS_FILE}", asset.name));
+            extra_names.push(asset.name.as_str());
+        }
+    }
+    if !problems.is_empty() {
+        let mut repair = format!("cargo xtask github-release --tag {}", shell_quote(tag));
+        if !differing.is_empty() {
+            repair.push_str(" --replace");
+            differing.iter().for_each(|name| repair.push_str(&format!(" {}", shell_quote(name))));
+        }
+        if !extra_names.is_empty() {
+            repair.push_str(" --remove");
+            extra_names.iter().for_each(|name| repair.push_str(&format!(" {}", shell_quote(name))));
+        }
+        return Err(refuse(
+            format!(
+                "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",
+                connection.repo,
+                problems.join("; ")
+            ),
+            format!(
+                "do not install from this release; from the folder of the right files, `{repair}` repairs it (unless \
+                 the release is immutable: then publish a new version)"
+            ),
+        ));
+    }
+    let how = match (download.is_some(), downloaded_to_hash) {
+        (true, _) => "downloaded and hashed".to_string(),
+        (false, 0) => "GitHub's digests".to_string(),
+        (false, count) => format!("GitHub's digests; {count} without one downloaded and hashed"),
+    };
+    println!("{checked} file(s) of {tag} match {CHECKSUMS_FILE} ({how}): {}", release.html_url);
+    Ok(())
+}
+
+/// The sha256 of an asset GitHub keeps no digest for (an older GitHub Enterprise Server, or an
+/// asset from before digests), by downloading it.
+fn hash_without_digest(connection: &github_api::Connection, asset: &Asset) -> anyhow::Result<String> {
+    println!("  {}: GitHub keeps no digest for it; downloading it to hash it", asset.name);
+    releases::hash_asset(connection, asset)
+}

@@ -1,0 +1,525 @@
+//! `github-release` and `checksums --verify --release` against a stand-in GitHub API that
+//! misbehaves, with odd release folders and two runs at once: whatever happens, no wrong or
+//! incomplete release is published, a published one is never left worse than before, and every
+//! hint is a command that works when pasted.
+
+mod release_folders;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use release_folders::*;
+use support::*;
+
+/// Run `command` to its end, failing the test (and killing it) if it takes longer than `limit`:
+/// a run that hangs must fail the test, not hang it.
+fn output_within(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}; killed\nstdout:\n{}\nstderr:\n{}",
+                stdout(&output),
+                text(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn publish_first(stand_in: &StandIn, dir: &Path) {
+    succeeded(&github_release(stand_in, dir, &[]), "first publication");
+    stand_in.clear_requests_and_faults();
+}
+
+/// A published release of the folder's files, then a rebuilt binary (and so a new checksums.txt),
+/// in a folder whose path needs quoting in a shell.
+fn published_then_rebuilt(stand_in: &StandIn) -> (tempfile::TempDir, std::path::PathBuf) {
+    let folder = release_folder();
+    let dir = folder.path().join("release files");
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(folder.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::rename(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    publish_first(stand_in, &dir);
+    std::fs::write(dir.join(BINARY), b"rebuilt proxy binary").unwrap();
+    seal(&dir, VERSION, COMMIT);
+    (folder, dir)
+}
+
+/// Every name the release had before still resolves to a file: the old bytes or the new.
+fn nothing_missing(stand_in: &StandIn, before: &[(String, Option<String>)]) {
+    let now = assets(stand_in, TAG);
+    for (name, _) in before {
+        assert!(
+            now.iter().any(|(present, _)| present == name),
+            "{name} is missing from the published release: {now:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_replacement_leaves_the_published_release_whole_and_the_hinted_command_finishes_it() {
+    let stand_in = stand_in();
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    let before = assets(&stand_in, TAG);
+    // The first staged upload works, every later one fails.
+    stand_in.inject(Fault::new(Target::Uploads, 2, usize::MAX, FaultKind::Status(500)));
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let stderr = failed_with(&output, 1, &["answered 500", "published"]);
+    assert_eq!(
+        assets(&stand_in, TAG).into_iter().filter(|(name, _)| !name.contains(".xtask-")).collect::<Vec<_>>(),
+        before,
+        "the published files changed although the replacement failed"
+    );
+    let hinted = hinted_command(&stderr);
+    assert!(hinted.contains("--replace") && hinted.contains("'"), "the hint drops --replace or the quoting: {hinted}");
+
+    stand_in.clear_requests_and_faults();
+    succeeded(&run_pasted(&stand_in, &hinted), "the hinted command");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(&dir), "no staged copy left, every new file in place");
+    succeeded(&verify_release(&stand_in, &[], None), "verify the repaired release");
+}
+
+#[test]
+fn a_rename_that_fails_puts_the_old_file_back_and_the_hinted_command_finishes_the_swap() {
+    let stand_in = stand_in();
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    let before = assets(&stand_in, TAG);
+    // Edit 1 moves the old binary aside; edits 2-6 (the rename in, all five attempts) fail; edit 7
+    // puts the old binary back.
+    stand_in.inject(Fault::new(Target::EditAsset, 2, 5, FaultKind::Status(502)));
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let stderr = failed_with(&output, 1, &["renaming the new", "is back under its name"]);
+    nothing_missing(&stand_in, &before);
+    assert!(
+        assets(&stand_in, TAG).contains(&before.iter().find(|(name, _)| name == BINARY).unwrap().clone()),
+        "the old binary is not back"
+    );
+
+    stand_in.clear_requests_and_faults();
+    let output = run_pasted(&stand_in, &hinted_command(&stderr));
+    succeeded(&output, "the hinted command");
+    assert!(stdout(&output).contains("  resume   "), "{}", stdout(&output));
+    assert_eq!(assets(&stand_in, TAG), expected_assets(&dir));
+}
+
+#[test]
+fn files_not_in_checksums_txt_are_never_published() {
+    // On a draft: removed before publishing, said out loud (the runbook test covers the message).
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    {
+        let mut state = stand_in.lock();
+        state.add_release(TAG, true);
+        state.add_asset(TAG, "lumen-argus-old-build.tar.gz", "uploaded", b"an earlier build", true);
+    }
+    succeeded(&github_release(&stand_in, dir, &[]), "publication over a draft with a stray");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+    succeeded(&verify_release(&stand_in, &[], None), "verify");
+
+    // On a published release: refused, nothing written, until named by the hinted --remove.
+    stand_in.lock().release_mut(TAG).unwrap().assets.push(Asset {
+        id: 9999,
+        name: "stray.bin".into(),
+        state: "uploaded".into(),
+        digest: Some(format!("sha256:{}", sha256_hex_of_bytes(b"stray"))),
+        content_type: "application/octet-stream".into(),
+        bytes: b"stray".to_vec(),
+    });
+    stand_in.clear_requests_and_faults();
+    let output = github_release(&stand_in, dir, &[]);
+    let stderr = failed_with(&output, 1, &["stray.bin", "does not list"]);
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+    let hinted = hinted_command(&stderr);
+    assert!(hinted.contains("--remove stray.bin"), "{hinted}");
+    succeeded(&run_pasted(&stand_in, &hinted), "the hinted --remove");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+}
+
+#[test]
+fn files_of_another_version_or_commit_are_refused_before_any_write() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+
+    // Another version's tag, even one that exists: refused before the first request.
+    stand_in.lock().tags.insert("v9.9.9".into(), COMMIT.into());
+    let args = ["github-release", "--tag", "v9.9.9", "--dir", dir.to_str().unwrap()];
+    let output = command(&stand_in, &args, Some(&stand_in.token)).output().unwrap();
+    failed_with(&output, 1, &["--tag v9.9.9 does not belong", "proxy 0.2.0", "hint: publish them as v0.2.0"]);
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+
+    // A tag text with a trailing space is not the tag.
+    let args = ["github-release", "--tag", "v0.2.0 ", "--dir", dir.to_str().unwrap()];
+    let output = command(&stand_in, &args, Some(&stand_in.token)).output().unwrap();
+    failed_with(&output, 1, &["space"]);
+    assert!(stand_in.requests().is_empty());
+
+    // The tag is not on GitHub: creating the release would create the tag on the default branch.
+    stand_in.lock().tags.clear();
+    let output = github_release(&stand_in, dir, &[]);
+    failed_with(&output, 1, &["tag v0.2.0 is not on", "git push origin v0.2.0"]);
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+
+    // The tag points at another commit than the files were built from.
+    stand_in.lock().tags.insert(TAG.into(), OTHER_COMMIT.into());
+    let output = github_release(&stand_in, dir, &[]);
+    failed_with(&output, 1, &["points at commit fedcba987654", "were built from 0123456789ab"]);
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+    assert!(stand_in.lock().releases.is_empty());
+
+    // The right tag, annotated: followed to its commit; the release is made at that commit.
+    {
+        let mut state = stand_in.lock();
+        state.tags.insert(TAG.into(), COMMIT.into());
+        state.annotated_tags = true;
+    }
+    succeeded(&github_release(&stand_in, dir, &[]), "publication of the right tag");
+    assert_eq!(stand_in.lock().release(TAG).unwrap().target_commitish, COMMIT);
+}
+
+#[test]
+fn a_folder_without_a_manifest_or_built_from_two_commits_is_refused() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    std::fs::remove_file(dir.join("manifest.json")).unwrap();
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &["manifest.json is missing", "hint: "]);
+    let manifest = |commit_of_windows: &str| {
+        seal(dir, VERSION, COMMIT);
+        let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+        let mut document: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for record in document["artifacts"].as_array_mut().unwrap() {
+            if record["file"] == WINDOWS {
+                record["git_commit"] = serde_json::json!(commit_of_windows);
+            }
+        }
+        std::fs::write(dir.join("manifest.json"), document.to_string()).unwrap();
+    };
+    manifest(OTHER_COMMIT);
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &["built from 2 commits"]);
+    manifest("unknown");
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &["not a commit id"]);
+    assert!(stand_in.requests().is_empty());
+}
+
+#[test]
+fn names_github_would_change_symlinks_and_names_outside_the_folder_are_refused_before_any_request() {
+    let stand_in = stand_in();
+    for (name, expected) in [
+        ("lumen argus notes.txt", "GitHub would publish it under another name"),
+        ("lumen-argus+local.tar.gz", "GitHub would publish it under another name"),
+        ("LUMEN-ARGUS-X86_64-UNKNOWN-LINUX-GNU", "GitHub, which ignores case"),
+    ] {
+        let folder = release_folder();
+        let dir = folder.path();
+        std::fs::write(dir.join(name), b"an extra file").unwrap();
+        seal_with(dir, VERSION, COMMIT, &[name]);
+        let output = github_release(&stand_in, dir, &[]);
+        failed_with(&output, 1, &[expected, "nothing was sent"]);
+        assert!(stand_in.requests().is_empty(), "{name}: {:?}", stand_in.requests());
+    }
+
+    // A listed file that is a symlink to a file elsewhere.
+    let folder = release_folder();
+    let dir = folder.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("outside"), b"proxy binary bytes").unwrap();
+    std::fs::remove_file(dir.join(BINARY)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.path().join("outside"), dir.join(BINARY)).unwrap();
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &[BINARY, "symlink", "nothing was sent"]);
+    // A listed name that climbs out of the folder.
+    let folder = release_folder();
+    let dir = folder.path();
+    let listed = std::fs::read_to_string(dir.join("checksums.txt")).unwrap();
+    std::fs::write(dir.join("checksums.txt"), format!("{listed}{}  ../outside\n", "a".repeat(64))).unwrap();
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &["not a plain file name"]);
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}
+
+#[test]
+fn a_file_of_two_gib_is_refused_before_any_request() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    let huge = std::fs::File::create(dir.join(BINARY)).unwrap();
+    huge.set_len(2 << 30).unwrap();
+    drop(huge);
+    seal(dir, VERSION, COMMIT);
+    let started = Instant::now();
+    let output = github_release(&stand_in, dir, &[]);
+    failed_with(&output, 1, &[BINARY, "2.00 GiB; GitHub takes release files under 2 GiB", "nothing was sent"]);
+    assert!(stand_in.requests().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(20), "it hashed or sent the file first: {:?}", started.elapsed());
+}
+
+#[test]
+fn a_server_without_digests_is_verified_by_downloading_and_a_rerun_changes_nothing() {
+    let stand_in = stand_in();
+    stand_in.lock().keeps_digests = false;
+    let folder = release_folder();
+    let dir = folder.path();
+    let output = github_release(&stand_in, dir, &[]);
+    succeeded(&output, "publication without digests");
+    assert!(stdout(&output).contains("keeps no digest"), "{}", stdout(&output));
+    assert!(!stand_in.lock().release(TAG).unwrap().draft);
+    let mut expected: Vec<(String, String)> =
+        expected_assets(dir).into_iter().map(|(name, digest)| (name, digest.unwrap()[7..].to_string())).collect();
+    expected.sort();
+    assert_eq!(asset_bytes(&stand_in, TAG), expected);
+
+    stand_in.clear_requests_and_faults();
+    succeeded(&github_release(&stand_in, dir, &[]), "a re-run");
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new(), "a re-run wrote");
+    let output = verify_release(&stand_in, &[], None);
+    succeeded(&output, "verify without digests");
+    assert!(stdout(&output).contains("without one downloaded and hashed"), "{}", stdout(&output));
+}
+
+#[test]
+fn an_immutable_release_missing_a_file_is_refused_with_the_way_out_not_a_rerun() {
+    let stand_in = stand_in();
+    stand_in.lock().immutable_releases = true;
+    let folder = release_folder();
+    let dir = folder.path();
+    let output = github_release(&stand_in, dir, &[]);
+    succeeded(&output, "first publication");
+    assert!(stdout(&output).contains("immutable: its files can no longer change"), "{}", stdout(&output));
+    // Published with one file fewer (by someone else's tool): it can never be completed.
+    stand_in.lock().release_mut(TAG).unwrap().assets.retain(|asset| asset.name != WINDOWS);
+    stand_in.clear_requests_and_faults();
+    let output = github_release(&stand_in, dir, &[]);
+    let stderr = failed_with(&output, 1, &["immutable", &format!("{WINDOWS} is missing"), "new version"]);
+    assert!(!stderr.contains("re-run"), "an immutable release was hinted at a re-run:\n{stderr}");
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+}
+
+#[test]
+fn a_server_that_stops_reading_an_upload_ends_the_run_instead_of_hanging_it() {
+    let stand_in = stand_in();
+    stand_in.inject(Fault::new(Target::Uploads, 1, usize::MAX, FaultKind::StopReading));
+    let folder = release_folder();
+    let dir = folder.path();
+    // Larger than the socket buffers, so the sender blocks once the server stops reading.
+    std::fs::write(dir.join(BINARY), vec![7u8; 24 << 20]).unwrap();
+    seal(dir, VERSION, COMMIT);
+    let args = ["github-release", "--tag", TAG, "--dir", dir.to_str().unwrap()];
+    let mut run = command(&stand_in, &args, Some(&stand_in.token));
+    run.env("XTASK_GITHUB_IDLE_TIMEOUT_MS", "300");
+    let output = output_within(&mut run, Duration::from_secs(90));
+    failed_with(&output, 1, &["no byte moved for too long", "still a draft", "hint: re-run"]);
+}
+
+#[test]
+fn a_secondary_rate_limit_is_waited_out_and_never_called_a_permission_problem() {
+    let stand_in = stand_in();
+    stand_in.inject(Fault::new(Target::Uploads, 1, 1, FaultKind::SecondaryRateLimit));
+    let folder = release_folder();
+    let dir = folder.path();
+    let stderr = succeeded(&github_release(&stand_in, dir, &[]), "a run with one secondary limit");
+    assert!(stderr.contains("retrying in 0.6 s") && stderr.contains("secondary rate limit"), "{stderr}");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+
+    let stand_in = release_folders::stand_in();
+    stand_in.inject(Fault::new(Target::Uploads, 1, usize::MAX, FaultKind::SecondaryRateLimit));
+    let stderr = failed_with(&github_release(&stand_in, dir, &[]), 1, &["secondary rate limit held on all 5 attempts"]);
+    assert!(!stderr.contains("lacks permission") && stderr.contains("hint: wait a few minutes"), "{stderr}");
+}
+
+#[test]
+fn a_connection_cut_on_every_attempt_is_reported_as_what_it_is() {
+    // Cut on every attempt; and cut, then (as GitHub does once a cut-off upload left a `starter`
+    // asset under the name) answered 422 already_exists, then cut again.
+    let every_attempt = vec![Fault::new(Target::Uploads, 1, usize::MAX, FaultKind::Reset)];
+    let every_upload = vec![Fault::new(Target::Uploads, 1, usize::MAX, FaultKind::DropMidRequest)];
+    let every_other = (0..20).map(|n| Fault::new(Target::Uploads, 1 + 2 * n, 1, FaultKind::DropMidRequest)).collect();
+    for faults in [every_attempt, every_upload, every_other] {
+        let stand_in = stand_in();
+        let kind = faults[0].kind.clone();
+        for fault in faults {
+            stand_in.inject(fault);
+        }
+        let folder = release_folder();
+        let stderr = failed_with(&github_release(&stand_in, folder.path(), &[]), 1, &["still a draft", "hint: re-run"]);
+        let error = stderr.lines().find(|line| line.starts_with("error: ")).unwrap();
+        assert!(
+            (error.contains("the connection was reset") || error.contains("the connection was closed"))
+                && (error.contains("on all 5 attempts") || error.contains("on every attempt")),
+            "{kind:?}: {error}"
+        );
+        assert!(!error.contains("colliding"), "{kind:?}: {error}");
+    }
+}
+
+#[test]
+fn an_upload_stored_with_another_digest_is_deleted_and_the_hinted_command_completes() {
+    let stand_in = stand_in();
+    stand_in.inject(Fault::new(Target::Uploads, 2, 1, FaultKind::WrongDigest));
+    let folder = release_folder();
+    let dir = folder.path();
+    let output = github_release(&stand_in, dir, &[]);
+    let stderr =
+        failed_with(&output, 1, &["the bytes changed on the way", "the bad copy was deleted", "still a draft"]);
+    stand_in.clear_requests_and_faults();
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted command");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+    assert!(!stand_in.lock().release(TAG).unwrap().draft);
+}
+
+#[test]
+fn a_publish_answered_200_that_leaves_a_draft_is_not_reported_as_published() {
+    let stand_in = stand_in();
+    stand_in.inject(Fault::new(Target::EditRelease, 1, 1, FaultKind::IgnoreEdit));
+    let folder = release_folder();
+    let dir = folder.path();
+    let output = github_release(&stand_in, dir, &[]);
+    let stderr = failed_with(&output, 1, &["still a draft"]);
+    assert!(!stdout(&output).contains("published v0.2.0"), "{}", stdout(&output));
+    assert!(stand_in.lock().release(TAG).unwrap().draft);
+    stand_in.clear_requests_and_faults();
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted command");
+    assert!(!stand_in.lock().release(TAG).unwrap().draft);
+}
+
+#[test]
+fn the_token_never_goes_to_a_host_the_api_links_to() {
+    // A next page on another host.
+    let foreign = StandIn::start().unwrap();
+    let stand_in = stand_in();
+    {
+        let mut state = stand_in.lock();
+        state.page_limit = 1;
+        state.add_release("v0.1.0", false);
+        state.add_release("v0.1.1", false);
+        state.next_page_base = Some(foreign.url.clone());
+    }
+    let folder = release_folder();
+    let output = github_release(&stand_in, folder.path(), &[]);
+    failed_with(&output, 1, &["is not a host of the API", "nothing was sent there"]);
+    assert!(foreign.requests().is_empty(), "the foreign host was asked: {:?}", foreign.requests());
+
+    // An upload URL on another host.
+    let stand_in = release_folders::stand_in();
+    {
+        let mut state = stand_in.lock();
+        state.add_release(TAG, true);
+        state.upload_base = Some(foreign.url.clone());
+    }
+    let output = github_release(&stand_in, folder.path(), &[]);
+    failed_with(&output, 1, &["is not a host of the API"]);
+    assert!(foreign.requests().is_empty(), "the foreign host was asked: {:?}", foreign.requests());
+}
+
+#[test]
+fn two_runs_at_once_leave_one_release() {
+    let stand_in = stand_in();
+    // Both runs create their draft before either sees the other's.
+    stand_in.inject(Fault::new(Target::CreateRelease, 1, 2, FaultKind::HoldUntil(2)));
+    let folder = release_folder();
+    let dir = folder.path().to_str().unwrap().to_string();
+    let start = || {
+        command(&stand_in, &["github-release", "--tag", TAG, "--dir", &dir], Some(&stand_in.token))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (start(), start());
+    let outputs = [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()];
+    for output in &outputs {
+        succeeded(output, "one of two runs at once");
+    }
+    let creates = stand_in.requests().iter().filter(|r| r.method == "POST" && !r.is_upload()).count();
+    assert_eq!(creates, 2, "the race did not happen");
+    let printed: String = outputs.iter().map(stdout).collect();
+    assert!(printed.contains("another run of v0.2.0 made a draft first"), "{printed}");
+    let state = stand_in.lock();
+    let releases = state.releases_of(TAG);
+    assert_eq!(releases.len(), 1, "{} releases of {TAG} are left", releases.len());
+    assert!(!releases[0].draft);
+    drop(state);
+    assert_eq!(assets(&stand_in, TAG), expected_assets(folder.path()));
+}
+
+#[test]
+fn a_dry_run_needs_no_token_and_counts_as_checksums_verify_does() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path().to_str().unwrap();
+    let output =
+        command(&stand_in, &["github-release", "--tag", TAG, "--dir", dir, "--dry-run"], None).output().unwrap();
+    succeeded(&output, "a dry run without a token");
+    let requests = stand_in.requests();
+    assert!(requests.iter().all(|r| r.method == "GET" && !r.headers.contains_key("authorization")), "{requests:?}");
+    let verify = xtask(&repository_root(), &["checksums", "--verify", dir]);
+    succeeded(&verify, "checksums --verify");
+    let count_line = stdout(&verify).lines().last().unwrap().to_string();
+    assert!(count_line.starts_with("3 file(s) match"), "{count_line}");
+    assert!(stdout(&output).lines().any(|line| line == count_line), "{}\nvs {count_line}", stdout(&output));
+}
+
+/// `release --execute` leaves `dist/` holding the build of the commit before the release commit:
+/// `checksums --verify` and `github-release` refuse it, pointing at the rebuild.
+#[test]
+fn dist_built_before_the_release_commit_is_refused() {
+    let (_folder, clone) = fresh_clone();
+    let git = |args: &[&str]| {
+        let output = Command::new("git").args(args).current_dir(&clone).output().unwrap();
+        assert!(output.status.success(), "git {args:?}: {}", text(&output.stderr));
+        text(&output.stdout).trim().to_string()
+    };
+    let built_from = git(&["rev-parse", "HEAD"]);
+    let pyproject = std::fs::read_to_string(clone.join("packages/proxy/pyproject.toml")).unwrap();
+    let version =
+        pyproject.lines().find_map(|line| line.strip_prefix("version = \"")?.strip_suffix('"')).unwrap().to_string();
+    let dist = clone.join("dist");
+    std::fs::create_dir_all(&dist).unwrap();
+    for name in [BINARY, WINDOWS] {
+        std::fs::write(dist.join(name), format!("{name} bytes")).unwrap();
+        let line = format!("{}  {name}\n", sha256_hex(&dist.join(name)));
+        std::fs::write(dist.join(format!("{name}.sha256")), line).unwrap();
+    }
+    seal(&dist, &version, &built_from);
+    std::fs::remove_file(dist.join("checksums.txt")).unwrap();
+    succeeded(&xtask(&clone, &["checksums"]), "checksums");
+    succeeded(&xtask(&clone, &["checksums", "--verify"]), "verify before the release commit");
+
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@example.invalid",
+        "commit",
+        "--allow-empty",
+        "-q",
+        "-m",
+        "chore(release)",
+    ]);
+    let head = git(&["rev-parse", "HEAD"]);
+    failed_with(
+        &xtask(&clone, &["checksums", "--verify"]),
+        1,
+        &["HEAD is", "hint: build them again for HEAD: `cargo xtask sidecar`"],
+    );
+
+    let stand_in = StandIn::start().unwrap();
+    let tag = format!("v{version}");
+    stand_in.lock().tags.insert(tag.clone(), head);
+    let mut release = command(&stand_in, &["github-release", "--tag", &tag, "--dry-run"], Some(&stand_in.token));
+    release.current_dir(&clone);
+    failed_with(&release.output().unwrap(), 1, &["HEAD is", "cargo xtask sidecar"]);
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}
