@@ -1,7 +1,10 @@
 //! `cargo xtask collect`: the release job's merge of what the build runners uploaded. Each
 //! runner's folder (its `dist/`: binaries, archives, `.sha256` files, `manifest.json`) is data, not
-//! something to rebuild: every file is checked against its `.sha256` and its manifest record, all
-//! runners must have built one commit, and the files land in one folder with one manifest.
+//! something to rebuild, and may be wrong: every file is checked against its `.sha256` and its
+//! manifest record, a record must name the target its file name names and the commit it was built
+//! from, one file's bytes belong to one target, all runners must have built one commit, and with
+//! `--require-all-targets` every declared sidecar has its binary and archive for every target.
+//! The files land in one folder with one manifest; every error stays a few lines long.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,8 +14,13 @@ use serde_json::{Value, json};
 
 use crate::failure::{WithHint, refuse};
 use crate::flags::CollectFlags;
+use crate::naming::shown;
+use crate::release_folder::MANIFEST_SIZE_LIMIT;
 use crate::workspace::Workspace;
 use crate::{checksums, files, gha, manifest, naming, targets};
+
+/// Problems listed in one error at most; the rest are counted.
+const PROBLEMS_SHOWN: usize = 20;
 
 /// One runner's folder, read and checked on its own.
 #[derive(Debug, Clone)]
@@ -39,14 +47,24 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     let runners: Vec<RunnerFolder> = runner_dirs.iter().map(|dir| read_runner(dir)).collect::<anyhow::Result<_>>()?;
     let merged = merge(&runners)?;
     if flags.require_all_targets {
-        require_all_targets(&merged)?;
+        let workspace = Workspace::discover().map_err(|_| {
+            refuse(
+                "--require-all-targets needs the repository: it checks every declared sidecar",
+                "run collect in the checkout of the commit the runners built",
+            )
+        })?;
+        let expected: Vec<(String, String)> = workspace
+            .sidecars()
+            .map(|sidecar| (sidecar.sidecar.binary.clone(), sidecar.package.version.clone()))
+            .collect();
+        require_all_targets(&merged, &expected)?;
     }
     let kept = records_kept(&into, &merged);
     let everything: Vec<Value> = kept.iter().chain(&merged).cloned().collect();
     let disagreements = agreement_problems(&everything);
     if !disagreements.is_empty() {
         return Err(refuse(
-            format!("{} already holds artifacts of another build: {}", into.display(), disagreements.join("; ")),
+            format!("{} already holds artifacts of another build: {}", into.display(), listed(&disagreements)),
             format!("collect into an empty folder (--into DIR), or remove the old artifacts from {}", into.display()),
         ));
     }
@@ -91,6 +109,13 @@ fn runner_folders(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn read_runner(dir: &Path) -> anyhow::Result<RunnerFolder> {
     let label = dir.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let manifest_path = dir.join(manifest::FILE_NAME);
+    let size = std::fs::metadata(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?.len();
+    if size > MANIFEST_SIZE_LIMIT {
+        return Err(refuse(
+            format!("{} is {size} bytes; a runner's manifest is a few KB, so this is not one", manifest_path.display()),
+            "the runner's upload is damaged or not a build's dist/: re-run that runner's build job",
+        ));
+    }
     let text =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let document: Value = serde_json::from_str(&text)
@@ -114,6 +139,47 @@ fn read_runner(dir: &Path) -> anyhow::Result<RunnerFolder> {
     Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files, unlisted })
 }
 
+/// What a record must say of its file, beyond the file's hash: `Err` with the problem.
+fn check_record(file: &str, record: &Value) -> Result<(), String> {
+    let sha256 = record["sha256"].as_str().unwrap_or_default();
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{file}: its record's sha256 {} is not 64 hex digits", shown(sha256)));
+    }
+    let triple = record["triple"].as_str().unwrap_or_default();
+    if targets::parse(triple).is_err() {
+        return Err(format!("{file}: its record names no supported triple ({})", shown(triple)));
+    }
+    match naming::target_of_file_name(file) {
+        Some(target) if target.triple == triple => {}
+        Some(target) => return Err(format!("{file}: its name is for {}, its record says {triple}", target.triple)),
+        None => return Err(format!("{file}: its name names no target (`<binary>-<triple>` or an archive of one)")),
+    }
+    if !matches!(record["kind"].as_str(), Some("binary" | "archive")) {
+        return Err(format!(
+            "{file}: its record's kind is {}, not binary or archive",
+            shown(&record["kind"].to_string())
+        ));
+    }
+    match record["git_commit"].as_str() {
+        Some(commit) if commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()) => {}
+        Some(other) => {
+            return Err(format!("{file}: built from {} (not a commit id; built outside git?)", shown(other)));
+        }
+        None => return Err(format!("{file}: its record has no git_commit")),
+    }
+    for key in ["package", "version"] {
+        if record[key].as_str().is_none_or(|value| value.is_empty() || value.len() > 128) {
+            return Err(format!("{file}: its record has no {key}"));
+        }
+    }
+    Ok(())
+}
+
+/// The fields two records of one file must agree on.
+fn identity(record: &Value) -> [&Value; 5] {
+    [&record["sha256"], &record["triple"], &record["kind"], &record["package"], &record["version"]]
+}
+
 /// Check each runner against its own manifest, then the runners against each other; the merged
 /// records sorted by file name.
 pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
@@ -126,13 +192,18 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
                 problems.push(format!("{}: a manifest record without `file` and `sha256`", runner.label));
                 continue;
             };
-            recorded.insert(file.to_string());
+            if file.len() > 255 {
+                problems.push(format!("{}: {} is not a file name", runner.label, shown(file)));
+                continue;
+            }
             if let Err(problem) = checksums::check_file_name(file) {
                 problems.push(format!("{}: {problem}", runner.label));
                 continue;
             }
-            if record["triple"].as_str().is_none_or(|triple| targets::parse(triple).is_err()) {
-                problems.push(format!("{}: {file} has no supported `triple`", runner.label));
+            recorded.insert(file.to_string());
+            if let Err(problem) = check_record(file, record) {
+                problems.push(format!("{}: {problem}", runner.label));
+                continue;
             }
             match runner.files.get(file) {
                 None => problems.push(format!("{}: {file} is in the manifest but was not uploaded", runner.label)),
@@ -147,6 +218,10 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
                     known["sha256"].as_str().unwrap_or("?"),
                     runner.label
                 )),
+                Some((known, from)) if identity(known) != identity(record) => problems.push(format!(
+                    "{file}: {from} and {} describe it differently (triple, kind, package or version)",
+                    runner.label
+                )),
                 Some(_) => {}
                 None => {
                     merged.insert(file.to_string(), (record.clone(), runner.label.clone()));
@@ -157,18 +232,57 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
             problems.push(format!("{}: {file} was uploaded but its manifest has no record of it", runner.label));
         }
         for file in &runner.unlisted {
-            problems.push(format!("{}: {file} was uploaded without a .sha256 or a manifest record", runner.label));
+            problems.push(format!(
+                "{}: {} was uploaded without a .sha256 or a manifest record",
+                runner.label,
+                shown(file)
+            ));
         }
     }
     let records: Vec<Value> = merged.into_values().map(|(record, _)| record).collect();
+    problems.extend(one_target_per_file_content(&records));
     problems.extend(agreement_problems(&records));
     if !problems.is_empty() {
         return Err(refuse(
-            format!("the runners' artifacts do not merge: {}", problems.join("; ")),
+            format!("the runners' artifacts do not merge: {}", listed(&problems)),
             "re-run the build jobs of the named runners from the same commit; never edit a manifest by hand",
         ));
     }
     Ok(records)
+}
+
+/// Problems joined, at most [`PROBLEMS_SHOWN`] of them, the rest counted.
+fn listed(problems: &[String]) -> String {
+    let mut text = problems.iter().take(PROBLEMS_SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if problems.len() > PROBLEMS_SHOWN {
+        text.push_str(&format!("; and {} more", problems.len() - PROBLEMS_SHOWN));
+    }
+    text
+}
+
+/// A build for one target cannot produce the bytes of another's: the same sha256 under two
+/// triples is one file uploaded (or copied) under several labels.
+fn one_target_per_file_content(records: &[Value]) -> Vec<String> {
+    let mut by_content: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    for record in records {
+        if let (Some(sha256), Some(triple), Some(file)) =
+            (record["sha256"].as_str(), record["triple"].as_str(), record["file"].as_str())
+        {
+            by_content.entry(sha256).or_default().insert(triple, file);
+        }
+    }
+    by_content
+        .into_iter()
+        .filter(|(_, triples)| triples.len() > 1)
+        .map(|(sha256, triples)| {
+            let labels: Vec<String> = triples.iter().map(|(triple, file)| format!("{file} ({triple})")).collect();
+            format!(
+                "one file's bytes (sha256:{}…) are uploaded for several targets: {}",
+                &sha256[..12],
+                labels.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// All records come from one commit, and each package has one version.
@@ -179,7 +293,7 @@ fn agreement_problems(records: &[Value]) -> Vec<String> {
         problems.push(format!(
             "built from {} commits ({}); a release is built from one",
             commits.len(),
-            commits.into_iter().collect::<Vec<_>>().join(", ")
+            commits.into_iter().map(shown).collect::<Vec<_>>().join(", ")
         ));
     }
     let mut versions: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -189,19 +303,30 @@ fn agreement_problems(records: &[Value]) -> Vec<String> {
         }
     }
     for (package, seen) in versions.into_iter().filter(|(_, seen)| seen.len() > 1) {
-        problems.push(format!("{package} has versions {}", seen.into_iter().collect::<Vec<_>>().join(" and ")));
+        problems
+            .push(format!("{package} has versions {}", seen.into_iter().map(shown).collect::<Vec<_>>().join(" and ")));
     }
     problems
 }
 
-fn require_all_targets(records: &[Value]) -> anyhow::Result<()> {
-    let present: BTreeSet<&str> = records.iter().filter_map(|record| record["triple"].as_str()).collect();
-    let missing: Vec<&str> =
-        targets::SUPPORTED.iter().map(|target| target.triple).filter(|triple| !present.contains(triple)).collect();
+/// Every `(binary, version)` declared has its binary and its archive for every supported target.
+fn require_all_targets(records: &[Value], sidecars: &[(String, String)]) -> anyhow::Result<()> {
+    let present: BTreeSet<&str> = records.iter().filter_map(|record| record["file"].as_str()).collect();
+    let mut missing = Vec::new();
+    for target in &targets::SUPPORTED {
+        for (binary, version) in sidecars {
+            for file in [naming::sidecar_file_name(binary, target), naming::archive_file_name(binary, version, target)]
+            {
+                if !present.contains(file.as_str()) {
+                    missing.push(file);
+                }
+            }
+        }
+    }
     if !missing.is_empty() {
         return Err(refuse(
-            format!("no artifacts for {}", missing.join(", ")),
-            "every build job must succeed before a release: re-run the failed ones",
+            format!("{} release file(s) missing: {}", missing.len(), listed(&missing)),
+            "every build job must succeed for every sidecar before a release: re-run the failed ones",
         ));
     }
     Ok(())
@@ -272,6 +397,8 @@ mod tests {
     use super::*;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+    const LINUX: &str = "x86_64-unknown-linux-gnu";
+    const MAC: &str = "aarch64-apple-darwin";
 
     fn hex(seed: char) -> String {
         std::iter::repeat_n(seed, 64).collect()
@@ -292,59 +419,102 @@ mod tests {
         }
     }
 
+    fn message(result: anyhow::Result<Vec<Value>>) -> String {
+        crate::failure::lines(&result.unwrap_err()).message
+    }
+
     #[test]
     fn two_runners_merge_into_one_sorted_manifest() {
-        let linux = runner(
-            "sidecars-x86_64-unknown-linux-gnu",
-            &[("b-x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu", hex('b'))],
-        );
-        let mac =
-            runner("sidecars-aarch64-apple-darwin", &[("a-aarch64-apple-darwin", "aarch64-apple-darwin", hex('a'))]);
+        let linux = runner("sidecars-linux", &[("b-x86_64-unknown-linux-gnu", LINUX, hex('b'))]);
+        let mac = runner("sidecars-mac", &[("a-aarch64-apple-darwin", MAC, hex('a'))]);
         let merged = merge(&[linux, mac]).unwrap();
         let files: Vec<_> = merged.iter().map(|record| record["file"].as_str().unwrap()).collect();
         assert_eq!(files, ["a-aarch64-apple-darwin", "b-x86_64-unknown-linux-gnu"]);
-        assert!(require_all_targets(&merged).is_err());
+        assert!(require_all_targets(&merged, &[("a".into(), "0.2.5".into())]).is_err());
     }
 
     #[test]
     fn a_file_that_disagrees_with_its_record_or_another_runner_is_refused() {
-        let mut tampered = runner("one", &[("x-x86_64-unknown-linux-gnu", "x86_64-unknown-linux-gnu", hex('a'))]);
-        tampered.files.insert("x-x86_64-unknown-linux-gnu".into(), hex('c'));
-        let message = crate::failure::lines(&merge(&[tampered]).unwrap_err()).message;
-        assert!(message.contains("its manifest record says"), "{message}");
+        let name = "x-x86_64-unknown-linux-gnu";
+        let mut tampered = runner("one", &[(name, LINUX, hex('a'))]);
+        tampered.files.insert(name.into(), hex('c'));
+        assert!(message(merge(&[tampered])).contains("its manifest record says"));
 
-        let first = runner("one", &[("same", "x86_64-unknown-linux-gnu", hex('a'))]);
-        let second = runner("two", &[("same", "x86_64-unknown-linux-gnu", hex('b'))]);
-        let message = crate::failure::lines(&merge(&[first.clone(), second]).unwrap_err()).message;
-        assert!(message.contains("from one") && message.contains("from two"), "{message}");
+        let first = runner("one", &[(name, LINUX, hex('a'))]);
+        let second = runner("two", &[(name, LINUX, hex('b'))]);
+        let text = message(merge(&[first.clone(), second]));
+        assert!(text.contains("from one") && text.contains("from two"), "{text}");
         // The same bytes from two folders (a re-downloaded artifact) are one artifact.
-        assert_eq!(merge(&[first.clone(), first]).unwrap().len(), 1);
+        assert_eq!(merge(&[first.clone(), first.clone()]).unwrap().len(), 1);
+        // The same file described as another package by another runner is not.
+        let mut relabelled = first.clone();
+        relabelled.records[0]["package"] = json!("agent");
+        assert!(message(merge(&[first, relabelled])).contains("describe it differently"));
+    }
+
+    #[test]
+    fn a_record_must_name_the_target_its_file_name_names_and_its_commit() {
+        let text = message(merge(&[runner("one", &[("x-x86_64-unknown-linux-gnu", MAC, hex('a'))])]));
+        assert!(
+            text.contains("its name is for x86_64-unknown-linux-gnu, its record says aarch64-apple-darwin"),
+            "{text}"
+        );
+        let text = message(merge(&[runner("one", &[("x-plain", LINUX, hex('a'))])]));
+        assert!(text.contains("its name names no target"), "{text}");
+        let mut no_commit = runner("one", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]);
+        no_commit.records[0].as_object_mut().unwrap().remove("git_commit");
+        assert!(message(merge(&[no_commit])).contains("has no git_commit"));
+        let mut unknown = runner("one", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]);
+        unknown.records[0]["git_commit"] = json!("unknown");
+        assert!(message(merge(&[unknown])).contains("not a commit id"));
+    }
+
+    #[test]
+    fn one_binary_labelled_with_several_targets_is_refused() {
+        let linux = runner("linux", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]);
+        let mac = runner("mac", &[("x-aarch64-apple-darwin", MAC, hex('a'))]);
+        let text = message(merge(&[linux, mac]));
+        assert!(text.contains("uploaded for several targets"), "{text}");
+        assert!(text.contains("x-aarch64-apple-darwin (aarch64-apple-darwin)"), "{text}");
     }
 
     #[test]
     fn uploads_and_manifests_must_list_the_same_files() {
-        let mut extra = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
+        let name = "x-x86_64-unknown-linux-gnu";
+        let mut extra = runner("one", &[(name, LINUX, hex('a'))]);
         extra.files.insert("stray".into(), hex('d'));
-        assert!(crate::failure::lines(&merge(&[extra]).unwrap_err()).message.contains("stray was uploaded"));
-        let mut stray = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
+        assert!(message(merge(&[extra])).contains("stray was uploaded"));
+        let mut stray = runner("one", &[(name, LINUX, hex('a'))]);
         stray.unlisted.push("surprise".into());
-        assert!(crate::failure::lines(&merge(&[stray]).unwrap_err()).message.contains("surprise was uploaded without"));
-        let mut missing = runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]);
+        assert!(message(merge(&[stray])).contains("\"surprise\" was uploaded without"));
+        let mut missing = runner("one", &[(name, LINUX, hex('a'))]);
         missing.files.clear();
-        assert!(crate::failure::lines(&merge(&[missing]).unwrap_err()).message.contains("was not uploaded"));
+        assert!(message(merge(&[missing])).contains("was not uploaded"));
     }
 
     #[test]
     fn runners_must_have_built_one_commit_and_one_version_per_package() {
-        let mut other = runner("two", &[("y", "aarch64-apple-darwin", hex('b'))]);
+        let mut other = runner("two", &[("y-aarch64-apple-darwin", MAC, hex('b'))]);
         other.records[0]["git_commit"] = json!("fedcba9876543210fedcba9876543210fedcba98");
         other.records[0]["version"] = json!("0.2.6");
-        let message = crate::failure::lines(
-            &merge(&[runner("one", &[("x", "x86_64-unknown-linux-gnu", hex('a'))]), other]).unwrap_err(),
-        )
-        .message;
-        assert!(message.contains("built from 2 commits"), "{message}");
-        assert!(message.contains("proxy has versions 0.2.5 and 0.2.6"), "{message}");
+        let text = message(merge(&[runner("one", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]), other]));
+        assert!(text.contains("built from 2 commits"), "{text}");
+        assert!(text.contains("proxy has versions \"0.2.5\" and \"0.2.6\""), "{text}");
+    }
+
+    #[test]
+    fn hostile_values_make_short_errors() {
+        let huge = "x".repeat(5_000_000);
+        let mut hostile = runner("one", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]);
+        hostile.records[0]["sha256"] = json!(huge.clone());
+        hostile.records.push(record(&format!("{huge}-x86_64-unknown-linux-gnu"), LINUX, &hex('b'), COMMIT));
+        let mut many = runner("two", &[]);
+        for n in 0..100 {
+            many.unlisted.push(format!("stray-{n}"));
+        }
+        let text = message(merge(&[hostile, many]));
+        assert!(text.len() < 4000, "{} bytes", text.len());
+        assert!(text.contains("and 82 more"), "{text}");
     }
 
     #[test]
@@ -359,12 +529,11 @@ mod tests {
             let hex = crate::hashing::sha256_hex_of_bytes(contents);
             std::fs::write(runner_dir.join(format!("{name}.sha256")), crate::hashing::checksum_line(&hex, name))
                 .unwrap();
-            manifest.push(record(name, "x86_64-unknown-linux-gnu", &hex, COMMIT));
+            manifest.push(record(name, LINUX, &hex, COMMIT));
         }
         std::fs::write(runner_dir.join("manifest.json"), json!({ "artifacts": manifest }).to_string()).unwrap();
         let runner = read_runner(&runner_dir).unwrap();
-        let message = crate::failure::lines(&merge(&[runner]).unwrap_err()).message;
-        assert!(message.contains(&format!("{missing} is in the manifest but was not uploaded")), "{message}");
+        assert!(message(merge(&[runner])).contains(&format!("{missing} is in the manifest but was not uploaded")));
     }
 
     #[test]
@@ -372,25 +541,35 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let into = folder.path();
         std::fs::write(into.join("old"), b"old").unwrap();
-        let mut old = record("old", "aarch64-apple-darwin", &hex('a'), "2222222222222222222222222222222222222222");
+        let mut old = record("old", MAC, &hex('a'), "2222222222222222222222222222222222222222");
         old["version"] = json!("0.1.0");
         std::fs::write(into.join("manifest.json"), json!({ "artifacts": [old] }).to_string()).unwrap();
-        let new = vec![record("new", "x86_64-unknown-linux-gnu", &hex('b'), COMMIT)];
+        let new = vec![record("new", LINUX, &hex('b'), COMMIT)];
         let kept = records_kept(into, &new);
         assert_eq!(kept.len(), 1);
         let all: Vec<Value> = kept.into_iter().chain(new).collect();
         let problems = agreement_problems(&all).join("; ");
-        assert!(problems.contains("2 commits") && problems.contains("0.1.0 and 0.2.5"), "{problems}");
+        assert!(problems.contains("2 commits") && problems.contains("\"0.1.0\" and \"0.2.5\""), "{problems}");
     }
 
     #[test]
-    fn every_supported_triple_satisfies_the_release_check() {
-        let records: Vec<Value> = targets::SUPPORTED
-            .iter()
-            .map(|target| record(&format!("b-{}", target.triple), target.triple, &hex('a'), COMMIT))
-            .collect();
-        require_all_targets(&records).unwrap();
-        let message = crate::failure::lines(&require_all_targets(&records[1..]).unwrap_err()).message;
-        assert!(message.contains(targets::SUPPORTED[0].triple), "{message}");
+    fn every_declared_sidecar_needs_its_binary_and_archive_for_every_target() {
+        let sidecars = [("a".to_string(), "1.0".to_string()), ("b".to_string(), "2.0".to_string())];
+        let mut records: Vec<Value> = Vec::new();
+        for target in &targets::SUPPORTED {
+            for (binary, version) in &sidecars {
+                for file in
+                    [naming::sidecar_file_name(binary, target), naming::archive_file_name(binary, version, target)]
+                {
+                    records.push(record(&file, target.triple, &hex('a'), COMMIT));
+                }
+            }
+        }
+        require_all_targets(&records, &sidecars).unwrap();
+        // Every triple is still present, but one sidecar is missing on one of them.
+        let gone = naming::sidecar_file_name("b", &targets::SUPPORTED[2]);
+        records.retain(|record| record["file"] != gone.as_str());
+        let text = crate::failure::lines(&require_all_targets(&records, &sidecars).unwrap_err()).message;
+        assert!(text.contains(&format!("1 release file(s) missing: {gone}")), "{text}");
     }
 }

@@ -31,6 +31,19 @@ pub fn parse_sidecar_file_name(file_name: &str) -> Option<(&str, &'static Target
     })
 }
 
+/// The target a release file is for, by its name: `<binary>-<triple>[.exe]` or
+/// `<binary>-<version>-<triple>.<archive extension of that triple>`.
+pub fn target_of_file_name(file_name: &str) -> Option<&'static Target> {
+    if let Some((_, target)) = parse_sidecar_file_name(file_name) {
+        return Some(target);
+    }
+    targets::SUPPORTED.iter().find(|target| {
+        file_name.strip_suffix(target.archive_format().extension()).and_then(|rest| rest.strip_suffix('.')).is_some_and(
+            |stem| stem.strip_suffix(target.triple).is_some_and(|head| head.ends_with('-') && head.len() > 1),
+        )
+    })
+}
+
 /// Archives of `binary` for `target` in `names` other than `keep_version`'s: what an earlier build
 /// of another version left behind. Only names this module produces count, with a PEP 440 version
 /// in the middle; a name that is also an archive of another declared binary (e.g. `tool-agent-…`
@@ -130,7 +143,7 @@ pub fn check_version_for_file_names(version: &str) -> Result<(), String> {
 }
 
 /// A declared value as it goes into a message: quoted, escaped, at most 80 characters.
-fn shown(value: &str) -> String {
+pub fn shown(value: &str) -> String {
     let escaped = format!("{value:?}");
     if escaped.chars().count() > 80 {
         format!("{}…\" ({} characters)", escaped.chars().take(60).collect::<String>(), value.chars().count())
@@ -143,6 +156,19 @@ fn shown(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::targets::parse;
+
+    #[test]
+    fn a_file_name_tells_its_target() {
+        let triple = |name: &str| target_of_file_name(name).map(|target| target.triple);
+        assert_eq!(triple("lumen-argus-x86_64-unknown-linux-gnu"), Some("x86_64-unknown-linux-gnu"));
+        assert_eq!(triple("lumen-argus-agent-x86_64-pc-windows-msvc.exe"), Some("x86_64-pc-windows-msvc"));
+        assert_eq!(triple("lumen-argus-0.2.0-aarch64-apple-darwin.tar.gz"), Some("aarch64-apple-darwin"));
+        assert_eq!(triple("lumen-argus-0.2.0-x86_64-pc-windows-msvc.zip"), Some("x86_64-pc-windows-msvc"));
+        // A Windows archive is a .zip, a Linux one a .tar.gz: another extension names no target.
+        assert_eq!(triple("lumen-argus-0.2.0-x86_64-pc-windows-msvc.tar.gz"), None);
+        assert_eq!(triple("checksums.txt"), None);
+        assert_eq!(triple("x86_64-unknown-linux-gnu"), None);
+    }
 
     #[test]
     fn names_for_every_supported_triple() {

@@ -12,14 +12,13 @@ use serde_json::Value;
 use crate::checksums::{self, CHECKSUMS_FILE};
 use crate::failure::{self, refuse};
 use crate::manifest;
+use crate::naming::shown;
 use crate::workspace::{self, Workspace};
 
 /// GitHub takes release assets under 2 GiB each.
 pub const GITHUB_ASSET_SIZE_LIMIT: u64 = 2 << 30;
 /// A manifest of two sidecars on five targets is a few KB; anything this large is not one.
 pub const MANIFEST_SIZE_LIMIT: u64 = 1 << 20;
-/// Values shown in an error are cut to this many characters.
-const SHOWN_VALUE_LIMIT: usize = 80;
 
 /// A file of the release: `checksums.txt` or a file it lists, checked against its line.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,16 +70,6 @@ impl ReleaseFolder {
 /// `N file(s) match DIR/checksums.txt`: the line `checksums --verify` and `github-release` both print.
 pub fn files_match_line(count: usize, dir: &Path) -> String {
     format!("{count} file(s) match {}", dir.join(CHECKSUMS_FILE).display())
-}
-
-/// `value` quoted, and cut when long: a hostile name or field never becomes a huge error line.
-pub fn shown(value: &str) -> String {
-    let escaped = format!("{value:?}");
-    if escaped.chars().count() <= SHOWN_VALUE_LIMIT {
-        return escaped;
-    }
-    let head: String = escaped.chars().take(SHOWN_VALUE_LIMIT - 20).collect();
-    format!("{head}…\" ({} bytes)", value.len())
 }
 
 /// Why GitHub would store an asset under another name than `name`, if it would: GitHub renames
@@ -400,6 +389,6 @@ mod tests {
         assert_eq!(shown("abc"), "\"abc\"");
         let long = "x".repeat(10_000_000);
         let text = shown(&long);
-        assert!(text.len() < 100 && text.contains("10000000 bytes"), "{text}");
+        assert!(text.len() < 100 && text.contains("10000000 characters"), "{text}");
     }
 }

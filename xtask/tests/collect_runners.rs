@@ -1,0 +1,185 @@
+//! `cargo xtask collect` on five runners' folders as `actions/download-artifact` leaves them: the
+//! complete set merges; a missing sidecar on one target, a record that names another target than
+//! its file, one binary uploaded for two targets, a record without its commit and a huge manifest
+//! are refused with short errors, and nothing is written.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use support::*;
+
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const TRIPLES: [(&str, &str); 5] = [
+    ("x86_64-unknown-linux-gnu", ""),
+    ("aarch64-unknown-linux-gnu", ""),
+    ("x86_64-apple-darwin", ""),
+    ("aarch64-apple-darwin", ""),
+    ("x86_64-pc-windows-msvc", ".exe"),
+];
+
+/// `(binary, version)` of every sidecar the repository declares.
+fn sidecars() -> Vec<(String, String)> {
+    ["proxy", "agent"]
+        .iter()
+        .map(|package| {
+            let text =
+                std::fs::read_to_string(repository_root().join(format!("packages/{package}/pyproject.toml"))).unwrap();
+            let value = |key: &str| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix(&format!("{key} = \""))?.strip_suffix('"'))
+                    .unwrap()
+                    .to_string()
+            };
+            (value("binary"), value("version"))
+        })
+        .collect()
+}
+
+/// One runner's `dist/`: a binary and an archive per sidecar, their `.sha256` files, a manifest.
+fn runner_folder(downloads: &Path, triple: &str, suffix: &str) -> std::path::PathBuf {
+    let dir = downloads.join(format!("sidecars-{triple}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let extension = if suffix == ".exe" { "zip" } else { "tar.gz" };
+    let mut records = Vec::new();
+    for ((binary, version), package) in sidecars().iter().zip(["proxy", "agent"]) {
+        for (file, kind) in [
+            (format!("{binary}-{triple}{suffix}"), "binary"),
+            (format!("{binary}-{version}-{triple}.{extension}"), "archive"),
+        ] {
+            std::fs::write(dir.join(&file), format!("{kind} of {binary} for {triple}")).unwrap();
+            records.push(record(&dir, &file, kind, triple, package, version));
+        }
+    }
+    write_manifest(&dir, &records);
+    dir
+}
+
+fn record(dir: &Path, file: &str, kind: &str, triple: &str, package: &str, version: &str) -> Value {
+    let sha256 = sha256_hex(&dir.join(file));
+    std::fs::write(dir.join(format!("{file}.sha256")), format!("{sha256}  {file}\n")).unwrap();
+    json!({"file": file, "kind": kind, "triple": triple, "package": package, "version": version,
+           "size": std::fs::metadata(dir.join(file)).unwrap().len(), "sha256": sha256, "build_seconds": 1.5,
+           "cached": false, "git_commit": COMMIT, "python": "3.12.8", "pyinstaller": "6.11.1"})
+}
+
+fn write_manifest(dir: &Path, records: &[Value]) {
+    std::fs::write(dir.join("manifest.json"), json!({ "artifacts": records }).to_string()).unwrap();
+}
+
+fn records(dir: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["artifacts"].as_array().unwrap().clone()
+}
+
+fn five_runners() -> tempfile::TempDir {
+    let downloads = tempfile::tempdir().unwrap();
+    for (triple, suffix) in TRIPLES {
+        runner_folder(downloads.path(), triple, suffix);
+    }
+    downloads
+}
+
+fn collect(downloads: &Path, into: &Path) -> std::process::Output {
+    let args = ["collect", downloads.to_str().unwrap(), "--into", into.to_str().unwrap(), "--require-all-targets"];
+    xtask(&repository_root(), &args)
+}
+
+/// Refused with `expected` in a short error, and nothing written.
+fn refused(downloads: &Path, expected: &str) {
+    let into = tempfile::tempdir().unwrap();
+    let output = collect(downloads, into.path());
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
+    assert!(stderr.len() < 4000, "a {} byte error", stderr.len());
+    assert_eq!(std::fs::read_dir(into.path()).unwrap().count(), 0, "collect wrote into --into");
+}
+
+#[test]
+fn five_runners_merge_into_one_folder_with_every_file_checked() {
+    let downloads = five_runners();
+    let into = tempfile::tempdir().unwrap();
+    let output = collect(downloads.path(), into.path());
+    succeeded(&output, "collect");
+    let merged = records(into.path());
+    assert_eq!(merged.len(), 20, "two sidecars, a binary and an archive each, on five targets");
+    for record in &merged {
+        let file = record["file"].as_str().unwrap();
+        assert_eq!(sha256_hex(&into.path().join(file)), record["sha256"].as_str().unwrap(), "{file}");
+        assert!(into.path().join(format!("{file}.sha256")).is_file(), "{file}.sha256");
+    }
+    assert!(stdout(&output).contains("collected 20 artifacts from 5 runner folder(s)"), "{}", stdout(&output));
+    // Collected again into the same folder: the same build, nothing to refuse.
+    succeeded(&collect(downloads.path(), into.path()), "collect again");
+    assert_eq!(records(into.path()), merged);
+}
+
+#[test]
+fn a_sidecar_missing_on_one_target_is_refused_although_every_target_is_there() {
+    let downloads = five_runners();
+    let (binary, _) = &sidecars()[1];
+    let dir = downloads.path().join("sidecars-x86_64-apple-darwin");
+    let gone = format!("{binary}-x86_64-apple-darwin");
+    std::fs::remove_file(dir.join(&gone)).unwrap();
+    std::fs::remove_file(dir.join(format!("{gone}.sha256"))).unwrap();
+    let kept: Vec<Value> = records(&dir).into_iter().filter(|record| record["file"] != gone.as_str()).collect();
+    write_manifest(&dir, &kept);
+    refused(downloads.path(), &format!("1 release file(s) missing: {gone}"));
+}
+
+#[test]
+fn a_record_that_names_another_target_than_its_file_is_refused() {
+    let downloads = five_runners();
+    let dir = downloads.path().join("sidecars-aarch64-unknown-linux-gnu");
+    let mut relabelled = records(&dir);
+    relabelled[0]["triple"] = json!("x86_64-unknown-linux-gnu");
+    write_manifest(&dir, &relabelled);
+    refused(downloads.path(), "its name is for aarch64-unknown-linux-gnu, its record says x86_64-unknown-linux-gnu");
+}
+
+#[test]
+fn one_binary_uploaded_for_two_targets_is_refused() {
+    let downloads = five_runners();
+    let (binary, _) = &sidecars()[0];
+    let linux = downloads.path().join("sidecars-x86_64-unknown-linux-gnu");
+    let mac = downloads.path().join("sidecars-aarch64-apple-darwin");
+    let mac_binary = format!("{binary}-aarch64-apple-darwin");
+    std::fs::copy(linux.join(format!("{binary}-x86_64-unknown-linux-gnu")), mac.join(&mac_binary)).unwrap();
+    let mut mac_records = records(&mac);
+    let (version, package) = (sidecars()[0].1.clone(), "proxy");
+    for record in mac_records.iter_mut().filter(|record| record["file"] == mac_binary.as_str()) {
+        *record = self::record(&mac, &mac_binary, "binary", "aarch64-apple-darwin", package, &version);
+    }
+    write_manifest(&mac, &mac_records);
+    refused(downloads.path(), "uploaded for several targets");
+}
+
+#[test]
+fn a_record_without_its_commit_is_refused() {
+    let downloads = five_runners();
+    let dir = downloads.path().join("sidecars-x86_64-pc-windows-msvc");
+    let mut stripped = records(&dir);
+    stripped[1].as_object_mut().unwrap().remove("git_commit");
+    write_manifest(&dir, &stripped);
+    refused(downloads.path(), "has no git_commit");
+}
+
+#[test]
+fn a_huge_manifest_gives_a_short_error() {
+    let downloads = five_runners();
+    let dir = downloads.path().join("sidecars-x86_64-unknown-linux-gnu");
+    let mut huge = records(&dir);
+    huge[0]["file"] = json!(format!("{}-x86_64-unknown-linux-gnu", "x".repeat(10 << 20)));
+    write_manifest(&dir, &huge);
+    refused(downloads.path(), "a runner's manifest is a few KB");
+    // Under the size limit, a hostile name is still shown cut short.
+    huge[0]["file"] = json!(format!("{}-x86_64-unknown-linux-gnu", "y".repeat(500_000)));
+    write_manifest(&dir, &huge);
+    refused(downloads.path(), "characters) is not a file name");
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    text(&output.stdout)
+}
