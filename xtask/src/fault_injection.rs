@@ -1,9 +1,13 @@
 //! `cargo xtask test --long`: the fault-injection loop. Each round starts one command in a
-//! prepared clone, sends it SIGINT or SIGTERM after a random delay (printed with the seed, so a
-//! failing round can be replayed with `--seed`), and then checks what an interrupted command must
-//! leave behind: an exit code of 130 (or 0 when it finished first), no partial file, no stale
-//! manifest, no half-made commit or tag, no process of its tree, no `_MEI*` folder or other
-//! temporary left in its temp folder; then the same command, run again uninterrupted, succeeds.
+//! prepared clone, sends SIGINT or SIGTERM to its whole process group after a random delay (as a
+//! terminal's Ctrl-C or a cancelled Actions job does), sometimes a second signal while it cleans
+//! up, with the delays printed with the seed so that a failing round can be replayed with
+//! `--seed`. Then it checks what an interrupted command must leave behind: an exit code of 130 (or
+//! 0 when it finished first), no partial file, no stale manifest, no half-made commit or tag, no
+//! process of its tree, no `_MEI*` folder or other temporary left in its temp folder, and for the
+//! release scenarios (`collect`, `checksums --verify`, `github-release` against a stand-in GitHub
+//! API with transient faults) no half-merged folder and no second, incomplete or shrunken release;
+//! then the same command, run again uninterrupted, succeeds.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,8 @@ use anyhow::Context;
 use xshell::cmd;
 
 use crate::failure::refuse;
+use crate::fault_rehearsal::Rehearsal;
+use crate::github_stand_in::StandIn;
 use crate::process::{self, ChildOutput, Echo, Supervised};
 use crate::{hashing, manifest};
 
@@ -38,37 +44,102 @@ pub struct LoopTally {
     pub failed: u64,
 }
 
-/// A command to interrupt, and how long its uninterrupted run takes (the delay's range).
-#[derive(Debug, Clone, Copy)]
+/// A command to interrupt.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Scenario {
     SidecarNoCache,
     Smoke,
     Checksums,
     Bump,
     ReleaseExecute,
+    Collect,
+    ChecksumsVerify,
+    GithubRelease,
+    GithubReplace,
 }
 
-const SCENARIOS: [Scenario; 5] =
+/// The scenarios that build `dist/`, in order; the release scenarios then work on a copy of it.
+const BUILD_SCENARIOS: [Scenario; 5] =
     [Scenario::SidecarNoCache, Scenario::Smoke, Scenario::Checksums, Scenario::Bump, Scenario::ReleaseExecute];
+const RELEASE_SCENARIOS: [Scenario; 4] =
+    [Scenario::Collect, Scenario::ChecksumsVerify, Scenario::GithubRelease, Scenario::GithubReplace];
 
 impl Scenario {
-    fn args(self) -> &'static [&'static str] {
+    fn label(self) -> &'static str {
         match self {
-            Scenario::SidecarNoCache => &["sidecar", "--no-cache"],
-            Scenario::Smoke => &["smoke"],
-            Scenario::Checksums => &["checksums"],
-            Scenario::Bump => &["bump", "core", "patch"],
-            Scenario::ReleaseExecute => &["release", "--execute"],
+            Scenario::SidecarNoCache => "sidecar --no-cache",
+            Scenario::Smoke => "smoke",
+            Scenario::Checksums => "checksums",
+            Scenario::Bump => "bump core patch",
+            Scenario::ReleaseExecute => "release --execute",
+            Scenario::Collect => "collect",
+            Scenario::ChecksumsVerify => "checksums --verify",
+            Scenario::GithubRelease => "github-release",
+            Scenario::GithubReplace => "github-release --replace",
         }
-    }
-
-    fn label(self) -> String {
-        self.args().join(" ")
     }
 
     /// Whether a successful run leaves a change in git that the next round must undo.
     fn changes_git(self) -> bool {
         matches!(self, Scenario::Bump | Scenario::ReleaseExecute)
+    }
+}
+
+/// One run of a scenario: its command line, its environment, and for `github-release` its
+/// stand-in API (kept for the run that follows an interrupted one) and what was published before.
+struct Setup {
+    args: Vec<String>,
+    environment: Vec<(String, String)>,
+    stand_in: Option<StandIn>,
+    published_before: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn setup(scenario: Scenario, rehearsal: Option<&Rehearsal>, random: Option<&mut Random>) -> anyhow::Result<Setup> {
+    let words = |words: &[&str]| words.iter().map(|word| word.to_string()).collect::<Vec<String>>();
+    let plain = |args: Vec<String>| Setup { args, environment: Vec::new(), stand_in: None, published_before: None };
+    let rehearsal = match (scenario, rehearsal) {
+        (Scenario::SidecarNoCache, _) => return Ok(plain(words(&["sidecar", "--no-cache"]))),
+        (Scenario::Smoke, _) => return Ok(plain(words(&["smoke"]))),
+        (Scenario::Checksums, _) => return Ok(plain(words(&["checksums"]))),
+        (Scenario::Bump, _) => return Ok(plain(words(&["bump", "core", "patch"]))),
+        (Scenario::ReleaseExecute, _) => return Ok(plain(words(&["release", "--execute"]))),
+        (_, Some(rehearsal)) => rehearsal,
+        (_, None) => anyhow::bail!("{} needs the release rehearsal folders", scenario.label()),
+    };
+    let path = |path: &Path| path.to_string_lossy().into_owned();
+    let publish = words(&["github-release", "--tag", &rehearsal.tag, "--dir", &path(&rehearsal.release_dir)]);
+    Ok(match scenario {
+        Scenario::Collect => {
+            plain(words(&["collect", &path(&rehearsal.runners_dir), "--into", &path(&rehearsal.collected_dir)]))
+        }
+        Scenario::ChecksumsVerify => plain(words(&["checksums", "--verify", &path(&rehearsal.release_dir)])),
+        Scenario::GithubRelease => {
+            let stand_in = rehearsal.stand_in_for_publication(random)?;
+            Setup {
+                args: publish,
+                environment: Rehearsal::environment(&stand_in),
+                stand_in: Some(stand_in),
+                published_before: None,
+            }
+        }
+        _ => {
+            let stand_in = rehearsal.stand_in_for_replacement()?;
+            let mut args = publish;
+            args.extend(words(&["--replace", &rehearsal.replaced_binary, crate::checksums::CHECKSUMS_FILE]));
+            let published_before = rehearsal.published_assets(&stand_in);
+            Setup { args, environment: Rehearsal::environment(&stand_in), stand_in: Some(stand_in), published_before }
+        }
+    })
+}
+
+/// What must hold after a scenario's run to its end, beyond its exit code.
+fn completed_problems(scenario: Scenario, setup: &Setup, rehearsal: Option<&Rehearsal>) -> Result<(), String> {
+    match (scenario, rehearsal, &setup.stand_in) {
+        (Scenario::Collect, Some(rehearsal), _) => rehearsal.collected_problems(),
+        (Scenario::GithubRelease | Scenario::GithubReplace, Some(rehearsal), Some(stand_in)) => {
+            rehearsal.completed_problems(stand_in)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -111,45 +182,53 @@ pub fn run(root: &Path, uv: &Path, options: LoopOptions) -> anyhow::Result<LoopT
         git(&clone, &["config", key, value])?;
     }
     let start_commit = git(&clone, &["rev-parse", "HEAD"])?;
+    let scenarios: Vec<Scenario> = BUILD_SCENARIOS.iter().chain(&RELEASE_SCENARIOS).copied().collect();
     println!(
         "fault injection: seed {}, {} round(s) of {} scenarios in {}",
         options.seed,
         options.rounds,
-        SCENARIOS.len(),
+        scenarios.len(),
         clone.display()
     );
 
-    // One uninterrupted run of each scenario: it must pass, and its time bounds the delays.
+    // One uninterrupted run of each scenario: it must pass, and its time bounds the delays. The
+    // release scenarios work on a copy of what the build scenarios left in dist/.
+    let temp = scratch.path().join("tmp");
     let mut durations = Vec::new();
-    for scenario in SCENARIOS {
-        let temp = scratch.path().join("tmp");
+    let mut rehearsal = None;
+    for scenario in &scenarios {
+        if RELEASE_SCENARIOS.contains(scenario) && rehearsal.is_none() {
+            rehearsal = Some(Rehearsal::prepare(&clone, scratch.path())?);
+        }
+        let setup = setup(*scenario, rehearsal.as_ref(), None)?;
         let started = Instant::now();
-        let (status, output) = run_to_end(&xtask, &clone, uv, scenario, &temp)?;
-        if !status.success() {
+        let (status, output) = run_to_end(&xtask, &clone, uv, &setup, &temp)?;
+        let completed = completed_problems(*scenario, &setup, rehearsal.as_ref());
+        if !status.success() || completed.is_err() {
+            let problem = completed.err().unwrap_or_default();
             return Err(refuse(
-                format!("`cargo xtask {}` fails even without a fault ({status}):\n{output}", scenario.label()),
+                format!(
+                    "`cargo xtask {}` fails even without a fault ({status}) {problem}:\n{output}",
+                    scenario.label()
+                ),
                 "fix the plain run first: the loop needs every scenario green",
             ));
         }
         durations.push(started.elapsed());
-        restore(&clone, &start_commit, scenario)?;
+        restore(&clone, &start_commit, *scenario)?;
     }
 
     let mut random = Random::new(options.seed);
     let mut tally = LoopTally::default();
     for round in 1..=options.rounds {
-        for (scenario, typical) in SCENARIOS.iter().zip(&durations) {
+        for (scenario, typical) in scenarios.iter().zip(&durations) {
             crate::process::check_interrupted()?;
-            let delay = random.below(typical.mul_f64(1.1));
-            let signal = if random.next_u64() % 2 == 0 { Signal::Interrupt } else { Signal::Terminate };
-            let description = format!(
-                "round {round}/{}: {} <- {} after {:.3} s",
-                options.rounds,
-                scenario.label(),
-                signal.name(),
-                delay.as_secs_f64()
-            );
-            match inject(&xtask, &clone, uv, *scenario, delay, signal, &scratch.path().join("tmp"), &start_commit) {
+            let signals = Signals::draw(&mut random, *typical);
+            let description =
+                format!("round {round}/{}: {} <- {}", options.rounds, scenario.label(), signals.describe());
+            let setup = setup(*scenario, rehearsal.as_ref(), Some(&mut random))?;
+            let context = RoundContext { xtask: &xtask, clone: &clone, uv, temp: &temp, start_commit: &start_commit };
+            match inject(&context, *scenario, &setup, rehearsal.as_ref(), &signals) {
                 Ok(outcome) => {
                     tally.passed += 1;
                     println!("ok    {description}: {outcome}");
@@ -163,6 +242,36 @@ pub fn run(root: &Path, uv: &Path, options: LoopOptions) -> anyhow::Result<LoopT
         }
     }
     Ok(tally)
+}
+
+/// The signals of a round: the first after `delay`, and sometimes a second one `then` later, while
+/// the command cleans up (a second Ctrl-C, or the SIGTERM a cancelled Actions job sends next).
+#[derive(Debug, Clone)]
+struct Signals {
+    delay: Duration,
+    first: Signal,
+    second: Option<(Duration, Signal)>,
+}
+
+impl Signals {
+    fn draw(random: &mut Random, typical: Duration) -> Signals {
+        let delay = random.below(typical.mul_f64(1.1));
+        let pick = |random: &mut Random| {
+            if random.next_u64().is_multiple_of(2) { Signal::Interrupt } else { Signal::Terminate }
+        };
+        let first = pick(random);
+        let second =
+            random.next_u64().is_multiple_of(2).then(|| (random.below(Duration::from_millis(1500)), pick(random)));
+        Signals { delay, first, second }
+    }
+
+    fn describe(&self) -> String {
+        let mut text = format!("{} after {:.3} s", self.first.name(), self.delay.as_secs_f64());
+        if let Some((then, second)) = self.second {
+            text.push_str(&format!(", {} {:.3} s later", second.name(), then.as_secs_f64()));
+        }
+        text
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -179,20 +288,22 @@ impl Signal {
         }
     }
 
+    /// To the whole process group led by `pid` (a supervised child leads its own), as a terminal
+    /// sends Ctrl-C to its foreground group: the xtask and the short commands it runs get it.
     #[cfg(unix)]
-    fn send(self, pid: u32) {
+    fn send_to_group(self, pid: u32) {
         let number = match self {
             Signal::Interrupt => libc::SIGINT,
             Signal::Terminate => libc::SIGTERM,
         };
-        // SAFETY: kill(2) with a pid we started and have not reaped yet.
+        // SAFETY: kill(2) on the group of a child we started and have not reaped yet.
         unsafe {
-            libc::kill(pid as libc::pid_t, number);
+            libc::kill(-(pid as libc::pid_t), number);
         }
     }
 
     #[cfg(not(unix))]
-    fn send(self, _pid: u32) {}
+    fn send_to_group(self, _pid: u32) {}
 }
 
 /// A started xtask, killed with its marker's processes if the round fails half-way.
@@ -218,15 +329,20 @@ impl Drop for Round {
     }
 }
 
-fn start(xtask: &Path, clone: &Path, uv: &Path, scenario: Scenario, temp: &Path) -> anyhow::Result<Round> {
+fn start(xtask: &Path, clone: &Path, uv: &Path, setup: &Setup, temp: &Path) -> anyhow::Result<Round> {
     if temp.exists() {
         std::fs::remove_dir_all(temp).with_context(|| format!("clearing {}", temp.display()))?;
     }
     std::fs::create_dir_all(temp).with_context(|| format!("creating {}", temp.display()))?;
     let marker = format!("{}-{}", std::process::id(), default_seed());
-    let (sh, args) = (process::shell_in(clone)?, scenario.args());
-    let xtask_under_test = cmd!(sh, "{xtask} {args...}").env(MARKER, &marker).env("XTASK_UV", uv).env("TMPDIR", temp);
-    let mut command = Command::from(xtask_under_test.env_remove("GITHUB_ACTIONS"));
+    let (sh, args) = (process::shell_in(clone)?, &setup.args);
+    let mut xtask_under_test =
+        cmd!(sh, "{xtask} {args...}").env(MARKER, &marker).env("XTASK_UV", uv).env("TMPDIR", temp);
+    for (key, value) in &setup.environment {
+        xtask_under_test = xtask_under_test.env(key, value);
+    }
+    let without_actions = xtask_under_test.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+    let mut command = Command::from(without_actions.env_remove("GITHUB_OUTPUT"));
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = Supervised::spawn(&mut command, "the xtask under test")?;
     Ok(Round { child: Some(child), marker })
@@ -236,36 +352,42 @@ fn run_to_end(
     xtask: &Path,
     clone: &Path,
     uv: &Path,
-    scenario: Scenario,
+    setup: &Setup,
     temp: &Path,
 ) -> anyhow::Result<(ExitStatus, String)> {
-    let mut round = start(xtask, clone, uv, scenario, temp)?;
+    let mut round = start(xtask, clone, uv, setup, temp)?;
     let mut child = round.child.take().expect("started");
     let output = ChildOutput::tee(&mut child, Echo::Nowhere, KEPT_OUTPUT_LINES);
     let status = child.wait().context("waiting for the xtask under test")?;
     Ok((status, output.finish().join("\n")))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every round shares.
+struct RoundContext<'a> {
+    xtask: &'a Path,
+    clone: &'a Path,
+    uv: &'a Path,
+    temp: &'a Path,
+    start_commit: &'a str,
+}
+
 fn inject(
-    xtask: &Path,
-    clone: &Path,
-    uv: &Path,
+    context: &RoundContext<'_>,
     scenario: Scenario,
-    delay: Duration,
-    signal: Signal,
-    temp: &Path,
-    start_commit: &str,
+    setup: &Setup,
+    rehearsal: Option<&Rehearsal>,
+    signals: &Signals,
 ) -> anyhow::Result<String> {
+    let RoundContext { xtask, clone, uv, temp, start_commit } = *context;
     let before = git(clone, &["rev-parse", "HEAD"])?;
-    let mut round = start(xtask, clone, uv, scenario, temp)?;
+    let mut round = start(xtask, clone, uv, setup, temp)?;
     let child = round.child.as_mut().expect("started");
     let pid = child.id();
     // Drain the pipes so a chatty command never blocks on a full pipe.
     let output = ChildOutput::tee(child, Echo::Nowhere, KEPT_OUTPUT_LINES);
     let started = Instant::now();
     let mut finished_first = None;
-    while started.elapsed() < delay {
+    while started.elapsed() < signals.delay {
         if let Some(status) = child.exited().context("checking the xtask under test")? {
             finished_first = Some(status);
             break;
@@ -273,11 +395,17 @@ fn inject(
         std::thread::sleep(Duration::from_millis(5));
     }
     if finished_first.is_none() {
-        signal.send(pid);
+        signals.first.send_to_group(pid);
     }
+    let first_sent = Instant::now();
+    let mut second = signals.second.filter(|_| finished_first.is_none());
     let status = loop {
         if let Some(status) = child.exited().context("waiting for the xtask under test")? {
             break status;
+        }
+        if let Some((_, signal)) = second.filter(|(then, _)| first_sent.elapsed() >= *then) {
+            signal.send_to_group(pid);
+            second = None;
         }
         if started.elapsed() > ROUND_LIMIT {
             anyhow::bail!("still running {} s after the signal", ROUND_LIMIT.as_secs());
@@ -314,17 +442,45 @@ fn inject(
     if !left_in_temp.is_empty() {
         anyhow::bail!("left in its temp folder: {left_in_temp:?}");
     }
-    let partial = partial_files(clone);
+    let mut partial = partial_files(clone);
+    if let Some(rehearsal) = rehearsal {
+        for folder in [&rehearsal.release_dir, &rehearsal.runners_dir, &rehearsal.collected_dir] {
+            partial.extend(partial_files(folder));
+        }
+    }
     if !partial.is_empty() {
         anyhow::bail!("half-written files: {partial:?}");
     }
     manifest_problems(&clone.join("dist")).map_err(|problem| anyhow::anyhow!("dist/manifest.json: {problem}"))?;
     git_state_problems(clone, scenario, &before, completed)?;
-    // The next run, uninterrupted, is correct.
+    match (scenario, rehearsal, &setup.stand_in) {
+        (Scenario::Collect, Some(rehearsal), _) => {
+            rehearsal.collected_problems().map_err(|problem| anyhow::anyhow!("collected/: {problem}"))?
+        }
+        (Scenario::GithubRelease | Scenario::GithubReplace, Some(rehearsal), Some(stand_in)) => rehearsal
+            .publication_problems(stand_in, setup.published_before.as_ref())
+            .map_err(|problem| anyhow::anyhow!("the release it left: {problem}"))?,
+        _ => {}
+    }
+    // The next run, uninterrupted, is correct (against the same stand-in: it resumes).
     restore(clone, start_commit, scenario)?;
-    let (again, again_output) = run_to_end(xtask, clone, uv, scenario, temp)?;
+    let (again, again_output) = run_to_end(xtask, clone, uv, setup, temp)?;
     if !again.success() {
         anyhow::bail!("the next run failed ({again}):\n{}", tail(&again_output, 15));
+    }
+    completed_problems(scenario, setup, rehearsal)
+        .map_err(|problem| anyhow::anyhow!("after the next run: {problem}"))?;
+    if let (Some(rehearsal), Some(_)) = (rehearsal, &setup.stand_in) {
+        let verify = Setup {
+            args: vec!["checksums".into(), "--verify".into(), "--release".into(), rehearsal.tag.clone()],
+            environment: setup.environment.clone(),
+            stand_in: None,
+            published_before: None,
+        };
+        let (verified, verify_output) = run_to_end(xtask, clone, uv, &verify, temp)?;
+        if !verified.success() {
+            anyhow::bail!("checksums --verify --release rejects the release:\n{}", tail(&verify_output, 15));
+        }
     }
     Ok(if completed {
         "finished before the signal, next run ok".into()
@@ -356,7 +512,7 @@ fn processes_with_marker(marker: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Files named like the xtask's temporaries anywhere in the clone but `target/`, `.git/`, `.venv/`.
+/// Files named like the xtask's temporaries anywhere in a folder but `target/`, `.git/`, `.venv/`.
 fn partial_files(clone: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![clone.to_path_buf()];

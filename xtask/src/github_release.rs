@@ -653,8 +653,17 @@ struct Swap<'a> {
 
 /// Put a verified staged copy in its file's place. The old asset is renamed aside first and is
 /// renamed back if the new one cannot be renamed in, so the name is never left empty by a failure;
-/// it is deleted only once the new one is in.
+/// it is deleted only once the new one is in. A first Ctrl-C waits for the swap to end.
 fn swap_in(
+    connection: &Connection,
+    release: &Release,
+    swap: &Swap<'_>,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<()> {
+    crate::process::finish_before_interrupt(|| swap_without_a_gap(connection, release, swap, verified))
+}
+
+fn swap_without_a_gap(
     connection: &Connection,
     release: &Release,
     swap: &Swap<'_>,

@@ -17,6 +17,7 @@ mod doctor;
 mod executable_format;
 mod failure;
 mod fault_injection;
+mod fault_rehearsal;
 mod files;
 mod flags;
 mod gha;

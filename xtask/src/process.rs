@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,10 @@ use crate::failure::Interrupted;
 /// The running children: process id (also the process-group id) and the mark of their tree.
 static RUNNING_CHILDREN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// How many times Ctrl-C or SIGTERM arrived.
+static SIGNALS_RECEIVED: AtomicU32 = AtomicU32::new(0);
+/// How many steps that must not be cut in half are running (see [`finish_before_interrupt`]).
+static UNSPLITTABLE_STEPS: AtomicU32 = AtomicU32::new(0);
 static TREES_STARTED: AtomicU64 = AtomicU64::new(0);
 
 /// How long a child gets after SIGTERM before SIGKILL.
@@ -46,8 +50,13 @@ pub const LONGEST_OUTPUT_LINE: usize = 64 * 1024;
 /// Install the Ctrl-C / SIGTERM handler. Call once, first thing.
 pub fn stop_children_on_interrupt() {
     let installed = ctrlc::set_handler(|| {
+        SIGNALS_RECEIVED.fetch_add(1, Ordering::SeqCst);
         INTERRUPTED.store(true, Ordering::SeqCst);
         let children = running_children().clone();
+        if children.is_empty() {
+            // Nothing to wait for: the next signal is counted at once.
+            return;
+        }
         let mut trees: Vec<Tree> = children.iter().map(|(pid, mark)| Tree::new(*pid, mark.clone())).collect();
         for tree in &mut trees {
             tree.signal(Signal::Terminate);
@@ -68,9 +77,25 @@ fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
     lock_even_if_poisoned(&RUNNING_CHILDREN)
 }
 
-/// An error if the xtask has been interrupted: long steps call it between units of work.
+/// An error if the xtask has been interrupted: long steps call it between units of work. Inside
+/// [`finish_before_interrupt`] only a second signal counts.
 pub fn check_interrupted() -> anyhow::Result<()> {
-    if was_interrupted() { Err(Interrupted.into()) } else { Ok(()) }
+    let deferred = UNSPLITTABLE_STEPS.load(Ordering::SeqCst) > 0 && SIGNALS_RECEIVED.load(Ordering::SeqCst) < 2;
+    if was_interrupted() && !deferred { Err(Interrupted.into()) } else { Ok(()) }
+}
+
+/// Run `step`, a few requests that must not be cut in half (the two renames that swap a file on a
+/// published release): a first Ctrl-C or SIGTERM takes effect when it ends, a second one at once.
+pub fn finish_before_interrupt<T>(step: impl FnOnce() -> T) -> T {
+    struct Unsplittable;
+    impl Drop for Unsplittable {
+        fn drop(&mut self) {
+            UNSPLITTABLE_STEPS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    UNSPLITTABLE_STEPS.fetch_add(1, Ordering::SeqCst);
+    let _unsplittable = Unsplittable;
+    step()
 }
 
 /// Whether Ctrl-C or SIGTERM reached the xtask.
