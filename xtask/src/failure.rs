@@ -42,6 +42,13 @@ pub fn is_interrupt(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| cause.is::<Interrupted>())
 }
 
+/// `text` as one word of a command in a hint, for a POSIX shell: as it is when plain, else
+/// single-quoted, so the hint works when pasted.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
+}
+
 /// An error with its fix.
 pub fn refuse(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     Hinted { message: message.into(), hint: hint.into(), usage: false }.into()

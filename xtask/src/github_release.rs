@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::Context;
 
 use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE};
-use crate::failure::{self, refuse};
+use crate::failure::{self, refuse, shell_quote};
 use crate::flags::GithubReleaseFlags;
 use crate::gha;
 use crate::github_api::releases::{self, Asset, Release, Written};
@@ -224,12 +224,6 @@ pub fn is_prerelease(tag: &str) -> anyhow::Result<bool> {
         refuse(format!("tag {tag:?} is not v<PEP 440 version>"), "release tags look like v1.2.3 or v1.2.3rc1")
     })?;
     Ok(version.pre.is_some() || version.dev.is_some())
-}
-
-/// `text` as one word for a POSIX shell: as it is when plain, else single-quoted.
-pub fn shell_quote(text: &str) -> String {
-    let plain = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
-    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 /// The command line that resumes this run, every part quoted for a shell, with `more` appended.
@@ -537,7 +531,13 @@ fn create_draft_once(
     let notes = std::fs::read_to_string(&notes_path)
         .with_context(|| format!("reading {}", notes_path.display()))
         .map_err(|error| {
-            refuse(format!("{error:#}"), "`cargo xtask checksums DIR` writes the release notes next to checksums.txt")
+            refuse(
+                format!("{error:#}"),
+                format!(
+                    "`cargo xtask checksums {}` writes the release notes next to checksums.txt",
+                    shell_quote(&folder.dir.to_string_lossy())
+                ),
+            )
         })?;
     let created = releases::create_draft(connection, tag, &folder.commit, prerelease, &notes).map_err(|error| {
         if failure::is_interrupt(&error) {
@@ -882,11 +882,8 @@ fn check_stored(
              ({what_became})",
             file.sha256
         ),
-        if deleted.is_ok() || as_name != file.name {
-            "check what sits between this machine and GitHub (a proxy that rewrites uploads?) and that the file did not change while uploading".to_string()
-        } else {
-            format!("delete {as_name} on the Releases page, or pass `--replace {}`", shell_quote(&file.name))
-        },
+        "check what sits between this machine and GitHub (a proxy that rewrites uploads?) and that the file did not \
+         change while uploading",
     ))
 }
 

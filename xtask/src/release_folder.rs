@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::checksums::{self, CHECKSUMS_FILE};
-use crate::failure::{self, refuse};
+use crate::failure::{self, refuse, shell_quote};
 use crate::manifest;
 use crate::naming::shown;
 use crate::workspace::{self, Workspace};
@@ -147,21 +147,16 @@ pub fn read(dir: &Path) -> anyhow::Result<ReleaseFolder> {
         let message = failure::lines(&error).message;
         refuse(format!("{message}; nothing was sent"), hint.to_string())
     };
+    let write_list = checksums_command(dir);
     let rebuild_hint =
-        "rebuild or re-download the named files, then `cargo xtask checksums DIR`; never edit a hash by hand";
-    let (text, listed) =
-        checksums::read_list(dir, "run `cargo xtask checksums DIR` first, or pass --dir with the release folder")
-            .map_err(|error| {
-                nothing_sent(error, "run `cargo xtask checksums DIR` first, or pass --dir with the release folder")
-            })?;
+        format!("rebuild or re-download the named files, then `{write_list}`; never edit a hash by hand");
+    let list_hint = format!("run `{write_list}` first, or pass --dir with the release folder");
+    let (text, listed) = checksums::read_list(dir, &list_hint).map_err(|error| nothing_sent(error, &list_hint))?;
     if listed.is_empty() {
-        return Err(refuse(
-            format!("{} lists no files", dir.join(CHECKSUMS_FILE).display()),
-            "run `cargo xtask checksums DIR` first",
-        ));
+        return Err(refuse(format!("{} lists no files", dir.join(CHECKSUMS_FILE).display()), list_hint));
     }
     check_names_and_sizes(dir, &listed)?;
-    let verified = checksums::verify(dir).map_err(|error| nothing_sent(error, rebuild_hint))?;
+    let verified = checksums::verify(dir).map_err(|error| nothing_sent(error, &rebuild_hint))?;
     let (commit, versions) = manifest_binding(dir, &verified)?;
     let mut files = Vec::new();
     for (name, sha256) in verified {
@@ -176,6 +171,11 @@ pub fn read(dir: &Path) -> anyhow::Result<ReleaseFolder> {
         path: dir.join(CHECKSUMS_FILE),
     });
     Ok(ReleaseFolder { dir: dir.to_path_buf(), files, commit, versions })
+}
+
+/// `cargo xtask checksums '<dir>'`: the command that writes `dir`'s list, ready to paste.
+fn checksums_command(dir: &Path) -> String {
+    format!("cargo xtask checksums {}", shell_quote(&dir.to_string_lossy()))
 }
 
 /// Names GitHub would rename, two names GitHub would take for one, and files over GitHub's limit:
@@ -206,8 +206,11 @@ fn check_names_and_sizes(dir: &Path, listed: &[(String, String)]) -> anyhow::Res
     }
     Err(refuse(
         format!("{} cannot be published as it is, nothing was sent: {}", dir.display(), problems.join("; ")),
-        "name release files with ASCII letters, digits, '.', '-' and '_' only (as `cargo xtask sidecar` does) and keep \
-         each under 2 GiB; then `cargo xtask checksums DIR` again",
+        format!(
+            "name release files with ASCII letters, digits, '.', '-' and '_' only (as `cargo xtask sidecar` does) and \
+             keep each under 2 GiB; then `{}` again",
+            checksums_command(dir)
+        ),
     ))
 }
 
@@ -247,8 +250,11 @@ fn manifest_binding(dir: &Path, verified: &[(String, String)]) -> anyhow::Result
                 manifest_path.display(),
                 dir.display()
             ),
-            "publish a folder made by `cargo xtask sidecar` or `cargo xtask collect` (they write manifest.json beside \
-             the files), then `cargo xtask checksums DIR`",
+            format!(
+                "publish a folder made by `cargo xtask sidecar` or `cargo xtask collect` (they write manifest.json \
+                 beside the files), then `{}`",
+                checksums_command(dir)
+            ),
         ));
     };
     let mut problems = Vec::new();
@@ -304,8 +310,11 @@ fn manifest_binding(dir: &Path, verified: &[(String, String)]) -> anyhow::Result
                 dir.display(),
                 problems.join("; ")
             ),
-            "rebuild the folder with `cargo xtask sidecar` (or `cargo xtask collect` from the runners' folders), \
-             then `cargo xtask checksums DIR`; never edit a manifest by hand",
+            format!(
+                "rebuild the folder with `cargo xtask sidecar` (or `cargo xtask collect` from the runners' folders), \
+                 then `{}`; never edit a manifest by hand",
+                checksums_command(dir)
+            ),
         ));
     }
     let commit = commits.into_iter().next().expect("every file has a commit when there is no problem");

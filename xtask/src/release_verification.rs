@@ -8,9 +8,10 @@ use anyhow::Context;
 
 use crate::checksums::{CHECKSUMS_FILE, parse_lines};
 use crate::failure::refuse;
+use crate::failure::shell_quote;
 use crate::github_api::releases::{self, Asset};
 use crate::github_api::{self, Token};
-use crate::github_release::{scrub_error, shell_quote};
+use crate::github_release::scrub_error;
 
 pub fn run(tag: &str, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
     let token = Token::from_environment();
@@ -101,8 +102,8 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
                 problems.join("; ")
             ),
             format!(
-                "do not install from this release; from the folder of the right files, `{repair}` repairs it (unless \
-                 the release is immutable: then publish a new version)"
+                "do not install from this release; with the right files in dist/, `{repair}` repairs it (unless the \
+                 release is immutable: then publish a new version)"
             ),
         ));
     }

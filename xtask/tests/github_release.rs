@@ -207,7 +207,9 @@ fn a_local_file_that_disagrees_with_checksums_txt_stops_before_the_first_request
     let dir = folder.path();
     std::fs::write(dir.join(WINDOWS), b"tampered after checksums").unwrap();
     let output = github_release(&stand_in, dir, &[]);
-    failed_with(&output, 1, &[WINDOWS, "nothing was sent", "hint: "]);
+    // The hint names this folder, not a placeholder: pasted, it rewrites this folder's list.
+    let write_list = format!("`cargo xtask checksums {}`", dir.display());
+    failed_with(&output, 1, &[WINDOWS, "nothing was sent", &write_list]);
     assert!(stand_in.requests().is_empty(), "a request was sent: {:?}", stand_in.requests());
 
     std::fs::remove_file(dir.join(WINDOWS)).unwrap();
