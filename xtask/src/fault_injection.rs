@@ -597,7 +597,10 @@ fn git_state_problems(clone: &Path, scenario: Scenario, before: &str, completed:
                 anyhow::bail!("bump made a commit");
             }
             if !changed.is_empty() {
-                let files: BTreeSet<&str> = changed.lines().map(|line| line[3..].trim()).collect();
+                // Names only: a porcelain line's status columns start with a space that a trimmed
+                // output loses on its first line.
+                let names = git(clone, &["diff", "--name-only", "HEAD"])?;
+                let files: BTreeSet<&str> = names.lines().map(str::trim).filter(|name| !name.is_empty()).collect();
                 let complete: BTreeSet<&str> = ["packages/core/pyproject.toml", "uv.lock"].into_iter().collect();
                 if !files.is_superset(&complete) {
                     anyhow::bail!("a partial bump: only {files:?} changed");

@@ -550,6 +550,19 @@ fn create_draft_once(
             format!("a draft may or may not have been created: re-run `{rerun}`, which finds it"),
         )
     })?;
+    let Some(created) = created else {
+        // GitHub has a release of the tag already: another run published it since this one looked.
+        return match releases::find_release(connection, tag)? {
+            Some(release) => {
+                println!("another run of {tag} made the release meanwhile (id {}): continuing with it", release.id);
+                Ok(release)
+            }
+            None => Err(refuse(
+                format!("GitHub says a release of {tag} exists, but none can be found"),
+                format!("look at the repository's Releases page, then re-run `{rerun}`"),
+            )),
+        };
+    };
     println!("created draft {} of {tag} at {}", created.id, &folder.commit[..12]);
     let winner = match releases::published_release(connection, tag)? {
         Some(published) => published,

@@ -77,6 +77,8 @@ pub enum Target {
     EditRelease,
     /// `PATCH` or `DELETE` of an asset: renames and deletions.
     EditAsset,
+    /// `GET /repos/{o}/{r}/releases/tags/{tag}`: the lookup of a published release.
+    TagLookup,
     Any,
 }
 
@@ -97,6 +99,7 @@ impl Target {
             Target::EditAsset => {
                 matches!(method, "PATCH" | "DELETE") && rest.is_some_and(|rest| rest.starts_with("/assets/"))
             }
+            Target::TagLookup => method == "GET" && rest.is_some_and(|rest| rest.starts_with("/tags/")),
             Target::Any => true,
         }
     }
@@ -888,5 +891,7 @@ mod tests {
         assert!(!Target::EditRelease.matches("PATCH", &format!("{releases}/assets/3")));
         assert!(Target::EditAsset.matches("DELETE", &format!("{releases}/assets/3")));
         assert!(Target::Uploads.matches("POST", &format!("/uploads{releases}/3/assets")));
+        assert!(Target::TagLookup.matches("GET", &format!("{releases}/tags/v1.0.0")));
+        assert!(!Target::TagLookup.matches("GET", &format!("{releases}/3")));
     }
 }

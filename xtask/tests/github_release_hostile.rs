@@ -455,6 +455,21 @@ fn two_runs_at_once_leave_one_release() {
 }
 
 #[test]
+fn a_release_published_by_another_run_since_the_lookup_is_taken_as_it_is() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    publish_first(&stand_in, dir);
+    // This run's lookup misses the release (published a moment later); its create is answered 422.
+    stand_in.inject(Fault::new(Target::TagLookup, 1, 1, FaultKind::Status(404)));
+    let output = github_release(&stand_in, dir, &[]);
+    succeeded(&output, "a run that lost the race to publish");
+    assert!(stdout(&output).contains("another run of v0.2.0 made the release meanwhile"), "{}", stdout(&output));
+    assert_eq!(stand_in.lock().releases_of(TAG).len(), 1);
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+}
+
+#[test]
 fn a_dry_run_needs_no_token_and_counts_as_checksums_verify_does() {
     let stand_in = stand_in();
     let folder = release_folder();

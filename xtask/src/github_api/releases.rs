@@ -163,15 +163,16 @@ pub fn list_assets(connection: &Connection, release_id: u64) -> anyhow::Result<V
         .collect()
 }
 
-/// Create a draft of `tag` at `commit`. Never repeated after a failure that may have reached
-/// GitHub: the error says a draft may exist (the next run finds it).
+/// Create a draft of `tag` at `commit`; `None` when GitHub answers that a release of the tag
+/// already exists (another run published it meanwhile). Never repeated after a failure that may
+/// have reached GitHub: the caller says a draft may exist (the next run finds it).
 pub fn create_draft(
     connection: &Connection,
     tag: &str,
     commit: &str,
     prerelease: bool,
     notes: &str,
-) -> anyhow::Result<Release> {
+) -> anyhow::Result<Option<Release>> {
     let url = repo_url(connection, "/releases");
     let body = json!({
         "tag_name": tag,
@@ -184,10 +185,13 @@ pub fn create_draft(
     let mut request = Request::with("POST", url.clone(), RequestBody::Json(body));
     request.repeat = Repeat::OnlyWhenRejected;
     let reply = send(connection, &request)?;
+    if reply.is_already_exists() {
+        return Ok(None);
+    }
     if reply.status != 201 {
         return Err(unexpected(&format!("POST {url}"), &reply));
     }
-    release_from_json(&reply.json()?)
+    release_from_json(&reply.json()?).map(Some)
 }
 
 pub fn delete_release(connection: &Connection, release_id: u64) -> anyhow::Result<()> {
