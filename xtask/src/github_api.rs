@@ -34,6 +34,8 @@ const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// The slowest whole transfer allowed: a body's deadline is the idle timeout plus its size at this
 /// rate (2 GiB: 2.3 hours), so a server that trickles a byte now and then cannot hold a run forever.
 pub const SLOWEST_TRANSFER_BYTES_PER_SECOND: u64 = 256 * 1024;
+/// How long an interrupted request's worker gets to clean up (remove a half-downloaded file).
+const WORKER_CLEANUP_WAIT: Duration = Duration::from_secs(2);
 /// How long GitHub may take to answer once a request (and its body) has been sent.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 const USER_AGENT: &str = "lumen-argus-xtask";
@@ -557,7 +559,12 @@ fn run_interruptibly(connection: &Connection, request: &Request) -> anyhow::Resu
         let _ = sender.send(attempt_once(&connection, &request));
     });
     loop {
-        check_interrupted()?;
+        if let Err(interrupted) = check_interrupted() {
+            // A download notices the interrupt at its next chunk and removes its temporary file:
+            // give it a moment before the process ends.
+            let _ = receiver.recv_timeout(WORKER_CLEANUP_WAIT);
+            return Err(interrupted);
+        }
         match receiver.recv_timeout(Duration::from_millis(50)) {
             Ok(result) => return result.map(Ok).or_else(|error| error.map(Err)),
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -668,6 +675,10 @@ fn save_body(reader: impl std::io::Read, path: &Path) -> Result<String, anyhow::
     let mut buffer = vec![0u8; 1 << 16];
     let mut temporary = temporary_file_next_to(path).map_err(Err)?;
     loop {
+        if crate::process::check_interrupted().is_err() {
+            // The temporary file is removed as it drops.
+            return Err(Err(crate::failure::Interrupted.into()));
+        }
         let read = reader.read(&mut buffer).map_err(|error| Ok(format!("reading the download: {error}")))?;
         if read == 0 {
             break;

@@ -89,8 +89,26 @@ pub enum Action {
     /// An earlier run left a verified staged copy of this very file: renamed in, taking the place
     /// of `old`, the unfinished or replaced asset under the name.
     Resume { staged_id: u64, old: Option<Old> },
+    /// The name is missing, but a swap that was cut off moved this very file aside
+    /// (`<name>.xtask-replaced-<hex>`): renamed back.
+    Restore { asset_id: u64 },
     /// Different on the release and not named in `--replace`.
     Refuse { release_sha256: Option<String> },
+}
+
+/// The asset that holds a name's published content: the asset under the name, or, while the name
+/// is missing, an uploaded copy that a swap which was cut off moved aside.
+fn holder_of<'a>(assets: &'a [Asset], name: &str) -> Option<&'a Asset> {
+    assets.iter().find(|asset| asset.name == name).or_else(|| {
+        assets.iter().find(|asset| {
+            asset.is_uploaded() && marked(&asset.name, REPLACED_MARK).is_some_and(|(original, _)| original == name)
+        })
+    })
+}
+
+/// The name an asset stands for: its own, or for a copy moved aside, the name it was moved from.
+fn logical_name(asset: &Asset) -> &str {
+    marked(&asset.name, REPLACED_MARK).map_or(asset.name.as_str(), |(original, _)| original)
 }
 
 /// What happens to an asset of the release that `checksums.txt` does not list.
@@ -138,7 +156,7 @@ impl Plan {
     }
 
     fn refused_extras(&self) -> Vec<&str> {
-        self.extras.iter().filter(|(_, extra)| *extra == Extra::Refuse).map(|(asset, _)| asset.name.as_str()).collect()
+        self.extras.iter().filter(|(_, extra)| *extra == Extra::Refuse).map(|(asset, _)| logical_name(asset)).collect()
     }
 
     fn file_writes(&self) -> usize {
@@ -168,31 +186,37 @@ pub fn plan(
     let files = local
         .iter()
         .map(|file| {
-            let current = assets.iter().find(|asset| asset.name == file.name);
+            let current = holder_of(assets, &file.name);
             let staged = assets.iter().find(|asset| {
                 asset.is_uploaded()
                     && asset.sha256.as_deref() == Some(file.sha256.as_str())
-                    && staged_for(&asset.name) == Some((file.name.as_str(), &file.sha256[..12.min(file.sha256.len())]))
+                    && staged_for(&asset.name) == Some((file.name.as_str(), short_hex(&file.sha256)))
             });
             let same = |asset: &Asset| asset.sha256.as_deref() == Some(file.sha256.as_str());
+            let old_of = |asset: &Asset| match asset.is_uploaded() {
+                true => Old::Replaced {
+                    id: asset.id,
+                    sha256: asset.sha256.clone().unwrap_or_default(),
+                    moved_aside: asset.name != file.name,
+                },
+                false => Old::Unfinished(asset.id),
+            };
             let action = match (current, staged) {
-                (Some(asset), _) if asset.is_uploaded() && same(asset) => Action::Skip,
+                (Some(asset), _) if asset.is_uploaded() && same(asset) && asset.name == file.name => Action::Skip,
+                (Some(asset), _) if asset.is_uploaded() && same(asset) => Action::Restore { asset_id: asset.id },
                 (Some(asset), _) if asset.is_uploaded() && !replace.contains(&file.name) => {
                     Action::Refuse { release_sha256: asset.sha256.clone() }
                 }
-                (current, Some(staged)) => Action::Resume {
-                    staged_id: staged.id,
-                    old: current.map(|asset| match asset.is_uploaded() {
-                        true => Old::Replaced(asset.id, asset.sha256.clone().unwrap_or_default()),
-                        false => Old::Unfinished(asset.id),
-                    }),
-                },
+                (current, Some(staged)) => Action::Resume { staged_id: staged.id, old: current.map(old_of) },
                 (Some(asset), None) if asset.is_uploaded() => {
                     Action::Replace { asset_id: asset.id, release_sha256: asset.sha256.clone() }
                 }
                 (Some(asset), None) => Action::Redo { asset_id: asset.id, state: asset.state.clone() },
                 (None, None) => Action::Upload,
             };
+            if let Some(asset) = current {
+                consumed.insert(asset.id);
+            }
             if let Action::Resume { staged_id, .. } = action {
                 consumed.insert(staged_id);
             }
@@ -203,9 +227,12 @@ pub fn plan(
         .iter()
         .filter(|asset| !local.iter().any(|file| file.name == asset.name) && !consumed.contains(&asset.id))
         .map(|asset| {
-            let extra = if is_in_transit(&asset.name) {
+            // A copy moved aside while its name is missing stands for that name: a published file.
+            let stands_for_a_name = marked(&asset.name, REPLACED_MARK)
+                .is_some_and(|(original, _)| holder_of(assets, original).is_some_and(|holder| holder.id == asset.id));
+            let extra = if is_in_transit(&asset.name) && !stands_for_a_name {
                 Extra::Cleanup
-            } else if standing == Standing::Draft || !asset.is_uploaded() || remove.contains(&asset.name) {
+            } else if standing == Standing::Draft || !asset.is_uploaded() || remove.contains(logical_name(asset)) {
                 Extra::Remove
             } else {
                 Extra::Refuse
@@ -226,6 +253,23 @@ pub fn is_prerelease(tag: &str) -> anyhow::Result<bool> {
     Ok(version.pre.is_some() || version.dev.is_some())
 }
 
+/// ` --flag a b --flag=-c`: names for a flag, quoted; a name that starts with `-` is attached with
+/// `=`, or it would be read as a flag of its own.
+pub fn names_flag(flag: &str, names: &[&str]) -> String {
+    let (dashed, plain): (Vec<&str>, Vec<&str>) = names.iter().partition(|name| name.starts_with('-'));
+    let mut text = String::new();
+    if !plain.is_empty() {
+        text.push_str(&format!(" {flag}"));
+        for name in plain {
+            text.push_str(&format!(" {}", shell_quote(name)));
+        }
+    }
+    for name in dashed {
+        text.push_str(&format!(" {flag}={}", shell_quote(name)));
+    }
+    text
+}
+
 /// The command line that resumes this run, every part quoted for a shell, with `more` appended.
 fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove: &[&str]) -> String {
     let mut command = format!("cargo xtask github-release --tag {}", shell_quote(&flags.tag));
@@ -237,20 +281,10 @@ fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove:
     }
     let mut replace: Vec<&str> = flags.replace.iter().map(String::as_str).collect();
     replace.extend(more_replace.iter().filter(|name| !flags.replace.iter().any(|given| given == *name)));
-    if !replace.is_empty() {
-        command.push_str(" --replace");
-        for name in replace {
-            command.push_str(&format!(" {}", shell_quote(name)));
-        }
-    }
+    command.push_str(&names_flag("--replace", &replace));
     let mut remove: Vec<&str> = flags.remove.iter().map(String::as_str).collect();
     remove.extend(more_remove.iter().filter(|name| !flags.remove.iter().any(|given| given == *name)));
-    if !remove.is_empty() {
-        command.push_str(" --remove");
-        for name in remove {
-            command.push_str(&format!(" {}", shell_quote(name)));
-        }
-    }
+    command.push_str(&names_flag("--remove", &remove));
     if flags.dry_run {
         command.push_str(" --dry-run");
     }
@@ -268,6 +302,12 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         Some(dir) => dir.clone(),
         None => crate::workspace::Workspace::discover()?.dist_dir(),
     };
+    if dir.to_str().is_none() {
+        return Err(failure::refuse_usage(
+            format!("--dir {} is not UTF-8: no hint could name it for a shell", dir.to_string_lossy()),
+            "rename the folder (or move the files) to a path of UTF-8 characters",
+        ));
+    }
     let tag = flags.tag.as_str();
     release_folder::check_tag_text(tag)?;
     let prerelease = is_prerelease(tag)?;
@@ -333,9 +373,11 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         None => {
             let release = create_draft_once(&connection, tag, &folder, prerelease, &rerun)?;
             // Another run may have created or published the release meanwhile: plan against what is there.
-            let assets = known_assets(&connection, &release, &folder.files, &mut verified)?;
-            let plan = self::plan(&folder.files, &assets, Standing::of(Some(&release)), &replace, &remove);
-            refuse_plan(&plan, flags, tag)?;
+            let replanned = known_assets(&connection, &release, &folder.files, &mut verified).and_then(|assets| {
+                let plan = self::plan(&folder.files, &assets, Standing::of(Some(&release)), &replace, &remove);
+                refuse_plan(&plan, flags, tag).map(|()| plan)
+            });
+            let plan = replanned.map_err(|error| rerun_hint(error, &release, &rerun))?;
             (release, plan)
         }
     };
@@ -351,7 +393,12 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         );
     }
     let resume = |error: anyhow::Error| rerun_hint(error, &release, &rerun);
-    gha::group("Upload", || execute(&connection, &release, &plan, &mut verified)).map_err(resume)?;
+    if let Err(error) = gha::group("Upload", || execute(&connection, &release, &plan, &mut verified)) {
+        if !release.draft && !failure::is_interrupt(&error) {
+            withdraw_staged_copies(&connection, &release);
+        }
+        return Err(resume(error));
+    }
     let published = gha::group("Verify and publish", || {
         verify_and_publish(&connection, &release, &folder.files, prerelease, &mut verified)
     })
@@ -467,13 +514,15 @@ fn asset_sha256(
 
 /// Refusals found by the plan, before any write.
 fn refuse_plan(plan: &Plan, flags: &GithubReleaseFlags, tag: &str) -> anyhow::Result<()> {
-    if plan.standing == Standing::PublishedImmutable && plan.writes() + plan.refused_extras().len() > 0 {
+    let differs = plan.files.iter().any(|(_, action)| *action != Action::Skip);
+    if plan.standing == Standing::PublishedImmutable && (differs || !plan.extras.is_empty()) {
         let mut what: Vec<String> = plan
             .files
             .iter()
             .filter(|(_, action)| *action != Action::Skip)
             .map(|(file, action)| match action {
                 Action::Refuse { .. } | Action::Replace { .. } => format!("{} differs", file.name),
+                Action::Restore { .. } => format!("{} is moved aside", file.name),
                 _ => format!("{} is missing", file.name),
             })
             .collect();
@@ -589,7 +638,8 @@ fn create_draft_once(
 }
 
 /// Carry out the plan: on a draft, removals first and plain uploads; on a published release (and
-/// for every replacement), staged uploads first, then each swap (checksums.txt last), then removals.
+/// for every replacement), staged uploads first, then every swap as one unit (checksums.txt last),
+/// then removals.
 fn execute(
     connection: &Connection,
     release: &Release,
@@ -626,22 +676,27 @@ fn execute(
                 );
                 let old = match action {
                     Action::Redo { asset_id, .. } => Some(Old::Unfinished(*asset_id)),
-                    Action::Replace { asset_id, release_sha256 } => {
-                        Some(Old::Replaced(*asset_id, release_sha256.clone().unwrap_or_default()))
-                    }
+                    Action::Replace { asset_id, release_sha256 } => Some(Old::Replaced {
+                        id: *asset_id,
+                        sha256: release_sha256.clone().unwrap_or_default(),
+                        moved_aside: false,
+                    }),
                     _ => None,
                 };
-                swaps.push(Swap { file, staged_id: staged.id, old });
+                swaps.push(Swap { file, new_id: staged.id, old });
             }
             Action::Resume { staged_id, old } => {
                 println!("{}: a verified staged copy from an earlier run is on the release; renaming it in", file.name);
-                swaps.push(Swap { file, staged_id: *staged_id, old: old.clone() });
+                swaps.push(Swap { file, new_id: *staged_id, old: old.clone() });
+            }
+            Action::Restore { asset_id } => {
+                println!("{}: moved aside by a swap that was cut off; renaming it back", file.name);
+                swaps.push(Swap { file, new_id: *asset_id, old: None });
             }
         }
     }
-    for swap in swaps {
-        check_interrupted()?;
-        swap_in(connection, release, &swap, verified)?;
+    if !swaps.is_empty() {
+        crate::process::finish_before_interrupt(|| swap_all(connection, release, &swaps, verified))?;
     }
     if published {
         delete_extras(connection, plan)?;
@@ -654,73 +709,131 @@ fn execute(
 pub enum Old {
     /// An upload that never finished: nobody can download it, so it is simply deleted.
     Unfinished(u64),
-    /// A finished asset (id, sha256): moved aside first and deleted only once the new one is in.
-    Replaced(u64, String),
+    /// A finished asset: moved aside first (unless a swap that was cut off already did), and
+    /// deleted only once every new file is in.
+    Replaced { id: u64, sha256: String, moved_aside: bool },
 }
 
+/// A verified asset (`new_id`) to rename to its file's name, in place of `old`.
 struct Swap<'a> {
     file: &'a LocalFile,
-    staged_id: u64,
+    new_id: u64,
     old: Option<Old>,
 }
 
-/// Put a verified staged copy in its file's place. The old asset is renamed aside first and is
-/// renamed back if the new one cannot be renamed in, so the name is never left empty by a failure;
-/// it is deleted only once the new one is in. A first Ctrl-C waits for the swap to end.
-fn swap_in(
-    connection: &Connection,
-    release: &Release,
-    swap: &Swap<'_>,
-    verified: &mut BTreeMap<u64, String>,
-) -> anyhow::Result<()> {
-    crate::process::finish_before_interrupt(|| swap_without_a_gap(connection, release, swap, verified))
+/// A swap that went through: the new asset has the name; the old one, if any, waits aside.
+struct Swapped<'a> {
+    file: &'a LocalFile,
+    new_id: u64,
+    aside: Option<(u64, String)>,
 }
 
-fn swap_without_a_gap(
+/// Every swap, as one unit: when one fails, the ones before it are put back (newest first), so the
+/// published files never mix new and old; the old files are deleted only once all are in. Runs
+/// under [`crate::process::finish_before_interrupt`]: a first Ctrl-C waits for it.
+fn swap_all(
     connection: &Connection,
     release: &Release,
-    swap: &Swap<'_>,
+    swaps: &[Swap<'_>],
     verified: &mut BTreeMap<u64, String>,
 ) -> anyhow::Result<()> {
+    let mut done: Vec<Swapped<'_>> = Vec::new();
+    for swap in swaps {
+        match swap_one(connection, release, swap, verified) {
+            Ok(Some(swapped)) => done.push(swapped),
+            Ok(None) => {}
+            Err(error) if done.is_empty() => return Err(error),
+            Err(error) => {
+                let names: Vec<&str> = done.iter().map(|swapped| swapped.file.name.as_str()).collect();
+                return Err(match put_back(connection, &done) {
+                    Ok(()) => error.context(format!(
+                        "the files swapped in before it ({}) were put back: the release has the files it had",
+                        names.join(", ")
+                    )),
+                    Err(undo) => error.context(format!(
+                        "putting back the files swapped in before it ({}) failed too ({}): the release mixes new and \
+                         old files until a re-run finishes",
+                        names.join(", "),
+                        failure::lines(&undo).message
+                    )),
+                });
+            }
+        }
+    }
+    for swapped in &done {
+        if let Some((old_id, _)) = &swapped.aside {
+            println!("deleting the replaced {}", swapped.file.name);
+            releases::delete_asset(connection, *old_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Undo swaps that went through, newest first: the new file back under its staging name, the old
+/// one back under its name.
+fn put_back(connection: &Connection, done: &[Swapped<'_>]) -> anyhow::Result<()> {
+    for swapped in done.iter().rev() {
+        let file = swapped.file;
+        if let Some((old_id, _)) = &swapped.aside {
+            expect_renamed(releases::rename_asset(connection, swapped.new_id, &staging_name(file))?, &file.name)?;
+            expect_renamed(releases::rename_asset(connection, *old_id, &file.name)?, &file.name)?;
+            println!("put the old {} back", file.name);
+        }
+    }
+    Ok(())
+}
+
+fn expect_renamed(written: Written, name: &str) -> anyhow::Result<()> {
+    match written {
+        Written::Done(_) => Ok(()),
+        _ => anyhow::bail!("GitHub did not rename {name} back"),
+    }
+}
+
+/// One swap: the old asset renamed aside (or deleted when it never finished), the new one renamed
+/// in, the old one renamed back if that fails. `None` when another run already made the swap.
+fn swap_one<'a>(
+    connection: &Connection,
+    release: &Release,
+    swap: &Swap<'a>,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<Option<Swapped<'a>>> {
     let file = swap.file;
-    let moved_aside = match &swap.old {
+    let aside = match &swap.old {
         None => None,
         Some(Old::Unfinished(id)) => {
             println!("deleting an unfinished upload of {}", file.name);
             releases::delete_asset(connection, *id)?;
             None
         }
-        Some(Old::Replaced(id, old_sha256)) => {
-            let aside = format!("{}{REPLACED_MARK}{}", file.name, short_hex(old_sha256));
-            if let Written::NameTaken | Written::TakenAfterCutOff(_) = releases::rename_asset(connection, *id, &aside)?
-            {
+        Some(Old::Replaced { id, sha256, moved_aside }) => {
+            let aside = format!("{}{REPLACED_MARK}{}", file.name, short_hex(sha256));
+            if !moved_aside && !move_aside(connection, release, file, *id, &aside, verified)? {
+                // Another run swapped the new file in already. Two runs of the same bytes share one
+                // staged name, so the copy may be the very asset now under the name: delete it
+                // only while it still carries a staging name.
+                println!("{} is already on the release with its sha256 (another run)", file.name);
                 let assets = releases::list_assets(connection, release.id)?;
-                match assets.iter().find(|asset| asset.name == aside) {
-                    // An earlier attempt of this very rename went through.
-                    Some(asset) if asset.id == *id => {}
-                    // A copy moved aside by an earlier run is in the way: it is ours, and stale.
-                    Some(stale) => {
-                        releases::delete_asset(connection, stale.id)?;
-                        if !matches!(releases::rename_asset(connection, *id, &aside)?, Written::Done(_)) {
-                            anyhow::bail!("{aside} is taken on the release; cannot move the old {} aside", file.name);
-                        }
-                    }
-                    None => anyhow::bail!("cannot move the old {} aside as {aside}", file.name),
+                if let Some(copy) = assets.iter().find(|asset| asset.id == swap.new_id && is_in_transit(&asset.name)) {
+                    println!("deleting {}: not needed", copy.name);
+                    releases::delete_asset(connection, copy.id)?;
                 }
+                return Ok(None);
             }
             Some((*id, aside))
         }
     };
-    let renamed = rename_in(connection, release, file, swap.staged_id, verified);
-    match (renamed, moved_aside) {
-        (Ok(()), Some((old_id, _))) => {
-            println!("deleting the replaced {}", file.name);
-            releases::delete_asset(connection, old_id)
-        }
-        (Ok(()), None) => Ok(()),
-        (Err(error), Some((old_id, aside))) => {
-            let restored = releases::rename_asset(connection, old_id, &file.name);
-            let state = match restored {
+    match rename_in(connection, release, file, swap.new_id, verified) {
+        Ok(()) => Ok(Some(Swapped { file, new_id: swap.new_id, aside })),
+        Err(error) => {
+            let Some((old_id, aside)) = aside else {
+                return Err(error.context(format!(
+                    "{} is not on the release yet: its verified copy is there as {}",
+                    file.name,
+                    staging_name(file)
+                )));
+            };
+            let state = match releases::rename_asset(connection, old_id, &file.name) {
                 Ok(Written::Done(_)) => format!("the old {} is back under its name", file.name),
                 _ => {
                     format!("the old {} is on the release as {aside}, the new one as {}", file.name, staging_name(file))
@@ -728,11 +841,60 @@ fn swap_without_a_gap(
             };
             Err(error.context(format!("renaming the new {} in failed; {state}", file.name)))
         }
-        (Err(error), None) => Err(error.context(format!(
-            "{} is not on the release yet: its verified copy is there as {}",
-            file.name,
-            staging_name(file)
-        ))),
+    }
+}
+
+/// Rename the old asset `id` to `aside`; `false` when it is gone because another run already put
+/// this run's very bytes under the name.
+fn move_aside(
+    connection: &Connection,
+    release: &Release,
+    file: &LocalFile,
+    id: u64,
+    aside: &str,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<bool> {
+    match releases::rename_asset(connection, id, aside)? {
+        Written::Done(_) => return Ok(true),
+        Written::Gone => {
+            let assets = releases::list_assets(connection, release.id)?;
+            return match assets.iter().find(|asset| asset.name == file.name) {
+                Some(asset) if asset.is_uploaded() && asset_sha256(connection, asset, verified)? == file.sha256 => {
+                    Ok(false)
+                }
+                _ => anyhow::bail!(
+                    "the old {} disappeared from the release while this run replaced it (another run with other files?)",
+                    file.name
+                ),
+            };
+        }
+        Written::NameTaken | Written::TakenAfterCutOff(_) => {}
+    }
+    let assets = releases::list_assets(connection, release.id)?;
+    match assets.iter().find(|asset| asset.name == aside) {
+        // An earlier attempt of this very rename went through.
+        Some(asset) if asset.id == id => Ok(true),
+        // A copy moved aside by an earlier run is in the way: it is ours, and stale.
+        Some(stale) => {
+            releases::delete_asset(connection, stale.id)?;
+            match releases::rename_asset(connection, id, aside)? {
+                Written::Done(_) => Ok(true),
+                _ => anyhow::bail!("{aside} is taken on the release; cannot move the old {} aside", file.name),
+            }
+        }
+        None => anyhow::bail!("cannot move the old {} aside as {aside}", file.name),
+    }
+}
+
+/// After a failed run on a published release: delete the staged copies on it (users see them on
+/// the release page), best effort. Copies moved aside stay: they may hold a name's content.
+fn withdraw_staged_copies(connection: &Connection, release: &Release) {
+    let Ok(assets) = releases::list_assets(connection, release.id) else { return };
+    for asset in assets.iter().filter(|asset| staged_for(&asset.name).is_some()) {
+        match releases::delete_asset(connection, asset.id) {
+            Ok(()) => println!("withdrew {} from the published release", asset.name),
+            Err(error) => eprintln!("warning: could not withdraw {}: {}", asset.name, failure::lines(&error).message),
+        }
     }
 }
 
@@ -740,7 +902,7 @@ fn delete_extras(connection: &Connection, plan: &Plan) -> anyhow::Result<()> {
     for (asset, extra) in &plan.extras {
         check_interrupted()?;
         match extra {
-            Extra::Cleanup => println!("deleting {}: a staged copy an earlier run left behind", asset.name),
+            Extra::Cleanup => println!("deleting {}: a copy in transit an earlier run left behind", asset.name),
             Extra::Remove if plan.standing == Standing::Draft => {
                 println!(
                     "deleting {} from the draft: checksums.txt does not list it, so it is not published",
@@ -772,7 +934,7 @@ fn rename_in(
             Ok(())
         }
         Written::Done(asset) => anyhow::bail!("GitHub named the renamed asset {} instead of {}", asset.name, file.name),
-        Written::NameTaken | Written::TakenAfterCutOff(_) => {
+        Written::NameTaken | Written::TakenAfterCutOff(_) | Written::Gone => {
             // An earlier attempt of this rename went through, or another run got there first: fine
             // when the same bytes are there.
             let assets = releases::list_assets(connection, release.id)?;
@@ -817,6 +979,7 @@ fn upload_verified(
             Written::Done(asset) => return check_stored(connection, file, as_name, asset, verified),
             Written::TakenAfterCutOff(failures) => cut_off.extend(failures),
             Written::NameTaken => {}
+            Written::Gone => anyhow::bail!("uploading {as_name}: release {} is gone (deleted meanwhile?)", release.tag),
         }
         // The name is taken: by this run's own cut-off attempt (deleted at once), or by another
         // run's upload (given a moment to finish).
@@ -909,7 +1072,25 @@ fn verify_and_publish(
     prerelease: bool,
     verified: &mut BTreeMap<u64, String>,
 ) -> anyhow::Result<Release> {
-    let assets = releases::list_assets(connection, release.id)?;
+    // Copies in transit left by this run or by another one running at the same time (which may
+    // put up a new one meanwhile): deleted until none is left, a few rounds at most.
+    let mut assets = releases::list_assets(connection, release.id)?;
+    for round in 0..5u32 {
+        let leftovers: Vec<Asset> = assets
+            .iter()
+            .filter(|asset| is_in_transit(&asset.name) && !local.iter().any(|file| file.name == asset.name))
+            .cloned()
+            .collect();
+        if leftovers.is_empty() {
+            break;
+        }
+        for asset in &leftovers {
+            println!("deleting {}: a copy in transit, not a file of checksums.txt", asset.name);
+            releases::delete_asset(connection, asset.id)?;
+        }
+        github_api::sleep_interruptibly(connection.backoff_base.saturating_mul(round + 1))?;
+        assets = releases::list_assets(connection, release.id)?;
+    }
     let mut problems = Vec::new();
     for file in local {
         match assets.iter().find(|asset| asset.name == file.name) {
@@ -953,8 +1134,10 @@ fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::E
     let tag = &release.tag;
     let state = if release.draft {
         "still a draft, not published".to_string()
+    } else if failure::is_interrupt(&error) {
+        "published; files being added or replaced wait under staging names for a re-run".to_string()
     } else {
-        "published; files being added or replaced are under staging names until a re-run renames them in".to_string()
+        "published, and its files are as they were unless said otherwise above".to_string()
     };
     if failure::is_interrupt(&error) {
         return error.context(format!("release {tag} is {state}; re-run `{rerun}` to finish"));
@@ -1009,6 +1192,7 @@ fn describe(file: &LocalFile, action: &Action, standing: Standing) -> (&'static 
             ),
         ),
         Action::Resume { .. } => ("resume", "an earlier run's verified staged copy is renamed in".into()),
+        Action::Restore { .. } => ("restore", "moved aside by a swap that was cut off: renamed back".into()),
         Action::Refuse { release_sha256 } => (
             "refuse",
             format!("the release has {}, the local file is sha256:{}", described_hash(release_sha256), file.sha256),
@@ -1017,8 +1201,13 @@ fn describe(file: &LocalFile, action: &Action, standing: Standing) -> (&'static 
 }
 
 fn describe_extra(asset: &Asset, extra: Extra, standing: Standing) -> (&'static str, &'static str) {
+    let moved_aside = logical_name(asset) != asset.name;
     match extra {
-        Extra::Cleanup => ("cleanup", "a staged copy an earlier run left behind: deleted"),
+        Extra::Cleanup => ("cleanup", "a copy in transit an earlier run left behind: deleted"),
+        Extra::Refuse if moved_aside => (
+            "refuse",
+            "a published file moved aside by a swap that was cut off, not in checksums.txt (--remove its name)",
+        ),
         Extra::Remove if !asset.is_uploaded() => ("remove", "an unfinished upload not in checksums.txt: deleted"),
         Extra::Remove if standing == Standing::Draft => {
             ("remove", "on the draft but not in checksums.txt: deleted before publishing")
@@ -1068,6 +1257,7 @@ pub fn render_result_table(plan: &Plan) -> String {
             Action::Redo { .. } => "unfinished upload redone",
             Action::Replace { .. } => "replaced (--replace)",
             Action::Resume { .. } => "staged copy renamed in",
+            Action::Restore { .. } => "renamed back",
             Action::Refuse { .. } => "refused",
         };
         table.push_str(&format!("| `{}` | {result} | `{}` |\n", file.name, file.sha256));
@@ -1173,7 +1363,8 @@ mod tests {
         ];
         let replace = BTreeSet::from(["bin".to_string()]);
         let plan = plan(std::slice::from_ref(&file), &assets, Standing::Published, &replace, &none());
-        assert_eq!(plan.files[0].1, Action::Resume { staged_id: 2, old: Some(Old::Replaced(1, "f".repeat(64))) });
+        let old = Old::Replaced { id: 1, sha256: "f".repeat(64), moved_aside: false };
+        assert_eq!(plan.files[0].1, Action::Resume { staged_id: 2, old: Some(old) });
         let extras: Vec<_> = plan.extras.iter().map(|(asset, extra)| (asset.id, *extra)).collect();
         assert_eq!(extras, [(4, Extra::Cleanup), (3, Extra::Cleanup)], "sorted by name");
         // Without --replace the differing file is still refused, staged copy or not.

@@ -187,6 +187,12 @@ fn check_names_and_sizes(dir: &Path, listed: &[(String, String)]) -> anyhow::Res
         if let Some(why) = github_renames(name) {
             problems.push(format!("{}: GitHub would publish it under another name ({why})", shown(name)));
         }
+        if name.starts_with('-') {
+            problems.push(format!("{}: starts with '-', so commands would take it for a flag", shown(name)));
+        }
+        if name.contains(".xtask-staged-") || name.contains(".xtask-replaced-") {
+            problems.push(format!("{}: carries the mark github-release gives copies in transit", shown(name)));
+        }
         if let Some(first) = seen_lowercase.insert(name.to_ascii_lowercase(), name)
             && first != name
         {
@@ -207,8 +213,8 @@ fn check_names_and_sizes(dir: &Path, listed: &[(String, String)]) -> anyhow::Res
     Err(refuse(
         format!("{} cannot be published as it is, nothing was sent: {}", dir.display(), problems.join("; ")),
         format!(
-            "name release files with ASCII letters, digits, '.', '-' and '_' only (as `cargo xtask sidecar` does) and \
-             keep each under 2 GiB; then `{}` again",
+            "name release files with ASCII letters, digits, '.', '-' and '_' only, not starting with '-' or '.' (as \
+             `cargo xtask sidecar` does), and keep each under 2 GiB; then `{}` again",
             checksums_command(dir)
         ),
     ))

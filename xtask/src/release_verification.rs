@@ -45,7 +45,6 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
     let text = std::fs::read_to_string(&list_path).with_context(|| format!("reading {}", list_path.display()))?;
     let listed = parse_lines(&text, &format!("{CHECKSUMS_FILE} of {tag}"))?;
     let (mut checked, mut downloaded_to_hash) = (0, 0);
-    let (mut differing, mut extra_names) = (Vec::new(), Vec::new());
     for (hex, name) in &listed {
         let Some(asset) = assets.iter().find(|asset| asset.name == *name) else {
             problems.push(format!("{name}: missing from the release"));
@@ -73,7 +72,6 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
         if release_hex != *hex {
             let source = if download.is_some() || asset.sha256.is_none() { "downloaded" } else { "GitHub's digest is" };
             problems.push(format!("{name}: {CHECKSUMS_FILE} says sha256:{hex}, {source} sha256:{release_hex}"));
-            differing.push(name.as_str());
             continue;
         }
         println!("ok  {name}  sha256:{hex}");
@@ -82,19 +80,10 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
     for asset in assets.iter().filter(|asset| asset.name != CHECKSUMS_FILE) {
         if !listed.iter().any(|(_, name)| *name == asset.name) {
             problems.push(format!("{}: on the release but not in {CHECKSUMS_FILE}", asset.name));
-            extra_names.push(asset.name.as_str());
         }
     }
     if !problems.is_empty() {
-        let mut repair = format!("cargo xtask github-release --tag {}", shell_quote(tag));
-        if !differing.is_empty() {
-            repair.push_str(" --replace");
-            differing.iter().for_each(|name| repair.push_str(&format!(" {}", shell_quote(name))));
-        }
-        if !extra_names.is_empty() {
-            repair.push_str(" --remove");
-            extra_names.iter().for_each(|name| repair.push_str(&format!(" {}", shell_quote(name))));
-        }
+        let plan = format!("cargo xtask github-release --tag {} --dry-run", shell_quote(tag));
         return Err(refuse(
             format!(
                 "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",
@@ -102,8 +91,8 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
                 problems.join("; ")
             ),
             format!(
-                "do not install from this release; with the right files in dist/, `{repair}` repairs it (unless the \
-                 release is immutable: then publish a new version)"
+                "do not install from this release; with the right files in dist/, `{plan}` shows what differs and \
+                 the --replace / --remove that repair it (unless the release is immutable: then publish a new version)"
             ),
         ));
     }

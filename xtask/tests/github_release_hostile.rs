@@ -58,17 +58,6 @@ fn published_then_rebuilt(stand_in: &StandIn) -> (tempfile::TempDir, std::path::
     (folder, dir)
 }
 
-/// Every name the release had before still resolves to a file: the old bytes or the new.
-fn nothing_missing(stand_in: &StandIn, before: &[(String, Option<String>)]) {
-    let now = assets(stand_in, TAG);
-    for (name, _) in before {
-        assert!(
-            now.iter().any(|(present, _)| present == name),
-            "{name} is missing from the published release: {now:?}"
-        );
-    }
-}
-
 #[test]
 fn a_failed_replacement_leaves_the_published_release_whole_and_the_hinted_command_finishes_it() {
     let stand_in = stand_in();
@@ -78,11 +67,9 @@ fn a_failed_replacement_leaves_the_published_release_whole_and_the_hinted_comman
     stand_in.inject(Fault::new(Target::Uploads, 2, usize::MAX, FaultKind::Status(500)));
     let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
     let stderr = failed_with(&output, 1, &["answered 500", "published"]);
-    assert_eq!(
-        assets(&stand_in, TAG).into_iter().filter(|(name, _)| !name.contains(".xtask-")).collect::<Vec<_>>(),
-        before,
-        "the published files changed although the replacement failed"
-    );
+    // Exactly as before: the staged copy that did go up is withdrawn, so users see nothing new.
+    assert_eq!(assets(&stand_in, TAG), before, "the published release changed although the replacement failed");
+    succeeded(&verify_release(&stand_in, &[], None), "verify the untouched release");
     let hinted = hinted_command(&stderr);
     assert!(hinted.contains("--replace") && hinted.contains("'"), "the hint drops --replace or the quoting: {hinted}");
 
@@ -102,17 +89,131 @@ fn a_rename_that_fails_puts_the_old_file_back_and_the_hinted_command_finishes_th
     stand_in.inject(Fault::new(Target::EditAsset, 2, 5, FaultKind::Status(502)));
     let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
     let stderr = failed_with(&output, 1, &["renaming the new", "is back under its name"]);
-    nothing_missing(&stand_in, &before);
-    assert!(
-        assets(&stand_in, TAG).contains(&before.iter().find(|(name, _)| name == BINARY).unwrap().clone()),
-        "the old binary is not back"
-    );
+    assert_eq!(assets(&stand_in, TAG), before, "the published release changed");
 
     stand_in.clear_requests_and_faults();
-    let output = run_pasted(&stand_in, &hinted_command(&stderr));
-    succeeded(&output, "the hinted command");
-    assert!(stdout(&output).contains("  resume   "), "{}", stdout(&output));
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted command");
     assert_eq!(assets(&stand_in, TAG), expected_assets(&dir));
+}
+
+#[test]
+fn a_swap_that_fails_after_another_went_through_puts_both_back() {
+    let stand_in = stand_in();
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    let before = assets(&stand_in, TAG);
+    // Edits 1-2 swap the binary; edit 3 moves the old checksums.txt aside; edits 4-8 (its rename
+    // in) fail; then it and the binary are put back.
+    stand_in.inject(Fault::new(Target::EditAsset, 4, 5, FaultKind::Status(502)));
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let stderr = failed_with(&output, 1, &["were put back", "the release has the files it had"]);
+    assert_eq!(assets(&stand_in, TAG), before, "a published release mixes new and old files");
+    succeeded(&verify_release(&stand_in, &[], None), "the release still verifies");
+    stand_in.clear_requests_and_faults();
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted command");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(&dir));
+}
+
+/// The published release after a swap was cut off between moving `name` aside and renaming the
+/// new file in: the name is missing, its old content sits under `<name>.xtask-replaced-<hex>`.
+fn cut_off_mid_swap(stand_in: &StandIn, name: &str) {
+    let mut state = stand_in.lock();
+    let asset = state.release_mut(TAG).unwrap().assets.iter_mut().find(|asset| asset.name == name).unwrap();
+    let hex = asset.digest.as_ref().unwrap()[7..19].to_string();
+    asset.name = format!("{name}.xtask-replaced-{hex}");
+}
+
+#[test]
+fn a_file_moved_aside_by_a_cut_off_swap_still_counts_as_published() {
+    // Same bytes locally: renamed back, nothing uploaded.
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    publish_first(&stand_in, dir);
+    cut_off_mid_swap(&stand_in, BINARY);
+    let output = github_release(&stand_in, dir, &[]);
+    succeeded(&output, "a run over a file moved aside");
+    assert!(stdout(&output).contains(&format!("  restore  {BINARY}")), "{}", stdout(&output));
+    assert!(uploads(&stand_in.requests()).is_empty());
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+
+    // Other bytes locally: refused unless named by --replace, like the file under its name.
+    let stand_in = release_folders::stand_in();
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    cut_off_mid_swap(&stand_in, BINARY);
+    let output = github_release(&stand_in, &dir, &["--replace", "checksums.txt"]);
+    failed_with(
+        &output,
+        1,
+        &[&format!("{BINARY}: the release has sha256:"), &format!("--replace checksums.txt {BINARY}")],
+    );
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+
+    // Gone from the folder: a published file not in checksums.txt, deleted only by --remove.
+    let stand_in = release_folders::stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    publish_first(&stand_in, dir);
+    cut_off_mid_swap(&stand_in, WINDOWS);
+    std::fs::remove_file(dir.join(WINDOWS)).unwrap();
+    seal(dir, VERSION, COMMIT);
+    let output = github_release(&stand_in, dir, &["--replace", "checksums.txt"]);
+    let stderr = failed_with(&output, 1, &["does not list", &format!("--remove {WINDOWS}")]);
+    assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted --remove");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+}
+
+#[test]
+fn two_identical_replacements_at_once_both_succeed_and_leave_nothing_behind() {
+    let stand_in = stand_in();
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    stand_in.inject(Fault::new(Target::Uploads, 1, 2, FaultKind::HoldUntil(2)));
+    let dir_text = dir.to_str().unwrap().to_string();
+    let start = || {
+        let args = ["github-release", "--tag", TAG, "--dir", &dir_text, "--replace", BINARY, "checksums.txt"];
+        command(&stand_in, &args, Some(&stand_in.token)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (first, second) = (start(), start());
+    for output in [first.wait_with_output().unwrap(), second.wait_with_output().unwrap()] {
+        let stderr = succeeded(&output, "one of two replacements at once");
+        assert!(!stderr.contains("check --repo"), "{stderr}");
+    }
+    assert_eq!(assets(&stand_in, TAG), expected_assets(&dir));
+}
+
+#[test]
+fn names_that_start_with_a_dash_never_make_a_hint_that_fails() {
+    let stand_in = stand_in();
+    // Listed locally: refused before any request.
+    let folder = release_folder();
+    let dir = folder.path();
+    let dashed = "-dash-x86_64-unknown-linux-gnu";
+    std::fs::write(dir.join(dashed), b"dash").unwrap();
+    seal_with(dir, VERSION, COMMIT, &[dashed]);
+    failed_with(&github_release(&stand_in, dir, &[]), 1, &["starts with '-'", "nothing was sent"]);
+    assert!(stand_in.requests().is_empty());
+
+    // On the published release: the hint attaches it with `=`, and pasted it works.
+    let folder = release_folder();
+    let dir = folder.path();
+    publish_first(&stand_in, dir);
+    stand_in.lock().add_asset(TAG, "-stray.bin", "uploaded", b"stray", true);
+    let stderr = failed_with(&github_release(&stand_in, dir, &[]), 1, &["--remove=-stray.bin"]);
+    succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted --remove=");
+    assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
+}
+
+#[test]
+fn a_folder_path_that_is_not_utf8_is_refused_as_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let stand_in = stand_in();
+    let folder = tempfile::tempdir().unwrap();
+    let odd = folder.path().join(std::ffi::OsStr::from_bytes(b"rel\xffease"));
+    std::fs::create_dir(&odd).unwrap();
+    let mut run = command(&stand_in, &["github-release", "--tag", TAG], Some(&stand_in.token));
+    run.arg("--dir").arg(&odd);
+    failed_with(&run.output().unwrap(), 2, &["is not UTF-8", "hint: "]);
+    assert!(stand_in.requests().is_empty());
 }
 
 #[test]
@@ -305,6 +406,13 @@ fn an_immutable_release_missing_a_file_is_refused_with_the_way_out_not_a_rerun()
     let stderr = failed_with(&output, 1, &["immutable", &format!("{WINDOWS} is missing"), "new version"]);
     assert!(!stderr.contains("re-run"), "an immutable release was hinted at a re-run:\n{stderr}");
     assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
+
+    // A rebuilt file: the same way out, never a --replace that GitHub would refuse.
+    let stand_in = release_folders::stand_in();
+    stand_in.lock().immutable_releases = true;
+    let (_folder, dir) = published_then_rebuilt(&stand_in);
+    let stderr = failed_with(&github_release(&stand_in, &dir, &[]), 1, &["immutable", "differs", "new version"]);
+    assert!(!stderr.contains("--replace"), "{stderr}");
 }
 
 #[test]

@@ -239,6 +239,8 @@ pub enum Written {
     /// `422 already_exists` after earlier attempts of this very upload were cut off (how, in
     /// words): the name is most likely taken by what those attempts left.
     TakenAfterCutOff(Vec<&'static str>),
+    /// `404`: the asset to rename is gone (another run deleted or replaced it).
+    Gone,
 }
 
 /// Rename an asset (GitHub keeps its id and bytes).
@@ -247,6 +249,7 @@ pub fn rename_asset(connection: &Connection, asset_id: u64, name: &str) -> anyho
     let reply = send(connection, &Request::with("PATCH", url.clone(), RequestBody::Json(json!({"name": name}))))?;
     match reply.status {
         200 => Ok(Written::Done(asset_from_json(&reply.json()?)?)),
+        404 => Ok(Written::Gone),
         _ if reply.is_already_exists() => Ok(Written::NameTaken),
         _ if is_immutable_refusal(&reply) => Err(immutable_error(&format!("renaming an asset to {name}"))),
         _ => Err(unexpected(&format!("PATCH {url}"), &reply)),
