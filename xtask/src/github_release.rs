@@ -84,8 +84,8 @@ pub enum Action {
     /// download that, so it is deleted and the file uploaded again.
     Redo { asset_id: u64, state: String },
     /// Named in `--replace` and different on the release: the new file is uploaded under a staging
-    /// name and verified, then the old one is deleted and the new one renamed in.
-    Replace { asset_id: u64, release_sha256: Option<String> },
+    /// name and verified, then swapped in for `old` (moved aside first, deleted once all are in).
+    Replace { old: Old },
     /// An earlier run left a verified staged copy of this very file: renamed in, taking the place
     /// of `old`, the unfinished or replaced asset under the name.
     Resume { staged_id: u64, old: Option<Old> },
@@ -114,7 +114,7 @@ fn logical_name(asset: &Asset) -> &str {
 /// What happens to an asset of the release that `checksums.txt` does not list.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Extra {
-    /// A staged or moved-aside copy an earlier run left behind: deleted.
+    /// A staged copy an earlier run left behind, or a moved-aside one whose name is back: deleted.
     Cleanup,
     /// On a draft, unfinished, or named by `--remove`: deleted, said out loud.
     Remove,
@@ -208,9 +208,7 @@ pub fn plan(
                     Action::Refuse { release_sha256: asset.sha256.clone() }
                 }
                 (current, Some(staged)) => Action::Resume { staged_id: staged.id, old: current.map(old_of) },
-                (Some(asset), None) if asset.is_uploaded() => {
-                    Action::Replace { asset_id: asset.id, release_sha256: asset.sha256.clone() }
-                }
+                (Some(asset), None) if asset.is_uploaded() => Action::Replace { old: old_of(asset) },
                 (Some(asset), None) => Action::Redo { asset_id: asset.id, state: asset.state.clone() },
                 (None, None) => Action::Upload,
             };
@@ -483,7 +481,8 @@ fn known_assets(
 ) -> anyhow::Result<Vec<Asset>> {
     let mut assets = releases::list_assets(connection, release.id)?;
     for asset in assets.iter_mut().filter(|asset| asset.is_uploaded() && asset.sha256.is_none()) {
-        let of_interest = local.iter().any(|file| file.name == asset.name)
+        // A local name, a copy of one moved aside (it may hold the name's content), or a staged copy.
+        let of_interest = local.iter().any(|file| file.name == logical_name(asset))
             || staged_for(&asset.name).is_some_and(|(name, _)| local.iter().any(|file| file.name == name));
         if of_interest {
             let hash = asset_sha256(connection, asset, verified)?;
@@ -533,8 +532,11 @@ fn refuse_plan(plan: &Plan, flags: &GithubReleaseFlags, tag: &str) -> anyhow::Re
                  let its files change, so running this again cannot complete it",
                 what.join("; ")
             ),
-            "publish the fix as a new version: bump it (`cargo xtask bump proxy patch`), then release that (RELEASE.md); \
-             say in the new release's notes that it replaces this one",
+            format!(
+                "publish the fix as a new version: bump it (`cargo xtask bump {} patch`), then release that \
+                 (RELEASE.md); say in the new release's notes that it replaces this one",
+                crate::workspace::TAG_PACKAGE
+            ),
         ));
     }
     let refused_files = plan.refused_files();
@@ -676,11 +678,7 @@ fn execute(
                 );
                 let old = match action {
                     Action::Redo { asset_id, .. } => Some(Old::Unfinished(*asset_id)),
-                    Action::Replace { asset_id, release_sha256 } => Some(Old::Replaced {
-                        id: *asset_id,
-                        sha256: release_sha256.clone().unwrap_or_default(),
-                        moved_aside: false,
-                    }),
+                    Action::Replace { old } => Some(old.clone()),
                     _ => None,
                 };
                 swaps.push(Swap { file, new_id: staged.id, old });
@@ -1183,14 +1181,20 @@ fn describe(file: &LocalFile, action: &Action, standing: Standing) -> (&'static 
         Action::Redo { state, .. } => {
             ("redo", format!("an unfinished upload (state {state}) is deleted, then uploaded{staged}"))
         }
-        Action::Replace { release_sha256, .. } => (
-            "replace",
-            format!(
-                "--replace: sha256:{} goes up under a staging name and is verified, then replaces the release's {}",
-                file.sha256,
-                described_hash(release_sha256)
-            ),
-        ),
+        Action::Replace { old } => {
+            let old_sha256 = match old {
+                Old::Replaced { sha256, .. } if !sha256.is_empty() => Some(sha256.clone()),
+                _ => None,
+            };
+            (
+                "replace",
+                format!(
+                    "--replace: sha256:{} goes up under a staging name and is verified, then replaces the release's {}",
+                    file.sha256,
+                    described_hash(&old_sha256)
+                ),
+            )
+        }
         Action::Resume { .. } => ("resume", "an earlier run's verified staged copy is renamed in".into()),
         Action::Restore { .. } => ("restore", "moved aside by a swap that was cut off: renamed back".into()),
         Action::Refuse { release_sha256 } => (
@@ -1344,7 +1348,8 @@ mod tests {
         ];
         let replace = BTreeSet::from(["differs".to_string(), "same".to_string()]);
         let plan = plan(&files, &assets, Standing::Published, &replace, &none());
-        assert_eq!(plan.files[0].1, Action::Replace { asset_id: 2, release_sha256: Some("f".repeat(64)) });
+        let old = Old::Replaced { id: 2, sha256: "f".repeat(64), moved_aside: false };
+        assert_eq!(plan.files[0].1, Action::Replace { old });
         assert_eq!(plan.files[1].1, Action::Skip);
         assert_eq!(plan.files[2].1, Action::Refuse { release_sha256: None }, "no digest, not named: refused");
         assert_eq!(plan.file_writes(), 1);
@@ -1375,6 +1380,21 @@ mod tests {
         let plan = self::plan(&[local("bin", 'c')], &forged, Standing::Published, &none(), &none());
         assert_eq!(plan.files[0].1, Action::Upload);
         assert_eq!(plan.extras[0].1, Extra::Cleanup);
+    }
+
+    #[test]
+    fn a_name_held_aside_by_a_cut_off_swap_is_restored_or_replaced_from_where_it_is() {
+        let file = local("bin", 'c');
+        let aside = asset(5, &format!("bin{REPLACED_MARK}ffffffffffff"), "uploaded", Some('f'));
+        let replace = BTreeSet::from(["bin".to_string()]);
+        let plan =
+            plan(std::slice::from_ref(&file), std::slice::from_ref(&aside), Standing::Published, &replace, &none());
+        let old = Old::Replaced { id: 5, sha256: "f".repeat(64), moved_aside: true };
+        assert_eq!(plan.files[0].1, Action::Replace { old });
+        assert!(plan.extras.is_empty(), "the aside copy is the old file, not a leftover: {:?}", plan.extras);
+        let same = asset(5, &format!("bin{REPLACED_MARK}cccccccccccc"), "uploaded", Some('c'));
+        let plan = self::plan(&[file], &[same], Standing::Published, &none(), &none());
+        assert_eq!(plan.files[0].1, Action::Restore { asset_id: 5 });
     }
 
     #[test]
