@@ -83,7 +83,10 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
         }
     }
     if !problems.is_empty() {
-        let plan = format!("cargo xtask github-release --tag {} --dry-run", shell_quote(tag));
+        let mut plan = format!("cargo xtask github-release --tag {} --dry-run", shell_quote(tag));
+        if let Some(repo) = repo {
+            plan.push_str(&format!(" --repo {}", shell_quote(repo)));
+        }
         return Err(refuse(
             format!(
                 "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",

@@ -373,7 +373,7 @@ fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
         release.assets.retain(|a| a.name != ARCHIVE);
     }
     stand_in.lock().add_asset(TAG, "stray.bin", "uploaded", b"stray", true);
-    let output = verify_release(&stand_in, &[], None);
+    let output = verify_release(&stand_in, &["--repo", OWNER_REPO], None);
     failed_with(
         &output,
         1,
@@ -382,7 +382,7 @@ fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
             &format!("GitHub's digest is sha256:{}", sha256_hex_of_bytes(b"swapped")),
             &format!("{ARCHIVE}: missing from the release"),
             "stray.bin: on the release but not in checksums.txt",
-            "hint: ",
+            &format!("`cargo xtask github-release --tag {TAG} --dry-run --repo {OWNER_REPO}`"),
         ],
     );
     assert!(!text(&output.stderr).contains(WINDOWS), "a good asset was reported");
