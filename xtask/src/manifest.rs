@@ -28,6 +28,8 @@ pub struct ArtifactRecord {
     pub git_commit: String,
     pub python: String,
     pub pyinstaller: String,
+    /// Where it was built: see [`runner_label`].
+    pub runner: String,
 }
 
 impl ArtifactRecord {
@@ -45,8 +47,27 @@ impl ArtifactRecord {
             "git_commit": self.git_commit,
             "python": self.python,
             "pyinstaller": self.pyinstaller,
+            "runner": self.runner,
         })
     }
+}
+
+/// Where a build runs, as recorded in `runner`: `XTASK_RUNNER` when set (the workflow passes its
+/// runner label, e.g. `ubuntu-24.04`), else inside Actions the runner's image and architecture
+/// (`ImageOS`, `RUNNER_ARCH`), else `local`.
+pub fn runner_label() -> String {
+    let variable = |name: &str| std::env::var(name).ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty());
+    if let Some(label) = variable("XTASK_RUNNER") {
+        return label;
+    }
+    if crate::gha::in_actions() {
+        let parts: Vec<String> = ["ImageOS", "RUNNER_ARCH"].iter().filter_map(|name| variable(name)).collect();
+        if !parts.is_empty() {
+            return format!("github {}", parts.join(" "));
+        }
+        return "github".to_string();
+    }
+    "local".to_string()
 }
 
 /// The manifest after replacing the records of `records`' files, sorted by file name.
@@ -152,6 +173,7 @@ mod tests {
             git_commit: "unknown".into(),
             python: "3.11.7".into(),
             pyinstaller: "6.19.0".into(),
+            runner: "local".into(),
         }
     }
 
@@ -201,6 +223,7 @@ mod tests {
             "git_commit",
             "python",
             "pyinstaller",
+            "runner",
         ] {
             assert!(value["artifacts"][0].get(key).is_some(), "missing {key}");
         }

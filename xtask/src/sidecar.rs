@@ -421,6 +421,7 @@ fn publish(
         git_commit: provenance.git_commit.clone(),
         python: toolchain.python.clone(),
         pyinstaller: toolchain.pyinstaller.clone(),
+        runner: manifest::runner_label(),
     };
     let records = vec![
         record(&binary_name, "binary", contents.len(), &binary_hash),
