@@ -13,12 +13,15 @@ use anyhow::Context;
 use crate::failure::refuse;
 use crate::flags::ChecksumsFlags;
 use crate::workspace::Workspace;
-use crate::{files, gha, hashing, release_notes};
+use crate::{files, gha, hashing, release_notes, sidecars_json};
 
 pub const CHECKSUMS_FILE: &str = "checksums.txt";
 pub const NOTES_FILE: &str = "release-notes.md";
 /// Files of a release folder that are not artifacts.
 const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME];
+/// Files this command writes, which no `.sha256` may list (`sidecars.json` is listed in
+/// `checksums.txt` by this command itself, from the bytes it writes).
+const WRITTEN_HERE: [&str; 4] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME, sidecars_json::FILE_NAME];
 
 pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     if let Some(tag) = &flags.release {
@@ -61,18 +64,29 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Gather, check and write `checksums.txt` and `release-notes.md`; the number of files listed.
+/// Gather, check and write `checksums.txt`, `release-notes.md` and, when the folder holds sidecar
+/// binaries, `sidecars.json` (listed in `checksums.txt`); the number of files listed.
 ///
-/// Both files are written to temporary files first; an interrupt (Ctrl-C, SIGTERM) up to the
-/// commit point (the check right before the two renames) writes nothing and exits 130. A file whose
-/// contents would not change is not rewritten.
+/// The files are written to temporary files first; an interrupt (Ctrl-C, SIGTERM) up to the
+/// commit point (the check right before the renames) writes nothing and exits 130. A file whose
+/// contents would not change is not rewritten. A `sidecars.json` left from an earlier run is
+/// removed when the folder no longer holds a binary.
 pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<usize> {
-    let hashes = gather(dir)?;
-    check_manifest(dir)?;
+    let mut hashes = gather(dir)?;
+    let records = check_manifest(dir)?;
+    let index_path = dir.join(sidecars_json::FILE_NAME);
+    let index = sidecars_json::render(&records, &hashes)?;
+    if let Some(text) = &index {
+        hashes.insert(sidecars_json::FILE_NAME.to_string(), hashing::sha256_hex_of_bytes(text.as_bytes()));
+    }
     let notes = release_notes::render(&release_notes::input(workspace, &hashes));
     let (list, notes_path) = (dir.join(CHECKSUMS_FILE), dir.join(NOTES_FILE));
     let mut staged = Vec::new();
-    for (path, contents) in [(&list, render_checksums(&hashes)), (&notes_path, notes.clone())] {
+    let mut written = vec![(&list, render_checksums(&hashes)), (&notes_path, notes.clone())];
+    if let Some(text) = index.clone() {
+        written.push((&index_path, text));
+    }
+    for (path, contents) in written {
         crate::process::check_interrupted()?;
         if std::fs::symlink_metadata(path).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
             return Err(refuse(
@@ -91,23 +105,27 @@ pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<
         })?);
     }
     crate::process::check_interrupted()?;
+    if index.is_none() && entry_kind(&index_path) == EntryKind::Regular {
+        std::fs::remove_file(&index_path).with_context(|| format!("removing the stale {}", index_path.display()))?;
+    }
     files::rename_all_into_place(staged)?;
-    println!("wrote {} ({} files) and {}", list.display(), hashes.len(), notes_path.display());
+    let index_said = if index.is_some() { format!(", {}", index_path.display()) } else { String::new() };
+    println!("wrote {} ({} files){index_said} and {}", list.display(), hashes.len(), notes_path.display());
     gha::step_summary(&notes)?;
     Ok(hashes.len())
 }
 
-/// `manifest.json` is published with the files: when present it must be a JSON object.
-fn check_manifest(dir: &Path) -> anyhow::Result<()> {
+/// `manifest.json` describes the files: when present it must be a JSON object; its records.
+fn check_manifest(dir: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     let path = dir.join(crate::manifest::FILE_NAME);
-    let Ok(metadata) = std::fs::symlink_metadata(&path) else { return Ok(()) };
+    let Ok(metadata) = std::fs::symlink_metadata(&path) else { return Ok(Vec::new()) };
     let hint = "rebuild it with `cargo xtask sidecar`, or delete it if this folder has no sidecars";
     if !metadata.is_file() {
         return Err(refuse(format!("{} is not a regular file", path.display()), hint));
     }
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(value) if value.is_object() => Ok(()),
+        Ok(value) if value.is_object() => Ok(value["artifacts"].as_array().cloned().unwrap_or_default()),
         Ok(_) => Err(refuse(format!("{} is JSON but not an object", path.display()), hint)),
         Err(error) => Err(refuse(format!("{} is not valid JSON ({error})", path.display()), hint)),
     }
@@ -252,7 +270,7 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         let fix = format!("remove {source} or regenerate it: sha256sum FILE > FILE.sha256");
         let text = read_checksum_file(dir, source, &fix)?;
         for (hex, name) in parse_lines(&text, source)? {
-            if NOT_ARTIFACTS.contains(&name.as_str()) {
+            if WRITTEN_HERE.contains(&name.as_str()) {
                 reserved.push(format!("{source} lists {name}"));
                 continue;
             }
@@ -270,7 +288,7 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     if !reserved.is_empty() {
         return Err(refuse(
             format!("a .sha256 lists a file that checksums writes itself: {}", reserved.join("; ")),
-            format!("remove that line: {} are never listed", NOT_ARTIFACTS.join(", ")),
+            format!("remove that line: {} are written here, never by a .sha256", WRITTEN_HERE.join(", ")),
         ));
     }
     if !conflicts.is_empty() {

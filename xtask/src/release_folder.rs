@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::checksums::{self, CHECKSUMS_FILE};
 use crate::failure::{self, refuse, shell_quote};
-use crate::manifest;
+use crate::{manifest, sidecars_json};
 use crate::naming::shown;
 use crate::workspace::{self, Workspace};
 
@@ -157,7 +157,10 @@ pub fn read(dir: &Path) -> anyhow::Result<ReleaseFolder> {
     }
     check_names_and_sizes(dir, &listed)?;
     let verified = checksums::verify(dir).map_err(|error| nothing_sent(error, &rebuild_hint))?;
-    let (commit, versions) = manifest_binding(dir, &verified)?;
+    let (index, artifacts): (Vec<_>, Vec<_>) =
+        verified.iter().cloned().partition(|(name, _)| name == sidecars_json::FILE_NAME);
+    let (commit, versions) = manifest_binding(dir, &artifacts)?;
+    check_sidecar_index(dir, &artifacts, !index.is_empty())?;
     let mut files = Vec::new();
     for (name, sha256) in verified {
         let path = dir.join(&name);
@@ -329,6 +332,47 @@ fn manifest_binding(dir: &Path, verified: &[(String, String)]) -> anyhow::Result
         .map(|(package, seen)| (package, seen.into_iter().next().expect("one version each")))
         .collect();
     Ok((commit, versions))
+}
+
+/// A folder with sidecar binaries publishes `sidecars.json`, and it must be exactly what
+/// `checksums` derives from the manifest and the listed hashes: downstream apps trust it.
+fn check_sidecar_index(dir: &Path, artifacts: &[(String, String)], index_listed: bool) -> anyhow::Result<()> {
+    let names: BTreeSet<&str> = artifacts.iter().map(|(name, _)| name.as_str()).collect();
+    let records = records_of(dir, &names)?.unwrap_or_default();
+    let listed: BTreeMap<String, String> = artifacts.iter().cloned().collect();
+    let expected = sidecars_json::render(&records, &listed)?;
+    let path = dir.join(sidecars_json::FILE_NAME);
+    let fix = format!("run `{}`: it writes sidecars.json from manifest.json and lists it", checksums_command(dir));
+    match (expected, index_listed) {
+        (None, false) => Ok(()),
+        (None, true) => Err(refuse(
+            format!("{} lists {} but the folder holds no sidecar binary, nothing was sent", CHECKSUMS_FILE, path.display()),
+            fix,
+        )),
+        (Some(_), false) => Err(refuse(
+            format!(
+                "{} lists sidecar binaries but not {}: downstream apps read it to find each binary's build_id, \
+                 nothing was sent",
+                dir.join(CHECKSUMS_FILE).display(),
+                sidecars_json::FILE_NAME
+            ),
+            fix,
+        )),
+        (Some(text), true) => {
+            let on_disk = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            if on_disk != text.as_bytes() {
+                return Err(refuse(
+                    format!(
+                        "{} does not describe the files of {} as manifest.json and checksums.txt do, nothing was sent",
+                        path.display(),
+                        dir.display()
+                    ),
+                    fix,
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// When `dir` is the repository's `dist/`, the files must have been built from HEAD: after

@@ -47,12 +47,22 @@ pub fn render(input: &NotesInput) -> String {
         notes.push_str(&format!("| `{distribution}` | {version} |\n"));
     }
     let line = |(name, hex): &(String, String)| format!("- `{name}` — `sha256:{hex}`\n");
+    let is_binary = |name: &str| crate::naming::parse_sidecar_file_name(name).is_some();
     notes.push_str("\n## Sidecar binaries\n\n");
-    notes.extend(input.artifacts.iter().filter(|(name, _)| !is_archive(name)).map(line));
+    notes.extend(input.artifacts.iter().filter(|(name, _)| is_binary(name)).map(line));
     let archives: Vec<&(String, String)> = input.artifacts.iter().filter(|(name, _)| is_archive(name)).collect();
     if !archives.is_empty() {
         notes.push_str("\n## Archives\n\n");
         notes.extend(archives.into_iter().map(line));
+    }
+    let others: Vec<&(String, String)> =
+        input.artifacts.iter().filter(|(name, _)| !is_binary(name) && !is_archive(name)).collect();
+    if !others.is_empty() {
+        notes.push_str(
+            "\n## Index and SBOMs\n\n`sidecars.json` lists every binary with its `build_id`; each `.cdx.json` is \
+             the CycloneDX SBOM of one binary.\n\n",
+        );
+        notes.extend(others.into_iter().map(line));
     }
     notes.push_str(
         "\n## Verify\n\n\
@@ -84,6 +94,7 @@ mod tests {
             artifacts: vec![
                 ("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz".into(), HEX_B.into()),
                 ("lumen-argus-x86_64-unknown-linux-gnu".into(), HEX_A.into()),
+                ("sidecars.json".into(), HEX_A.into()),
             ],
             changelog: Some("- Fixed the relay.".into()),
         };
@@ -91,6 +102,8 @@ mod tests {
             "## Packages\n\n| package | version |\n|---|---|\n| `lumen-argus-core` | 0.1.1 |\n| `lumen-argus-proxy` | 0.2.0 |\n\n\
              ## Sidecar binaries\n\n- `lumen-argus-x86_64-unknown-linux-gnu` — `sha256:{HEX_A}`\n\n\
              ## Archives\n\n- `lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz` — `sha256:{HEX_B}`\n\n\
+             ## Index and SBOMs\n\n`sidecars.json` lists every binary with its `build_id`; each `.cdx.json` is \
+             the CycloneDX SBOM of one binary.\n\n- `sidecars.json` — `sha256:{HEX_A}`\n\n\
              ## Verify\n\nDownload the files and `checksums.txt` into one folder, then:\n\n\
              ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
              shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\

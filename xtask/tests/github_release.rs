@@ -27,7 +27,7 @@ fn first_publication_uploads_everything_then_publishes_and_a_rerun_sends_no_writ
     let requests = stand_in.requests();
     let mut uploaded = uploads(&requests);
     uploaded.sort();
-    let mut every_file = ["checksums.txt", ARCHIVE, WINDOWS, BINARY].map(String::from).to_vec();
+    let mut every_file = ["checksums.txt", "sidecars.json", ARCHIVE, WINDOWS, BINARY].map(String::from).to_vec();
     every_file.sort();
     assert_eq!(uploaded, every_file);
     assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
@@ -61,7 +61,7 @@ fn first_publication_uploads_everything_then_publishes_and_a_rerun_sends_no_writ
     let requests = stand_in.requests();
     assert_eq!(uploads(&requests), Vec::<String>::new(), "a re-run uploaded something");
     assert!(requests.iter().all(|r| r.method == "GET"), "a re-run wrote: {requests:?}");
-    assert_eq!(stdout(&output).matches("  skip ").count(), 4, "{}", stdout(&output));
+    assert_eq!(stdout(&output).matches("  skip ").count(), 5, "{}", stdout(&output));
     assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
 }
 
@@ -79,22 +79,23 @@ fn a_differing_asset_is_refused_with_nothing_changed_and_replace_swaps_only_that
     let new_hash = sha256_hex(&dir.join(BINARY));
     stand_in.clear_requests_and_faults();
     let output = github_release(&stand_in, dir, &[]);
-    // checksums.txt changed with the binary: both are refused, and the hint names both.
-    let stderr = failed_with(&output, 1, &[BINARY, &old_hash, &new_hash, &format!("--replace {BINARY} checksums.txt")]);
+    // checksums.txt and sidecars.json changed with the binary: all three are refused, and the hint names them.
+    let stderr =
+        failed_with(&output, 1, &[BINARY, &old_hash, &new_hash, &format!("--replace {BINARY} sidecars.json checksums.txt")]);
     assert!(stdout(&output).contains(&format!("  refuse   {BINARY}")), "{}\n{stderr}", stdout(&output));
     let requests = stand_in.requests();
     assert!(requests.iter().all(|r| r.method == "GET"), "a refused run wrote: {requests:?}");
     assert_eq!(assets(&stand_in, TAG), published, "a refused run changed the release");
 
     stand_in.clear_requests_and_faults();
-    let output = github_release(&stand_in, dir, &["--replace", BINARY, "checksums.txt"]);
+    let output = github_release(&stand_in, dir, &["--replace", BINARY, "sidecars.json", "checksums.txt"]);
     succeeded(&output, "--replace");
     assert!(stdout(&output).contains(&format!("renamed it in: {BINARY}")), "{}", stdout(&output));
     let requests = stand_in.requests();
     // Each new file goes up under a staging name first, then takes the old one's place.
-    assert_eq!(count(&requests, "DELETE"), 2, "{requests:?}");
+    assert_eq!(count(&requests, "DELETE"), 3, "{requests:?}");
     let uploaded = uploads(&requests);
-    assert_eq!(uploaded.len(), 2, "{uploaded:?}");
+    assert_eq!(uploaded.len(), 3, "{uploaded:?}");
     assert!(uploaded.iter().all(|name| name.contains(".xtask-staged-")), "{uploaded:?}");
     assert_eq!(assets(&stand_in, TAG), expected_assets(dir));
 }
@@ -127,7 +128,7 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     let requests = stand_in.requests();
     let mut uploaded = uploads(&requests);
     uploaded.sort();
-    let mut missing: Vec<String> = ["checksums.txt", BINARY, ARCHIVE, WINDOWS]
+    let mut missing: Vec<String> = ["checksums.txt", "sidecars.json", BINARY, ARCHIVE, WINDOWS]
         .iter()
         .map(|s| s.to_string())
         .filter(|n| *n != first_upload)
@@ -193,8 +194,8 @@ fn a_dry_run_prints_the_plan_and_sends_only_reads() {
     succeeded(&output, "dry run");
     let printed = stdout(&output);
     assert!(printed.contains("none yet, create a draft"), "{printed}");
-    assert_eq!(printed.matches("  upload ").count(), 4, "{printed}");
-    assert!(printed.contains("dry run: 4 to write, 0 already there; nothing was sent but reads"), "{printed}");
+    assert_eq!(printed.matches("  upload ").count(), 5, "{printed}");
+    assert!(printed.contains("dry run: 5 to write, 0 already there; nothing was sent but reads"), "{printed}");
     let requests = stand_in.requests();
     assert!(!requests.is_empty() && requests.iter().all(|r| r.method == "GET"), "{requests:?}");
     assert!(stand_in.lock().releases.is_empty());
@@ -243,7 +244,7 @@ fn rate_limits_are_retried_after_retry_after_and_pre_releases_are_marked() {
     let requests = stand_in.requests();
     assert_eq!(requests[0].target, requests[1].target, "the rate-limited first request is repeated");
     assert!(requests[0].target.contains("/git/ref/tags/v0.3.0rc1"), "the tag is checked first: {requests:?}");
-    assert_eq!(uploads(&stand_in.requests()).len(), 5, "four files and one repeated upload");
+    assert_eq!(uploads(&stand_in.requests()).len(), 6, "five files and one repeated upload");
     let state = stand_in.lock();
     let release = state.release("v0.3.0rc1").unwrap();
     assert!(!release.draft && release.prerelease);
@@ -337,7 +338,7 @@ fn checksums_verify_release_compares_digests_and_downloads() {
     let output = verify_release(&stand_in, &[], None);
     succeeded(&output, "verify by digests, without a token");
     assert!(
-        stdout(&output).contains("3 file(s) of v0.2.0 match checksums.txt (GitHub's digests)"),
+        stdout(&output).contains("4 file(s) of v0.2.0 match checksums.txt (GitHub's digests)"),
         "{}",
         stdout(&output)
     );

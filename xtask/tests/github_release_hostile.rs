@@ -65,7 +65,7 @@ fn a_failed_replacement_leaves_the_published_release_whole_and_the_hinted_comman
     let before = assets(&stand_in, TAG);
     // The first staged upload works, every later one fails.
     stand_in.inject(Fault::new(Target::Uploads, 2, usize::MAX, FaultKind::Status(500)));
-    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt", "sidecars.json"]);
     let stderr = failed_with(&output, 1, &["answered 500", "published"]);
     // Exactly as before: the staged copy that did go up is withdrawn, so users see nothing new.
     assert_eq!(assets(&stand_in, TAG), before, "the published release changed although the replacement failed");
@@ -87,7 +87,7 @@ fn a_rename_that_fails_puts_the_old_file_back_and_the_hinted_command_finishes_th
     // Edit 1 moves the old binary aside; edits 2-6 (the rename in, all five attempts) fail; edit 7
     // puts the old binary back.
     stand_in.inject(Fault::new(Target::EditAsset, 2, 5, FaultKind::Status(502)));
-    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt", "sidecars.json"]);
     let stderr = failed_with(&output, 1, &["renaming the new", "is back under its name"]);
     assert_eq!(assets(&stand_in, TAG), before, "the published release changed");
 
@@ -104,7 +104,7 @@ fn a_swap_that_fails_after_another_went_through_puts_both_back() {
     // Edits 1-2 swap the binary; edit 3 moves the old checksums.txt aside; edits 4-8 (its rename
     // in) fail; then it and the binary are put back.
     stand_in.inject(Fault::new(Target::EditAsset, 4, 5, FaultKind::Status(502)));
-    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt"]);
+    let output = github_release(&stand_in, &dir, &["--replace", BINARY, "checksums.txt", "sidecars.json"]);
     let stderr = failed_with(&output, 1, &["were put back", "the release has the files it had"]);
     assert_eq!(assets(&stand_in, TAG), before, "a published release mixes new and old files");
     succeeded(&verify_release(&stand_in, &[], None), "the release still verifies");
@@ -140,11 +140,11 @@ fn a_file_moved_aside_by_a_cut_off_swap_still_counts_as_published() {
     let stand_in = release_folders::stand_in();
     let (_folder, dir) = published_then_rebuilt(&stand_in);
     cut_off_mid_swap(&stand_in, BINARY);
-    let output = github_release(&stand_in, &dir, &["--replace", "checksums.txt"]);
+    let output = github_release(&stand_in, &dir, &["--replace", "checksums.txt", "sidecars.json"]);
     failed_with(
         &output,
         1,
-        &[&format!("{BINARY}: the release has sha256:"), &format!("--replace checksums.txt {BINARY}")],
+        &[&format!("{BINARY}: the release has sha256:"), &format!("--replace checksums.txt sidecars.json {BINARY}")],
     );
     assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
 
@@ -156,7 +156,7 @@ fn a_file_moved_aside_by_a_cut_off_swap_still_counts_as_published() {
     cut_off_mid_swap(&stand_in, WINDOWS);
     std::fs::remove_file(dir.join(WINDOWS)).unwrap();
     seal(dir, VERSION, COMMIT);
-    let output = github_release(&stand_in, dir, &["--replace", "checksums.txt"]);
+    let output = github_release(&stand_in, dir, &["--replace", "checksums.txt", "sidecars.json"]);
     let stderr = failed_with(&output, 1, &["does not list", &format!("--remove {WINDOWS}")]);
     assert_eq!(writes(&stand_in.requests()), Vec::<String>::new());
     succeeded(&run_pasted(&stand_in, &hinted_command(&stderr)), "the hinted --remove");
@@ -170,7 +170,7 @@ fn two_identical_replacements_at_once_both_succeed_and_leave_nothing_behind() {
     stand_in.inject(Fault::new(Target::Uploads, 1, 2, FaultKind::HoldUntil(2)));
     let dir_text = dir.to_str().unwrap().to_string();
     let start = || {
-        let args = ["github-release", "--tag", TAG, "--dir", &dir_text, "--replace", BINARY, "checksums.txt"];
+        let args = ["github-release", "--tag", TAG, "--dir", &dir_text, "--replace", BINARY, "checksums.txt", "sidecars.json"];
         command(&stand_in, &args, Some(&stand_in.token)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
     let (first, second) = (start(), start());
@@ -553,7 +553,12 @@ fn two_runs_at_once_leave_one_release() {
     let creates = stand_in.requests().iter().filter(|r| r.method == "POST" && !r.is_upload()).count();
     assert_eq!(creates, 2, "the race did not happen");
     let printed: String = outputs.iter().map(stdout).collect();
-    assert!(printed.contains("another run of v0.2.0 made a draft first"), "{printed}");
+    // Which one the later run meets depends on how far the other got: its draft, or its published release.
+    assert!(
+        printed.contains("another run of v0.2.0 made a draft first")
+            || printed.contains("another run of v0.2.0 made the release first"),
+        "{printed}"
+    );
     let state = stand_in.lock();
     let releases = state.releases_of(TAG);
     assert_eq!(releases.len(), 1, "{} releases of {TAG} are left", releases.len());
@@ -590,7 +595,7 @@ fn a_dry_run_needs_no_token_and_counts_as_checksums_verify_does() {
     let verify = xtask(&repository_root(), &["checksums", "--verify", dir]);
     succeeded(&verify, "checksums --verify");
     let count_line = stdout(&verify).lines().last().unwrap().to_string();
-    assert!(count_line.starts_with("3 file(s) match"), "{count_line}");
+    assert!(count_line.starts_with("4 file(s) match"), "{count_line}");
     assert!(stdout(&output).lines().any(|line| line == count_line), "{}\nvs {count_line}", stdout(&output));
 }
 

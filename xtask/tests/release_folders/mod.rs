@@ -63,10 +63,9 @@ pub fn seal_with(dir: &Path, version: &str, commit: &str, extra: &[&str]) {
         .filter(|(name, ..)| dir.join(name).exists())
         .map(|(name, package, triple, kind)| (name.to_string(), *package, *triple, *kind))
         .collect();
-    entries.extend(extra.iter().map(|name| (name.to_string(), "proxy", "x86_64-unknown-linux-gnu", "binary")));
+    // Extra files are not sidecar binaries: sidecars.json leaves them out.
+    entries.extend(extra.iter().map(|name| (name.to_string(), "proxy", "x86_64-unknown-linux-gnu", "extra")));
     entries.sort();
-    let text: String = entries.iter().map(|(name, ..)| format!("{}  {name}\n", sha256_hex(&dir.join(name)))).collect();
-    std::fs::write(dir.join("checksums.txt"), text).unwrap();
     let records: Vec<serde_json::Value> = entries
         .iter()
         .map(|(name, package, triple, kind)| {
@@ -78,6 +77,21 @@ pub fn seal_with(dir: &Path, version: &str, commit: &str, extra: &[&str]) {
         })
         .collect();
     std::fs::write(dir.join("manifest.json"), serde_json::json!({ "artifacts": records }).to_string()).unwrap();
+    // sidecars.json as `checksums` writes it, listed with the rest.
+    let mut listed: std::collections::BTreeMap<String, String> =
+        entries.iter().map(|(name, ..)| (name.clone(), sha256_hex(&dir.join(name)))).collect();
+    let index_path = dir.join(xtask::sidecars_json::FILE_NAME);
+    match xtask::sidecars_json::render(&records, &listed).unwrap() {
+        Some(index) => {
+            std::fs::write(&index_path, &index).unwrap();
+            listed.insert(xtask::sidecars_json::FILE_NAME.into(), sha256_hex(&index_path));
+        }
+        None => {
+            let _ = std::fs::remove_file(&index_path);
+        }
+    }
+    let text: String = listed.iter().map(|(name, hex)| format!("{hex}  {name}\n")).collect();
+    std::fs::write(dir.join("checksums.txt"), text).unwrap();
 }
 
 /// The xtask in the repository, aimed at the stand-in, with no token unless `token` is given.
