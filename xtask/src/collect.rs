@@ -17,7 +17,9 @@ use crate::flags::CollectFlags;
 use crate::naming::shown;
 use crate::release_folder::MANIFEST_SIZE_LIMIT;
 use crate::workspace::Workspace;
-use crate::{checksums, files, gha, manifest, naming, targets};
+use crate::github_api::releases;
+use crate::sidecars_json::{self, PublishedSidecar};
+use crate::{checksums, files, gha, manifest, naming, size_report, targets};
 
 /// Problems listed in one error at most; the rest are counted.
 const PROBLEMS_SHOWN: usize = 20;
@@ -59,6 +61,22 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
             .collect();
         require_all_targets(&merged, &expected)?;
     }
+    let (previous, previous_name) = previous_sidecars(flags)?;
+    let rows = size_report::rows(&merged, &previous);
+    let size_table = size_report::render_table(&rows, previous_name.as_deref());
+    let budgets: BTreeMap<String, size_report::SizeBudget> = Workspace::discover()
+        .map(|workspace| workspace.sidecars().map(|entry| (entry.sidecar.binary.clone(), entry.sidecar.budget)).collect())
+        .unwrap_or_default();
+    let over_budget = size_report::budget_problems(&rows, &budgets);
+    if !over_budget.is_empty() {
+        println!("{size_table}");
+        gha::step_summary(&format!("### Sidecar sizes (over budget)\n\n{size_table}"))?;
+        return Err(refuse(
+            format!("{} sidecar(s) over their size budget, nothing was written: {}", over_budget.len(), listed(&over_budget)),
+            "find what grew (the SBOMs list what each binary bundles), or raise [tool.xtask.sidecar.budget] in the \
+             package's pyproject.toml on purpose, in its own commit",
+        ));
+    }
     let kept = records_kept(&into, &merged);
     let everything: Vec<Value> = kept.iter().chain(&merged).cloned().collect();
     let disagreements = agreement_problems(&everything);
@@ -72,15 +90,71 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     write(&runners, &merged, kept, &into)?;
     let table = render_table(&merged);
     println!(
-        "collected {} artifacts from {} runner folder(s) into {}\n\n{table}",
+        "collected {} artifacts from {} runner folder(s) into {}\n\n{table}\n{size_table}",
         merged.len(),
         runners.len(),
         into.display()
     );
-    gha::step_summary(&format!("### Collected artifacts\n\n{table}"))?;
+    gha::step_summary(&format!("### Sidecar sizes\n\n{size_table}\n### Collected artifacts\n\n{table}"))?;
     let triples: BTreeSet<&str> = merged.iter().filter_map(|record| record["triple"].as_str()).collect();
     gha::step_output("triples", &triples.into_iter().collect::<Vec<_>>().join(" "))?;
     Ok(())
+}
+
+/// The sidecars of the previous release to compare with (`--previous FILE` or
+/// `--previous-release`), and what to call that release in the table; none without either flag.
+fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidecar>, Option<String>)> {
+    if let Some(path) = &flags.previous {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))
+            .hint("pass the sidecars.json of a published release to --previous")?
+            .len();
+        if size > MANIFEST_SIZE_LIMIT {
+            return Err(refuse(
+                format!("{} is {size} bytes; a sidecars.json is a few KB, so this is not one", path.display()),
+                "pass the sidecars.json of a published release to --previous",
+            ));
+        }
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
+        return Ok((sidecars_json::parse(&text, &path.display().to_string())?, name));
+    }
+    if !flags.previous_release {
+        return Ok((Vec::new(), None));
+    }
+    let token = crate::github_api::Token::from_environment();
+    let connection = crate::github_api::connect(flags.repo.as_deref(), token.clone())?;
+    let found = || -> anyhow::Result<Option<(Vec<PublishedSidecar>, String)>> {
+        let Some(release) = releases::latest_release(&connection)? else {
+            println!("{} has no published release yet: nothing to compare sizes with", connection.repo);
+            return Ok(None);
+        };
+        let assets = releases::list_assets(&connection, release.id)?;
+        let Some(asset) = assets.iter().find(|asset| asset.name == sidecars_json::FILE_NAME && asset.is_uploaded()) else {
+            println!("release {} has no {}: nothing to compare sizes with", release.tag, sidecars_json::FILE_NAME);
+            return Ok(None);
+        };
+        if asset.size > MANIFEST_SIZE_LIMIT {
+            return Err(refuse(
+                format!("{} of release {} is {} bytes; that is not one", asset.name, release.tag, asset.size),
+                "compare with a local copy instead: --previous FILE",
+            ));
+        }
+        let scratch = tempfile::tempdir().context("creating a temporary folder")?;
+        let path = scratch.path().join(sidecars_json::FILE_NAME);
+        let sha256 = releases::download_asset(&connection, asset, &path)?;
+        if asset.sha256.as_ref().is_some_and(|digest| *digest != sha256) {
+            return Err(refuse(
+                format!("{} of release {} does not match GitHub's digest of it", asset.name, release.tag),
+                "download it again (run again); if it persists, compare with a local copy: --previous FILE",
+            ));
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let source = format!("{} of release {}", sidecars_json::FILE_NAME, release.tag);
+        Ok(Some((sidecars_json::parse(&text, &source)?, release.tag)))
+    };
+    let found = found().map_err(|error| crate::github_release::scrub_error(error, token.as_ref()))?;
+    Ok(found.map_or((Vec::new(), None), |(sidecars, tag)| (sidecars, Some(tag))))
 }
 
 /// `folder` itself when it holds a manifest, else each of its sub-folders that does.

@@ -195,6 +195,17 @@ pub struct CollectFlags {
     /// Fail unless every supported triple is present (the release job's check)
     #[arg(long)]
     pub require_all_targets: bool,
+    /// A previous release's sidecars.json: the size table shows the change against it and the
+    /// growth budgets apply
+    #[arg(long, value_name = "FILE", conflicts_with = "previous_release")]
+    pub previous: Option<PathBuf>,
+    /// Compare with the sidecars.json of the repository's latest published release on GitHub
+    /// (none yet: nothing to compare with)
+    #[arg(long)]
+    pub previous_release: bool,
+    /// owner/name for --previous-release (default: $GITHUB_REPOSITORY)
+    #[arg(long, value_name = "OWNER/NAME", requires = "previous_release")]
+    pub repo: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -174,6 +174,8 @@ pub struct State {
     pub next_page_base: Option<String>,
     /// Another server's base URL to put in `upload_url` (a hostile answer).
     pub upload_base: Option<String>,
+    /// Artifact attestations the repository holds: sha256 hex of a file → how many.
+    pub attestations: BTreeMap<String, usize>,
     next_id: u64,
 }
 
@@ -658,6 +660,17 @@ fn route(
     if let Some(rest) = path.strip_prefix(&format!("/repos/{OWNER_REPO}/git/")) {
         return git_object(&state, rest);
     }
+    if let Some(digest) = path.strip_prefix(&format!("/repos/{OWNER_REPO}/attestations/sha256:")) {
+        // GitHub answers 404 when it holds none.
+        return match state.attestations.get(digest).copied().filter(|count| *count > 0) {
+            Some(count) => {
+                let bundles: Vec<Value> =
+                    (0..count).map(|n| json!({"bundle": {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}, "repository_id": 1, "n": n})).collect();
+                answer(200, json!({ "attestations": bundles }))
+            }
+            None => error(404, "Not Found"),
+        };
+    }
     let Some(rest) = path.strip_prefix(&format!("/repos/{OWNER_REPO}/releases")) else {
         return error(404, "Not Found");
     };
@@ -695,6 +708,13 @@ fn route(
             let json = release_json(&state, base, &release);
             state.releases.push(release);
             answer(201, json)
+        }
+        ("GET", ["latest"]) => {
+            let newest = state.releases.iter().rev().find(|release| !release.draft && !release.prerelease);
+            match newest {
+                Some(release) => answer(200, release_json(&state, base, release)),
+                None => error(404, "Not Found"),
+            }
         }
         ("GET", ["tags", tag]) => {
             let tag = percent_decode(tag);

@@ -36,6 +36,7 @@ mod release_notes;
 mod release_verification;
 mod requirements;
 mod sidecar;
+mod size_report;
 pub mod sidecars_json;
 mod smoke;
 pub mod targets;

@@ -1,6 +1,7 @@
 //! `cargo xtask checksums --verify --release TAG`: check a GitHub Release against its own
 //! `checksums.txt`: every listed file on the release with that sha256 (GitHub's digest, or the
-//! downloaded bytes where GitHub keeps none), and nothing on the release that the list leaves out.
+//! downloaded bytes where GitHub keeps none), and nothing on the release that the list leaves out;
+//! then a report of which files have an artifact attestation, with the command that verifies one.
 
 use std::path::Path;
 
@@ -105,7 +106,48 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
         (false, count) => format!("GitHub's digests; {count} without one downloaded and hashed"),
     };
     println!("{checked} file(s) of {tag} match {CHECKSUMS_FILE} ({how}): {}", release.html_url);
+    report_attestations(&connection, &listed);
     Ok(())
+}
+
+/// Whether GitHub holds an artifact attestation for each listed file, and the command that
+/// verifies one fully (the signature, and that it came from this repository's workflow). A
+/// report: the files already matched their hashes, and releases made before attestations have none.
+fn report_attestations(connection: &github_api::Connection, listed: &[(String, String)]) {
+    let mut attested: Vec<&str> = Vec::new();
+    for (hex, name) in listed {
+        match releases::attestation_count(connection, hex) {
+            Ok(0) => println!("no attestation  {name}"),
+            Ok(count) => {
+                attested.push(name);
+                println!("attested  {name}  ({count} attestation(s))");
+            }
+            Err(error) => {
+                println!(
+                    "warning: could not look up attestations ({}); the hashes above are checked all the same",
+                    crate::failure::lines(&error).message
+                );
+                return;
+            }
+        }
+    }
+    // The example is an attested binary where there is one: what a downstream app checks.
+    let example = attested.iter().find(|name| crate::naming::parse_sidecar_file_name(name).is_some());
+    let example = example.or(attested.first()).copied().unwrap_or("FILE");
+    let verify = format!("gh attestation verify {} --repo {}", shell_quote(example), shell_quote(&connection.repo));
+    match attested.len() {
+        0 => println!(
+            "attestations: none of the {} file(s) has one (a release made before they were added, or not by the \
+             binaries workflow)",
+            listed.len()
+        ),
+        _ => println!(
+            "attestations: {} of {} file(s) attested; to check one fully (signature, workflow, repository), \
+             download it and run `{verify}`",
+            attested.len(),
+            listed.len()
+        ),
+    }
 }
 
 /// The sha256 of an asset GitHub keeps no digest for (an older GitHub Enterprise Server, or an

@@ -519,6 +519,7 @@ mod tests {
                     api_port: String::new(),
                     password_env: None,
                 },
+                budget: Default::default(),
             },
             expected_version: "1.0".into(),
             expected_commit: "unknown".into(),

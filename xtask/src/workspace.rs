@@ -67,6 +67,8 @@ pub struct Sidecar {
     /// What the running sidecar reports as `service`: the binary's name unless declared.
     pub service: String,
     pub smoke: SmokeLaunch,
+    /// `[tool.xtask.sidecar.budget]`: what the binary may weigh on any target.
+    pub budget: crate::size_report::SizeBudget,
 }
 
 /// How `cargo xtask smoke` starts a sidecar and where it finds its endpoints.
@@ -350,6 +352,7 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
             )
         })?;
     let optional = |key: &str| smoke.and_then(|smoke| smoke.get(key)).and_then(Item::as_str).map(str::to_string);
+    let budget = parse_budget(table.get("budget"), distribution)?;
     Ok(Sidecar {
         binary,
         spec,
@@ -361,6 +364,40 @@ fn parse_sidecar(table: &Item, distribution: &str) -> anyhow::Result<Sidecar> {
             api_port: optional("api-port").unwrap_or_default(),
             password_env: optional("password-env"),
         },
+        budget,
+    })
+}
+
+/// `[tool.xtask.sidecar.budget]`: `max-size-mb` and `max-growth-percent`, positive numbers, both
+/// optional; any other key is refused (a misspelt limit would silently allow anything).
+fn parse_budget(item: Option<&Item>, distribution: &str) -> anyhow::Result<crate::size_report::SizeBudget> {
+    let Some(item) = item else { return Ok(Default::default()) };
+    let fix = "write e.g. [tool.xtask.sidecar.budget] with max-size-mb = 40 and max-growth-percent = 25 \
+               (see docs/reference/sidecar-declaration.md)";
+    let table = item.as_table_like().ok_or_else(|| {
+        refuse(format!("`tool.xtask.sidecar.budget` of {distribution} is not a table"), fix.to_string())
+    })?;
+    const KEYS: [&str; 2] = ["max-size-mb", "max-growth-percent"];
+    if let Some((unknown, _)) = table.iter().find(|(key, _)| !KEYS.contains(key)) {
+        return Err(refuse(
+            format!("[tool.xtask.sidecar.budget] of {distribution} has an unknown key `{unknown}`"),
+            format!("the keys are {}; {fix}", KEYS.join(" and ")),
+        ));
+    }
+    let number = |key: &str| -> anyhow::Result<Option<f64>> {
+        let Some(value) = table.get(key) else { return Ok(None) };
+        let parsed = value.as_float().or_else(|| value.as_integer().map(|whole| whole as f64));
+        match parsed {
+            Some(number) if number.is_finite() && number > 0.0 => Ok(Some(number)),
+            _ => Err(refuse(
+                format!("[tool.xtask.sidecar.budget].{key} of {distribution} is not a positive number"),
+                fix.to_string(),
+            )),
+        }
+    };
+    Ok(crate::size_report::SizeBudget {
+        max_size_mb: number("max-size-mb")?,
+        max_growth_percent: number("max-growth-percent")?,
     })
 }
 
@@ -487,6 +524,23 @@ password-env = "GADGET_PASSWORD"
         assert!(crate::failure::lines(&error).message.contains("is not a PEP 440 version"));
         let error = parse(&WITH_SIDECAR.replace("spec = \"gadget.spec\"", "spec = \"/etc/passwd\"")).unwrap_err();
         assert!(crate::failure::lines(&error).message.contains("not a relative path inside the package"));
+    }
+
+    #[test]
+    fn a_size_budget_is_read_and_a_misspelt_or_negative_limit_is_refused() {
+        let with_budget = |lines: &str| format!("{WITH_SIDECAR}\n[tool.xtask.sidecar.budget]\n{lines}\n");
+        assert_eq!(parse(WITH_SIDECAR).unwrap().sidecar.unwrap().budget, Default::default());
+        let budget = parse(&with_budget("max-size-mb = 40\nmax-growth-percent = 12.5")).unwrap().sidecar.unwrap().budget;
+        assert_eq!((budget.max_size_mb, budget.max_growth_percent), (Some(40.0), Some(12.5)));
+        for (lines, expected) in [
+            ("max-size-mib = 40", "unknown key `max-size-mib`"),
+            ("max-size-mb = -1", "max-size-mb of lumen-argus-gadget is not a positive number"),
+            ("max-growth-percent = \"10%\"", "max-growth-percent of lumen-argus-gadget is not a positive number"),
+        ] {
+            let Lines { message, hint } = crate::failure::lines(&parse(&with_budget(lines)).unwrap_err());
+            assert!(message.contains(expected), "{lines}: {message}");
+            assert!(hint.unwrap().contains("max-size-mb = 40"));
+        }
     }
 
     #[test]

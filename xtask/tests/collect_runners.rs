@@ -1,7 +1,9 @@
 //! `cargo xtask collect` on five runners' folders as `actions/download-artifact` leaves them: the
 //! complete set merges; a missing sidecar on one target, a record that names another target than
 //! its file, one binary uploaded for two targets, a record without its commit and a huge manifest
-//! are refused with short errors, and nothing is written.
+//! are refused with short errors, and nothing is written. The merge then goes through `checksums`
+//! into `sidecars.json`, and the size table compares it with a previous release's, where a
+//! sidecar's declared growth budget can fail the release.
 
 mod support;
 
@@ -61,7 +63,8 @@ fn record(dir: &Path, file: &str, kind: &str, triple: &str, package: &str, versi
     std::fs::write(dir.join(format!("{file}.sha256")), format!("{sha256}  {file}\n")).unwrap();
     json!({"file": file, "kind": kind, "triple": triple, "package": package, "version": version,
            "size": std::fs::metadata(dir.join(file)).unwrap().len(), "sha256": sha256, "build_seconds": 1.5,
-           "cached": false, "git_commit": COMMIT, "python": "3.12.8", "pyinstaller": "6.11.1"})
+           "cached": false, "git_commit": COMMIT, "python": "3.12.8", "pyinstaller": "6.11.1",
+           "runner": format!("runner of {triple}")})
 }
 
 fn write_manifest(dir: &Path, records: &[Value]) {
@@ -178,6 +181,95 @@ fn a_huge_manifest_gives_a_short_error() {
     huge[0]["file"] = json!(format!("{}-x86_64-unknown-linux-gnu", "y".repeat(500_000)));
     write_manifest(&dir, &huge);
     refused(downloads.path(), "characters) is not a file name");
+}
+
+/// A previous release's `sidecars.json` in which every binary had `percent` of its size now.
+fn previous_index(percent: u64) -> Value {
+    let mut entries = Vec::new();
+    for (triple, suffix) in TRIPLES {
+        for (binary, _) in sidecars() {
+            let size = format!("binary of {binary} for {triple}").len() as u64 * percent / 100;
+            entries.push(json!({"binary": binary, "triple": triple, "version": "0.0.1", "size": size,
+                                 "file": format!("{binary}-{triple}{suffix}"), "build_seconds": 1.0}));
+        }
+    }
+    json!({"schema_version": 1, "sidecars": entries})
+}
+
+#[test]
+fn five_runners_round_trip_into_sidecars_json_with_a_size_table() {
+    let downloads = five_runners();
+    let into = tempfile::tempdir().unwrap();
+    let previous = downloads.path().join("previous-sidecars.json");
+    std::fs::write(&previous, previous_index(90).to_string()).unwrap();
+    let args = ["collect", downloads.path().to_str().unwrap(), "--into", into.path().to_str().unwrap()];
+    let mut with_previous = args.to_vec();
+    with_previous.extend(["--require-all-targets", "--previous", previous.to_str().unwrap()]);
+    let output = xtask(&repository_root(), &with_previous);
+    succeeded(&output, "collect --previous");
+    let printed = stdout(&output);
+    assert!(printed.contains("| binary | target | size | change since previous-sidecars.json | build |"), "{printed}");
+    let (proxy, _) = &sidecars()[0];
+    let proxy_size = format!("binary of {proxy} for x86_64-unknown-linux-gnu").len();
+    let previous_size = (proxy_size * 90 / 100) as f64;
+    let growth = (proxy_size as f64 - previous_size) * 100.0 / previous_size;
+    let row = format!("| `{proxy}` | x86_64-unknown-linux-gnu | 0.00 MB | +0.00 MB ({growth:+.1}%) | 1.5 s |");
+    assert!(printed.contains(&row), "{row} in\n{printed}");
+    assert_eq!(printed.matches("| 1.5 s |").count(), 10, "{printed}");
+
+    succeeded(&xtask(&repository_root(), &["checksums", into.path().to_str().unwrap()]), "checksums");
+    let listed = std::fs::read_to_string(into.path().join("checksums.txt")).unwrap();
+    let index_text = std::fs::read_to_string(into.path().join("sidecars.json")).unwrap();
+    assert!(listed.contains(&format!("{}  sidecars.json\n", sha256_hex(&into.path().join("sidecars.json")))));
+    let index: Value = serde_json::from_str(&index_text).unwrap();
+    assert_eq!(index["schema_version"], 1);
+    assert_eq!(index["git_commit"], COMMIT);
+    let entries = index["sidecars"].as_array().unwrap();
+    assert_eq!(entries.len(), 10, "two sidecars on five targets");
+    for entry in entries {
+        let (binary, triple) = (entry["binary"].as_str().unwrap(), entry["triple"].as_str().unwrap());
+        let suffix = if triple.contains("windows") { ".exe" } else { "" };
+        let file = entry["file"].as_str().unwrap();
+        assert_eq!(file, format!("{binary}-{triple}{suffix}"));
+        assert_eq!(entry["build_id"], format!("sha256:{}", sha256_hex(&into.path().join(file))));
+        assert_eq!(entry["size"], std::fs::metadata(into.path().join(file)).unwrap().len());
+        let archive = entry["archive"].as_str().unwrap();
+        assert_eq!(entry["archive_sha256"], sha256_hex(&into.path().join(archive)));
+        assert!(archive.starts_with(&format!("{binary}-{}-{triple}.", entry["version"].as_str().unwrap())));
+        assert_eq!(entry["runner"], format!("runner of {triple}"));
+        assert_eq!((entry["python"].as_str(), entry["pyinstaller"].as_str()), (Some("3.12.8"), Some("6.11.1")));
+        assert_eq!(entry["build_seconds"], 1.5);
+    }
+    // What a downstream app does: the index's build_id of each binary is its line in checksums.txt.
+    for entry in entries {
+        let hex = entry["build_id"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+        assert!(listed.contains(&format!("{hex}  {}\n", entry["file"].as_str().unwrap())));
+    }
+}
+
+#[test]
+fn a_sidecar_that_grew_past_its_declared_budget_fails_the_merge_and_nothing_is_written() {
+    let downloads = five_runners();
+    let previous = downloads.path().join("previous-sidecars.json");
+    // Every binary doubled: four times the declared 25%.
+    std::fs::write(&previous, previous_index(50).to_string()).unwrap();
+    let into = tempfile::tempdir().unwrap();
+    let args = ["collect", downloads.path().to_str().unwrap(), "--into", into.path().to_str().unwrap(), "--previous"];
+    let mut args = args.to_vec();
+    args.push(previous.to_str().unwrap());
+    let output = xtask(&repository_root(), &args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("10 sidecar(s) over their size budget, nothing was written"), "{stderr}");
+    let (proxy, _) = &sidecars()[0];
+    assert!(stderr.contains(&format!("{proxy} for x86_64-unknown-linux-gnu grew ")), "{stderr}");
+    assert!(stderr.contains("over its budget of 25%") && stderr.contains("hint: "), "{stderr}");
+    assert!(stdout(&output).contains("| binary | target | size |"), "the table is shown with the refusal");
+    assert_eq!(std::fs::read_dir(into.path()).unwrap().count(), 0, "collect wrote into --into");
+    // A previous index from a newer xtask is refused, not misread.
+    std::fs::write(&previous, json!({"schema_version": 2, "sidecars": []}).to_string()).unwrap();
+    let output = xtask(&repository_root(), &args);
+    assert!(text(&output.stderr).contains("schema_version 2; this xtask reads up to 1"), "{}", text(&output.stderr));
 }
 
 fn stdout(output: &std::process::Output) -> String {

@@ -335,8 +335,22 @@ fn checksums_verify_release_compares_digests_and_downloads() {
     succeeded(&github_release(&stand_in, dir, &[]), "publication");
 
     stand_in.clear_requests_and_faults();
+    for attested in [BINARY, ARCHIVE] {
+        stand_in.lock().attestations.insert(sha256_hex(&dir.join(attested)), 1);
+    }
     let output = verify_release(&stand_in, &[], None);
     succeeded(&output, "verify by digests, without a token");
+    let printed = stdout(&output);
+    for line in [
+        format!("attested  {BINARY}  (1 attestation(s))"),
+        format!("attested  {ARCHIVE}"),
+        format!("no attestation  {WINDOWS}"),
+        "no attestation  sidecars.json".to_string(),
+        format!("attestations: 2 of 4 file(s) attested; to check one fully (signature, workflow, repository), download \
+                 it and run `gh attestation verify {BINARY} --repo {OWNER_REPO}`"),
+    ] {
+        assert!(printed.contains(&line), "{line:?} in\n{printed}");
+    }
     assert!(
         stdout(&output).contains("4 file(s) of v0.2.0 match checksums.txt (GitHub's digests)"),
         "{}",
@@ -392,4 +406,44 @@ fn checksums_verify_release_names_tampered_missing_and_extra_assets() {
     let download = tempfile::tempdir().unwrap();
     let output = verify_release(&stand_in, &["--download", download.path().to_str().unwrap()], None);
     failed_with(&output, 1, &[&format!("{BINARY}: checksums.txt says")]);
+}
+
+#[test]
+fn collect_compares_sizes_with_the_latest_published_release() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    // The runner's dist/ of the next build: the same files, with their .sha256 files.
+    let runner = tempfile::tempdir().unwrap();
+    for name in [BINARY, ARCHIVE, WINDOWS, "manifest.json"] {
+        std::fs::copy(dir.join(name), runner.path().join(name)).unwrap();
+    }
+    for name in [BINARY, ARCHIVE, WINDOWS] {
+        let line = format!("{}  {name}\n", sha256_hex(&dir.join(name)));
+        std::fs::write(runner.path().join(format!("{name}.sha256")), line).unwrap();
+    }
+    let into = tempfile::tempdir().unwrap();
+    let collect = |stand_in: &StandIn| {
+        let args = ["collect", runner.path().to_str().unwrap(), "--into", into.path().to_str().unwrap()];
+        let mut args = args.to_vec();
+        args.push("--previous-release");
+        command(stand_in, &args, Some(&stand_in.token)).output().unwrap()
+    };
+    let output = collect(&stand_in);
+    assert_token_absent(&output, &stand_in.token);
+    succeeded(&output, "collect with no release yet");
+    assert!(stdout(&output).contains(&format!("{OWNER_REPO} has no published release yet")), "{}", stdout(&output));
+
+    succeeded(&github_release(&stand_in, dir, &[]), "publication");
+    let output = collect(&stand_in);
+    succeeded(&output, "collect against the published release");
+    let printed = stdout(&output);
+    assert!(printed.contains("| change since v0.2.0 |"), "{printed}");
+    assert!(printed.contains("| +0.00 MB (+0.0%) | 1.0 s |"), "{printed}");
+    let requests = stand_in.requests();
+    assert!(requests.iter().any(|r| r.target.ends_with("/releases/latest")), "{requests:?}");
+    // The release's sidecars.json is checked against GitHub's digest of it before it is read.
+    stand_in.lock().release_mut(TAG).unwrap().assets.iter_mut().find(|a| a.name == "sidecars.json").unwrap().bytes =
+        b"{}".to_vec();
+    failed_with(&collect(&stand_in), 1, &["sidecars.json of release v0.2.0 does not match GitHub's digest"]);
 }

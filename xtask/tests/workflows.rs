@@ -371,7 +371,16 @@ fn the_build_job_runs_here_in_a_fresh_clone_and_leaves_what_it_uploads() {
             .unwrap();
     succeeded(&checksums, "cargo xtask checksums on the merged folder");
     let listed = std::fs::read_to_string(merged.join("checksums.txt")).unwrap();
-    assert_eq!(listed.lines().count(), recorded.len(), "{listed}");
+    assert_eq!(listed.lines().count(), recorded.len() + 1, "every file and sidecars.json: {listed}");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("sidecars.json")).unwrap()).unwrap();
+    let entries = index["sidecars"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "one entry per sidecar binary: {index}");
+    for entry in entries {
+        let file = entry["file"].as_str().unwrap();
+        assert_eq!(entry["build_id"], format!("sha256:{}", sha256_hex(&dist.join(file))), "{file}");
+        assert_eq!(entry["runner"], row["runner"].as_str().unwrap(), "the matrix's runner label is recorded");
+    }
 }
 
 fn copy_folder(from: &Path, to: &PathBuf) {

@@ -1,6 +1,7 @@
 //! The Releases and Git refs endpoints, as data: find a release (drafts included), list its
-//! assets, create, publish and delete releases, upload, rename, delete and download assets, and
-//! where a tag points. What to do with them is `github_release`'s business.
+//! assets, create, publish and delete releases, upload, rename, delete and download assets,
+//! where a tag points, the latest release and the attestations of a file. What to do with them
+//! is the business of the commands.
 
 use std::path::Path;
 
@@ -112,6 +113,29 @@ pub fn published_release(connection: &Connection, tag: &str) -> anyhow::Result<O
     match reply.status {
         200 => Ok(Some(release_from_json(&reply.json()?)?)),
         404 => Ok(None),
+        _ => Err(unexpected(&format!("GET {url}"), &reply)),
+    }
+}
+
+/// The repository's latest published release (GitHub's choice: not a draft, not a pre-release);
+/// `None` when it has none.
+pub fn latest_release(connection: &Connection) -> anyhow::Result<Option<Release>> {
+    let url = repo_url(connection, "/releases/latest");
+    let reply = send(connection, &Request::get(url.clone()))?;
+    match reply.status {
+        200 => Ok(Some(release_from_json(&reply.json()?)?)),
+        404 => Ok(None),
+        _ => Err(unexpected(&format!("GET {url}"), &reply)),
+    }
+}
+
+/// How many artifact attestations the repository holds for a file of this sha256 (0 when none).
+pub fn attestation_count(connection: &Connection, sha256: &str) -> anyhow::Result<usize> {
+    let url = repo_url(connection, &format!("/attestations/sha256:{sha256}"));
+    let reply = send(connection, &Request::get(url.clone()))?;
+    match reply.status {
+        200 => Ok(reply.json()?["attestations"].as_array().map_or(0, Vec::len)),
+        404 => Ok(0),
         _ => Err(unexpected(&format!("GET {url}"), &reply)),
     }
 }
