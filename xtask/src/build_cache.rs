@@ -1,20 +1,27 @@
 //! Content-addressed cache of built sidecars under `target/sidecar-cache/<key>/`: when nothing
 //! that shapes a binary changed, the binary is copied from here instead of running PyInstaller.
 //!
-//! An entry is a folder holding the binary and `<binary>.sha256`, filled under a temporary name and
-//! renamed into place; a lookup hashes the binary again and ignores (and removes) any entry that
-//! is incomplete or does not match its checksum.
+//! An entry is a folder holding the unsigned binary, what it bundles (`bundled-contents.json`, the
+//! SBOM's source) and a `.sha256` of each, filled under a temporary name and renamed into place; a
+//! lookup hashes both again and ignores (and removes) any entry that is incomplete or does not
+//! match its checksums.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::bundled_contents::BundledContents;
 use crate::workspace::Workspace;
 use crate::{files, hashing, naming};
 
-/// Bump when the key's recipe changes, so old entries stop matching.
-const KEY_RECIPE: &str = "xtask sidecar cache v2";
+/// Bump when the key's recipe or an entry's contents change, so old entries stop matching.
+/// v3: entries carry `bundled-contents.json`; signing is no longer part of the build (it is done
+/// after the cache, on a copy), so CODESIGN_IDENTITY and ENTITLEMENTS_FILE left the key.
+const KEY_RECIPE: &str = "xtask sidecar cache v3";
+
+/// The bundled contents' file in an entry.
+const BUNDLED_CONTENTS_FILE: &str = "bundled-contents.json";
 
 /// Everything that shapes one sidecar binary besides the source files.
 pub struct KeyInputs<'a> {
@@ -25,9 +32,6 @@ pub struct KeyInputs<'a> {
     /// The exact `_build_info.py` baked in (version, commit, build time).
     pub build_info: &'a str,
 }
-
-/// Environment variables the specs read; their values change the output.
-const SPEC_ENVIRONMENT: [&str; 2] = ["CODESIGN_IDENTITY", "ENTITLEMENTS_FILE"];
 
 /// Length-prefixed fields into one SHA-256, as hex.
 struct KeyHasher(Sha256);
@@ -56,15 +60,12 @@ pub fn key(workspace_digest: &str, inputs: &KeyInputs<'_>) -> String {
     hasher.finish()
 }
 
-/// One digest of everything every sidecar shares: the lock, the root manifest, every package's
-/// sources and the signing environment. Read once per build, not once per sidecar.
+/// One digest of everything every sidecar shares: the lock, the root manifest and every package's
+/// sources. Read once per build, not once per sidecar. (Signing is not an input: the cache keeps
+/// unsigned binaries, and `code_signing` signs a copy of each.)
 pub fn workspace_digest(workspace: &Workspace) -> anyhow::Result<String> {
     let mut hasher = KeyHasher(Sha256::new());
     let mut field = |name: &str, value: &[u8]| hasher.field(name, value);
-    for variable in SPEC_ENVIRONMENT {
-        let value = std::env::var(variable).unwrap_or_default();
-        field(variable, value.as_bytes());
-    }
     for name in ["uv.lock", "pyproject.toml"] {
         let path = workspace.root.join(name);
         field(name, &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
@@ -108,28 +109,47 @@ pub fn cache_dir(workspace: &Workspace) -> PathBuf {
     workspace.target_dir().join("sidecar-cache")
 }
 
-/// The cached binary for `key`, if a complete entry exists whose binary matches its checksum.
-pub fn lookup(workspace: &Workspace, key: &str, file_name: &str) -> Option<PathBuf> {
+/// A cache hit: the unsigned binary and what it bundles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedBuild {
+    pub binary: PathBuf,
+    pub bundled: BundledContents,
+}
+
+/// The cached build for `key`, if a complete entry exists whose binary and bundled contents match
+/// their checksums.
+pub fn lookup(workspace: &Workspace, key: &str, file_name: &str) -> Option<CachedBuild> {
     let entry = cache_dir(workspace).join(key);
     if !entry.exists() {
         return None;
     }
-    let binary = entry.join(file_name);
-    let recorded = std::fs::read_to_string(entry.join(naming::checksum_file_name(file_name))).ok();
-    let intact = recorded.is_some_and(|line| {
-        line == hashing::checksum_line(&hashing::sha256_hex_of_file(&binary).unwrap_or_default(), file_name)
-    });
-    if intact {
-        return Some(binary);
+    let intact = |name: &str| {
+        let recorded = std::fs::read_to_string(entry.join(naming::checksum_file_name(name))).ok();
+        recorded.is_some_and(|line| {
+            line == hashing::checksum_line(&hashing::sha256_hex_of_file(&entry.join(name)).unwrap_or_default(), name)
+        })
+    };
+    let bundled = std::fs::read_to_string(entry.join(BUNDLED_CONTENTS_FILE))
+        .ok()
+        .filter(|_| intact(file_name) && intact(BUNDLED_CONTENTS_FILE))
+        .and_then(|text| BundledContents::from_json(&text).ok());
+    if let Some(bundled) = bundled {
+        return Some(CachedBuild { binary: entry.join(file_name), bundled });
     }
     eprintln!("warning: the cache entry {} is incomplete or damaged; removing it and building again", entry.display());
     let _ = std::fs::remove_dir_all(&entry);
     None
 }
 
-/// Store a freshly built binary under `key`, with its checksum (a folder renamed into place: never
-/// half an entry).
-pub fn store(workspace: &Workspace, key: &str, file_name: &str, built: &Path) -> anyhow::Result<()> {
+/// Store a freshly built (unsigned) binary under `key` with what it bundles, and a checksum of each
+/// (a folder renamed into place: never half an entry).
+pub fn store(
+    workspace: &Workspace,
+    key: &str,
+    file_name: &str,
+    built: &Path,
+    bundled: &BundledContents,
+) -> anyhow::Result<()> {
     let root = cache_dir(workspace);
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let staging = tempfile::Builder::new()
@@ -140,6 +160,14 @@ pub fn store(workspace: &Workspace, key: &str, file_name: &str, built: &Path) ->
     let checksum = hashing::checksum_line(&hashing::sha256_hex_of_bytes(&contents), file_name);
     files::write_atomically_with_mode(&staging.path().join(file_name), &contents, Some(0o755))?;
     files::write_atomically(&staging.path().join(naming::checksum_file_name(file_name)), checksum.as_bytes())?;
+    let bundled_text = bundled.to_json();
+    let bundled_checksum =
+        hashing::checksum_line(&hashing::sha256_hex_of_bytes(bundled_text.as_bytes()), BUNDLED_CONTENTS_FILE);
+    files::write_atomically(&staging.path().join(BUNDLED_CONTENTS_FILE), bundled_text.as_bytes())?;
+    files::write_atomically(
+        &staging.path().join(naming::checksum_file_name(BUNDLED_CONTENTS_FILE)),
+        bundled_checksum.as_bytes(),
+    )?;
     let entry = root.join(key);
     if entry.exists() {
         std::fs::remove_dir_all(&entry).with_context(|| format!("replacing {}", entry.display()))?;
@@ -165,6 +193,14 @@ mod tests {
         std::fs::write(root.join("packages/tool/tool/app.py"), "print('v1')").unwrap();
         let workspace = Workspace { root: root.to_path_buf(), packages: vec![] };
         (folder, workspace)
+    }
+
+    fn bundled() -> BundledContents {
+        BundledContents::from_json(
+            r#"{"distributions": [{"name": "aiohttp", "version": "3.14.5"}],
+                "python": {"implementation": "cpython", "version": "3.12.1"}, "system_libraries": []}"#,
+        )
+        .unwrap()
     }
 
     fn key_of(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<String> {
@@ -205,10 +241,11 @@ mod tests {
         let built = folder.path().join("built");
         std::fs::write(&built, "binary bytes").unwrap();
         assert_eq!(lookup(&workspace, "abc", "tool"), None);
-        store(&workspace, "abc", "tool", &built).unwrap();
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
         let cached = lookup(&workspace, "abc", "tool").unwrap();
-        assert_eq!(std::fs::read(cached).unwrap(), b"binary bytes");
-        store(&workspace, "abc", "tool", &built).unwrap();
+        assert_eq!(std::fs::read(cached.binary).unwrap(), b"binary bytes");
+        assert_eq!(cached.bundled, bundled(), "a cached build writes the same SBOM");
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
         assert!(lookup(&workspace, "abc", "tool").is_some());
         let leftovers: Vec<_> =
             std::fs::read_dir(cache_dir(&workspace)).unwrap().map(|e| e.unwrap().file_name()).collect();
@@ -222,17 +259,26 @@ mod tests {
         std::fs::write(&built, "binary bytes").unwrap();
         let entry = cache_dir(&workspace).join("abc");
         // Same size, other bytes: only the hash tells.
-        store(&workspace, "abc", "tool", &built).unwrap();
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
         std::fs::write(entry.join("tool"), "binary BYTES").unwrap();
         assert_eq!(lookup(&workspace, "abc", "tool"), None);
         assert!(!entry.exists(), "the damaged entry is removed");
         // An entry without its checksum (an old or half-made one).
-        store(&workspace, "abc", "tool", &built).unwrap();
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
         std::fs::remove_file(entry.join("tool.sha256")).unwrap();
         assert_eq!(lookup(&workspace, "abc", "tool"), None);
         // A truncated binary.
-        store(&workspace, "abc", "tool", &built).unwrap();
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
         std::fs::write(entry.join("tool"), "binary").unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
+        // Bundled contents edited (another version), or an entry from before they were kept.
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
+        let text = std::fs::read_to_string(entry.join(BUNDLED_CONTENTS_FILE)).unwrap();
+        std::fs::write(entry.join(BUNDLED_CONTENTS_FILE), text.replace("3.14.5", "3.14.6")).unwrap();
+        assert_eq!(lookup(&workspace, "abc", "tool"), None);
+        assert!(!entry.exists());
+        store(&workspace, "abc", "tool", &built, &bundled()).unwrap();
+        std::fs::remove_file(entry.join(BUNDLED_CONTENTS_FILE)).unwrap();
         assert_eq!(lookup(&workspace, "abc", "tool"), None);
     }
 }

@@ -1,4 +1,4 @@
-//! Names of release artifacts: sidecar binaries, their archives and checksum files.
+//! Names of release artifacts: sidecar binaries, their archives, SBOMs and checksum files.
 
 use crate::targets::{self, Target};
 
@@ -17,6 +17,24 @@ pub fn archive_file_name(binary: &str, version: &str, target: &Target) -> String
     format!("{binary}-{version}-{}.{}", target.triple, target.archive_format().extension())
 }
 
+/// What ends an SBOM's name: CycloneDX's registered JSON file extension.
+pub const SBOM_EXTENSION: &str = ".cdx.json";
+
+/// `<binary>-<triple>.cdx.json`: the CycloneDX SBOM of `sidecar_file_name(binary, target)` (no
+/// `.exe` and no version: one per binary and triple, replaced by each build).
+pub fn sbom_file_name(binary: &str, target: &Target) -> String {
+    format!("{binary}-{}{SBOM_EXTENSION}", target.triple)
+}
+
+/// Split `<binary>-<triple>.cdx.json` into the binary name and the target, when the triple is known.
+pub fn parse_sbom_file_name(file_name: &str) -> Option<(&str, &'static Target)> {
+    let stem = file_name.strip_suffix(SBOM_EXTENSION)?;
+    targets::SUPPORTED.iter().find_map(|target| {
+        let binary = stem.strip_suffix(target.triple)?.strip_suffix('-')?;
+        (!binary.is_empty()).then_some((binary, target))
+    })
+}
+
 /// `<file>.sha256`.
 pub fn checksum_file_name(file_name: &str) -> String {
     format!("{file_name}.sha256")
@@ -31,10 +49,10 @@ pub fn parse_sidecar_file_name(file_name: &str) -> Option<(&str, &'static Target
     })
 }
 
-/// The target a release file is for, by its name: `<binary>-<triple>[.exe]` or
-/// `<binary>-<version>-<triple>.<archive extension of that triple>`.
+/// The target a release file is for, by its name: `<binary>-<triple>[.exe]`,
+/// `<binary>-<triple>.cdx.json` or `<binary>-<version>-<triple>.<archive extension of that triple>`.
 pub fn target_of_file_name(file_name: &str) -> Option<&'static Target> {
-    if let Some((_, target)) = parse_sidecar_file_name(file_name) {
+    if let Some((_, target)) = parse_sidecar_file_name(file_name).or_else(|| parse_sbom_file_name(file_name)) {
         return Some(target);
     }
     targets::SUPPORTED.iter().find(|target| {
@@ -164,6 +182,12 @@ mod tests {
         assert_eq!(triple("lumen-argus-agent-x86_64-pc-windows-msvc.exe"), Some("x86_64-pc-windows-msvc"));
         assert_eq!(triple("lumen-argus-0.2.0-aarch64-apple-darwin.tar.gz"), Some("aarch64-apple-darwin"));
         assert_eq!(triple("lumen-argus-0.2.0-x86_64-pc-windows-msvc.zip"), Some("x86_64-pc-windows-msvc"));
+        assert_eq!(triple("lumen-argus-x86_64-unknown-linux-gnu.cdx.json"), Some("x86_64-unknown-linux-gnu"));
+        assert_eq!(triple("lumen-argus-agent-x86_64-pc-windows-msvc.cdx.json"), Some("x86_64-pc-windows-msvc"));
+        // The SBOM of a Windows binary carries no `.exe`, and a bare triple names no binary.
+        assert_eq!(triple("lumen-argus-x86_64-pc-windows-msvc.exe.cdx.json"), None);
+        assert_eq!(triple("x86_64-unknown-linux-gnu.cdx.json"), None);
+        assert_eq!(triple("-x86_64-unknown-linux-gnu.cdx.json"), None);
         // A Windows archive is a .zip, a Linux one a .tar.gz: another extension names no target.
         assert_eq!(triple("lumen-argus-0.2.0-x86_64-pc-windows-msvc.tar.gz"), None);
         assert_eq!(triple("checksums.txt"), None);
@@ -209,6 +233,7 @@ mod tests {
             assert_eq!(sidecar_file_name("lumen-argus", target), sidecar);
             assert_eq!(plain_file_name("lumen-argus", target), plain);
             assert_eq!(archive_file_name("lumen-argus", "0.2.0rc1", target), archive);
+            assert_eq!(sbom_file_name("lumen-argus", target), format!("lumen-argus-{triple}.cdx.json"));
             assert_eq!(checksum_file_name(sidecar), format!("{sidecar}.sha256"));
         }
     }
@@ -219,6 +244,10 @@ mod tests {
             for binary in ["lumen-argus", "lumen-argus-agent"] {
                 let name = sidecar_file_name(binary, target);
                 assert_eq!(parse_sidecar_file_name(&name), Some((binary, target)), "{name}");
+                let sbom = sbom_file_name(binary, target);
+                assert_eq!(parse_sbom_file_name(&sbom), Some((binary, target)), "{sbom}");
+                assert_eq!(parse_sidecar_file_name(&sbom), None, "{sbom} is no binary");
+                assert_eq!(parse_sbom_file_name(&name), None, "{name} is no SBOM");
             }
         }
     }
@@ -244,6 +273,8 @@ mod tests {
             "tool-1.0.post1-x86_64-unknown-linux-gnu.tar.gz",
             "tool-notes-x86_64-unknown-linux-gnu.tar.gz",
             "tool-x86_64-unknown-linux-gnu",
+            "tool-x86_64-unknown-linux-gnu.cdx.json",
+            "tool-agent-x86_64-unknown-linux-gnu.cdx.json",
             "mytool-0.9-x86_64-unknown-linux-gnu.tar.gz",
             "checksums.txt",
         ]

@@ -1,5 +1,6 @@
-//! `cargo xtask sidecar`: build each declared sidecar with PyInstaller for the host triple and
-//! publish it into `dist/` with its checksum, a deterministic archive and a manifest record.
+//! `cargo xtask sidecar`: build each declared sidecar with PyInstaller for the host triple, sign it
+//! when asked, and publish it into `dist/` with its checksum, a deterministic archive, a CycloneDX
+//! SBOM and a manifest record for each.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -8,6 +9,8 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::build_info;
+use crate::bundled_contents::{self, BundledContents};
+use crate::code_signing::{self, Signing, SigningEnvironment};
 use crate::failure::{Lines, refuse};
 use crate::flags::SidecarFlags;
 use crate::manifest::{self, ArtifactRecord};
@@ -15,7 +18,7 @@ use crate::process::{ChildOutput, Echo, Supervised};
 use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
 use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
-use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, tools};
+use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, sbom, tools};
 
 /// Lines of PyInstaller's output kept when it fails: the last one that says something ends the error.
 const FAILURE_TAIL_LINES: usize = 5;
@@ -66,6 +69,7 @@ pub fn build_and_publish(
     tools::find_python()?;
     let uv = tools::uv(workspace)?;
     let provenance = provenance::provenance(&workspace.root, BuildTime::CommitTime)?;
+    let signing = code_signing::plan(&SigningEnvironment::read(), cfg!(target_os = "macos"))?;
     for SidecarPackage { package, sidecar } in packages {
         spec_path(package, sidecar)?;
     }
@@ -118,7 +122,8 @@ pub fn build_and_publish(
         // After an interrupt nothing more is published: what is in dist/ already is in the manifest.
         crate::process::check_interrupted()?;
         let context = PublishContext { dist: &dist, target, provenance: &provenance, toolchain: &toolchain };
-        match outcome.and_then(|built| publish(&context, job, &built, &declared_binaries)) {
+        let signed = outcome.and_then(|built| sign_if_asked(workspace, target, job, built, signing.as_ref()));
+        match signed.and_then(|built| publish(workspace, &context, job, &built, &declared_binaries)) {
             Ok(item) => published.push(item),
             Err(error) => {
                 crate::process::check_interrupted()?;
@@ -200,9 +205,12 @@ struct Job<'a> {
 }
 
 struct BuiltBinary {
+    /// The bytes to publish: unsigned from PyInstaller or the cache, or a signed copy of them.
     path: PathBuf,
     seconds: f64,
     cached: bool,
+    /// What PyInstaller bundled into it: the SBOM's contents.
+    bundled: BundledContents,
 }
 
 fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
@@ -259,14 +267,38 @@ fn obtain_binary(
         && let Some(cached) = build_cache::lookup(workspace, &job.key, &plain_name)
     {
         eprintln!("[{}] cached: {}", job.sidecar.binary, &job.key[..16]);
-        return Ok(BuiltBinary { path: cached, seconds: 0.0, cached: true });
+        return Ok(BuiltBinary { path: cached.binary, seconds: 0.0, cached: true, bundled: cached.bundled });
     }
     let started = Instant::now();
     let built = run_pyinstaller(workspace, uv, target, job, provenance)?;
     executable_format::check_file(&built, target)?;
+    let work_folder = build_dir(workspace, target, job).join("work").join(&job.sidecar.binary);
+    let bundled = bundled_contents::read(workspace, uv, &work_folder, &job.sidecar.binary)?;
     check_inputs_unchanged(workspace, job, inputs)?;
-    build_cache::store(workspace, &job.key, &plain_name, &built)?;
-    Ok(BuiltBinary { path: built, seconds: started.elapsed().as_secs_f64(), cached: false })
+    build_cache::store(workspace, &job.key, &plain_name, &built, &bundled)?;
+    Ok(BuiltBinary { path: built, seconds: started.elapsed().as_secs_f64(), cached: false, bundled })
+}
+
+/// `target/sidecar/<triple>/<binary>/`: PyInstaller's work, output and config folders, and the
+/// signed copy.
+fn build_dir(workspace: &Workspace, target: &Target, job: &Job<'_>) -> PathBuf {
+    workspace.target_dir().join("sidecar").join(target.triple).join(&job.sidecar.binary)
+}
+
+/// With signing asked for, sign a copy of the binary (the cache keeps the unsigned one) and
+/// publish that: every hash and the SBOM then describe the signed bytes.
+fn sign_if_asked(
+    workspace: &Workspace,
+    target: &Target,
+    job: &Job<'_>,
+    built: BuiltBinary,
+    signing: Option<&Signing>,
+) -> anyhow::Result<BuiltBinary> {
+    let Some(signing) = signing else { return Ok(built) };
+    let staged =
+        build_dir(workspace, target, job).join("signed").join(naming::plain_file_name(&job.sidecar.binary, target));
+    code_signing::sign_copy(signing, &built.path, &staged, target, &job.sidecar.binary)?;
+    Ok(BuiltBinary { path: staged, ..built })
 }
 
 /// Refuse a binary whose inputs changed while PyInstaller read them: its `_build_info.py` is not
@@ -303,7 +335,7 @@ fn run_pyinstaller(
     provenance: &Provenance,
 ) -> anyhow::Result<PathBuf> {
     let binary = &job.sidecar.binary;
-    let build_dir = workspace.target_dir().join("sidecar").join(target.triple).join(binary);
+    let build_dir = build_dir(workspace, target, job);
     let out_dir = build_dir.join("out");
     if out_dir.exists() {
         std::fs::remove_dir_all(&out_dir).with_context(|| format!("clearing {}", out_dir.display()))?;
@@ -360,13 +392,15 @@ struct PublishContext<'a> {
     toolchain: &'a Toolchain,
 }
 
-/// Copy the binary into `dist/` as `<binary>-<triple>`, write its `.sha256`, its archive and the
-/// archive's `.sha256`, and remove the archives of other versions of this binary and triple (an
-/// earlier build's). Each file appears complete or not at all, and in this order, so that at every
-/// moment each manifest record and each `.sha256` matches its file: the manifest forgets the
-/// files about to change, their stale `.sha256` files go, the files are written, the manifest
-/// records them.
+/// Copy the binary into `dist/` as `<binary>-<triple>`, write its `.sha256`, its archive, its SBOM
+/// (`<binary>-<triple>.cdx.json`) and their `.sha256`, and remove the archives of other versions
+/// of this binary and triple (an earlier build's). What the binary bundles must be what `uv.lock`
+/// pins, or nothing is written. Each file appears complete or not at all, and in this order, so
+/// that at every moment each manifest record and each `.sha256` matches its file: the manifest
+/// forgets the files about to change, their stale `.sha256` files go, the files are written, the
+/// manifest records them.
 fn publish(
+    workspace: &Workspace,
     context: &PublishContext<'_>,
     job: &Job<'_>,
     built: &BuiltBinary,
@@ -384,6 +418,24 @@ fn publish(
     let archive_hash = hashing::sha256_hex_of_bytes(&archive_bytes);
     let binary_name = naming::sidecar_file_name(binary, target);
     let archive_name = naming::archive_file_name(binary, &job.package.version, target);
+    let sbom_name = naming::sbom_file_name(binary, target);
+    let lock_path = workspace.root.join("uv.lock");
+    let lock_text = std::fs::read_to_string(&lock_path).with_context(|| format!("reading {}", lock_path.display()))?;
+    sbom::check_against_lock(binary, &built.bundled, &sbom::locked_versions(&lock_text)?)?;
+    let sbom_text = sbom::render(
+        &sbom::Subject {
+            binary,
+            file_name: &binary_name,
+            version: &job.package.version,
+            triple: target.triple,
+            sha256: &binary_hash,
+            git_commit: &provenance.git_commit,
+            source_date_epoch: provenance.source_date_epoch,
+            pyinstaller_version: &toolchain.pyinstaller,
+        },
+        &built.bundled,
+    );
+    let sbom_hash = hashing::sha256_hex_of_bytes(sbom_text.as_bytes());
 
     let names_in_dist = file_names(dist)?;
     let stale: Vec<String> =
@@ -391,7 +443,7 @@ fn publish(
             .into_iter()
             .map(str::to_string)
             .collect();
-    let mut changing = vec![binary_name.clone(), archive_name.clone()];
+    let mut changing = vec![binary_name.clone(), archive_name.clone(), sbom_name.clone()];
     changing.extend(stale.iter().cloned());
     manifest::forget(dist, &changing)?;
     for name in &stale {
@@ -399,7 +451,7 @@ fn publish(
         remove_if_present(&dist.join(name))?;
         remove_if_present(&dist.join(naming::checksum_file_name(name)))?;
     }
-    for name in [&binary_name, &archive_name] {
+    for name in [&binary_name, &archive_name, &sbom_name] {
         remove_if_present(&dist.join(naming::checksum_file_name(name)))?;
     }
 
@@ -407,6 +459,8 @@ fn publish(
     write_checksum_file(dist, &binary_name, &binary_hash)?;
     files::write_atomically(&dist.join(&archive_name), &archive_bytes)?;
     write_checksum_file(dist, &archive_name, &archive_hash)?;
+    files::write_atomically(&dist.join(&sbom_name), sbom_text.as_bytes())?;
+    write_checksum_file(dist, &sbom_name, &sbom_hash)?;
 
     let record = |file: &str, kind: &'static str, size: usize, sha256: &str| ArtifactRecord {
         file: file.to_string(),
@@ -426,14 +480,15 @@ fn publish(
     let records = vec![
         record(&binary_name, "binary", contents.len(), &binary_hash),
         record(&archive_name, "archive", archive_bytes.len(), &archive_hash),
+        record(&sbom_name, "sbom", sbom_text.len(), &sbom_hash),
     ];
     manifest::update(dist, &records)?;
     Ok(Published { records })
 }
 
-/// After a sidecar failed: remove what earlier builds left of it for this triple (the binary and
-/// archives of any version, their `.sha256`), so `dist/` never pairs a new build of one sidecar
-/// with an old build of another.
+/// After a sidecar failed: remove what earlier builds left of it for this triple (the binary, its
+/// SBOM and archives of any version, their `.sha256`), so `dist/` never pairs a new build of one
+/// sidecar with an old build of another.
 fn withdraw(dist: &Path, target: &Target, job: &Job<'_>, declared_binaries: &[&str]) -> anyhow::Result<()> {
     let binary = &job.sidecar.binary;
     let names_in_dist = file_names(dist)?;
@@ -441,9 +496,10 @@ fn withdraw(dist: &Path, target: &Target, job: &Job<'_>, declared_binaries: &[&s
         .into_iter()
         .map(str::to_string)
         .collect();
-    let binary_name = naming::sidecar_file_name(binary, target);
-    if names_in_dist.contains(&binary_name) {
-        earlier.push(binary_name);
+    for name in [naming::sidecar_file_name(binary, target), naming::sbom_file_name(binary, target)] {
+        if names_in_dist.contains(&name) {
+            earlier.push(name);
+        }
     }
     if earlier.is_empty() {
         return Ok(());

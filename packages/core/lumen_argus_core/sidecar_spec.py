@@ -1,5 +1,4 @@
-"""What the PyInstaller specs of the sidecars share: one file, stripped, no UPX, signed from the
-environment.
+"""What the PyInstaller specs of the sidecars share: one file, stripped, no UPX, unsigned.
 
 A spec (``packages/<name>/<binary>.spec``, run by ``cargo xtask sidecar``) passes these to
 PyInstaller's own ``Analysis`` and ``EXE``. Build tooling only: no service imports it, so it is
@@ -29,8 +28,9 @@ def analysis_options(spec_folder: str, import_package: str) -> dict[str, object]
 def exe_options(binary: str) -> dict[str, object]:
     """Keyword arguments of ``EXE`` for the one-file binary ``binary``.
 
-    Code signing (macOS) comes from the environment: ``CODESIGN_IDENTITY`` and
-    ``ENTITLEMENTS_FILE`` (the sidecar cache key hashes both).
+    No code signing here: ``cargo xtask sidecar`` signs the finished binary itself when
+    ``CODESIGN_IDENTITY`` is set, after the build cache and before anything hashes the file, so
+    there is one signer and every checksum describes the signed bytes.
     """
     return {
         "name": binary,
@@ -41,6 +41,4 @@ def exe_options(binary: str) -> dict[str, object]:
         "upx": False,
         "console": True,
         "runtime_tmpdir": None,
-        "codesign_identity": os.environ.get("CODESIGN_IDENTITY") or None,
-        "entitlements_file": os.environ.get("ENTITLEMENTS_FILE") or None,
     }
