@@ -3,7 +3,7 @@
 //! something to rebuild, and may be wrong: every file is checked against its `.sha256` and its
 //! manifest record, a record must name the target its file name names and the commit it was built
 //! from, one file's bytes belong to one target, all runners must have built one commit, and with
-//! `--require-all-targets` every declared sidecar has its binary and archive for every target.
+//! `--require-all-targets` every declared sidecar has its binary, archive and SBOM for every target.
 //! The files land in one folder with one manifest; every error stays a few lines long.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,11 +226,21 @@ fn check_record(file: &str, record: &Value) -> Result<(), String> {
     match naming::target_of_file_name(file) {
         Some(target) if target.triple == triple => {}
         Some(target) => return Err(format!("{file}: its name is for {}, its record says {triple}", target.triple)),
-        None => return Err(format!("{file}: its name names no target (`<binary>-<triple>` or an archive of one)")),
+        None => {
+            return Err(format!("{file}: its name names no target (`<binary>-<triple>`, its SBOM or an archive of it)"));
+        }
     }
-    if !matches!(record["kind"].as_str(), Some("binary" | "archive")) {
+    // The kind is the one its name says: a binary, an SBOM or an archive of a binary.
+    let kind_by_name = if naming::parse_sidecar_file_name(file).is_some() {
+        "binary"
+    } else if naming::parse_sbom_file_name(file).is_some() {
+        "sbom"
+    } else {
+        "archive"
+    };
+    if record["kind"].as_str() != Some(kind_by_name) {
         return Err(format!(
-            "{file}: its record's kind is {}, not binary or archive",
+            "{file}: its record's kind is {}, its name is that of {kind_by_name}",
             shown(&record["kind"].to_string())
         ));
     }
@@ -383,14 +393,17 @@ fn agreement_problems(records: &[Value]) -> Vec<String> {
     problems
 }
 
-/// Every `(binary, version)` declared has its binary and its archive for every supported target.
+/// Every `(binary, version)` declared has its binary, its archive and its SBOM for every supported target.
 fn require_all_targets(records: &[Value], sidecars: &[(String, String)]) -> anyhow::Result<()> {
     let present: BTreeSet<&str> = records.iter().filter_map(|record| record["file"].as_str()).collect();
     let mut missing = Vec::new();
     for target in &targets::SUPPORTED {
         for (binary, version) in sidecars {
-            for file in [naming::sidecar_file_name(binary, target), naming::archive_file_name(binary, version, target)]
-            {
+            for file in [
+                naming::sidecar_file_name(binary, target),
+                naming::archive_file_name(binary, version, target),
+                naming::sbom_file_name(binary, target),
+            ] {
                 if !present.contains(file.as_str()) {
                     missing.push(file);
                 }
@@ -627,14 +640,16 @@ mod tests {
     }
 
     #[test]
-    fn every_declared_sidecar_needs_its_binary_and_archive_for_every_target() {
+    fn every_declared_sidecar_needs_its_binary_archive_and_sbom_for_every_target() {
         let sidecars = [("a".to_string(), "1.0".to_string()), ("b".to_string(), "2.0".to_string())];
         let mut records: Vec<Value> = Vec::new();
         for target in &targets::SUPPORTED {
             for (binary, version) in &sidecars {
-                for file in
-                    [naming::sidecar_file_name(binary, target), naming::archive_file_name(binary, version, target)]
-                {
+                for file in [
+                    naming::sidecar_file_name(binary, target),
+                    naming::archive_file_name(binary, version, target),
+                    naming::sbom_file_name(binary, target),
+                ] {
                     records.push(record(&file, target.triple, &hex('a'), COMMIT));
                 }
             }

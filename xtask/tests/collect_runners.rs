@@ -39,7 +39,7 @@ fn sidecars() -> Vec<(String, String)> {
         .collect()
 }
 
-/// One runner's `dist/`: a binary and an archive per sidecar, their `.sha256` files, a manifest.
+/// One runner's `dist/`: a binary, an archive and an SBOM per sidecar, their `.sha256` files, a manifest.
 fn runner_folder(downloads: &Path, triple: &str, suffix: &str) -> std::path::PathBuf {
     let dir = downloads.join(format!("sidecars-{triple}"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -49,6 +49,7 @@ fn runner_folder(downloads: &Path, triple: &str, suffix: &str) -> std::path::Pat
         for (file, kind) in [
             (format!("{binary}-{triple}{suffix}"), "binary"),
             (format!("{binary}-{version}-{triple}.{extension}"), "archive"),
+            (format!("{binary}-{triple}.cdx.json"), "sbom"),
         ] {
             std::fs::write(dir.join(&file), format!("{kind} of {binary} for {triple}")).unwrap();
             records.push(record(&dir, &file, kind, triple, package, version));
@@ -107,13 +108,13 @@ fn five_runners_merge_into_one_folder_with_every_file_checked() {
     let output = collect(downloads.path(), into.path());
     succeeded(&output, "collect");
     let merged = records(into.path());
-    assert_eq!(merged.len(), 20, "two sidecars, a binary and an archive each, on five targets");
+    assert_eq!(merged.len(), 30, "two sidecars, a binary, an archive and an SBOM each, on five targets");
     for record in &merged {
         let file = record["file"].as_str().unwrap();
         assert_eq!(sha256_hex(&into.path().join(file)), record["sha256"].as_str().unwrap(), "{file}");
         assert!(into.path().join(format!("{file}.sha256")).is_file(), "{file}.sha256");
     }
-    assert!(stdout(&output).contains("collected 20 artifacts from 5 runner folder(s)"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("collected 30 artifacts from 5 runner folder(s)"), "{}", stdout(&output));
     // Collected again into the same folder: the same build, nothing to refuse.
     succeeded(&collect(downloads.path(), into.path()), "collect again");
     assert_eq!(records(into.path()), merged);
@@ -236,6 +237,7 @@ fn five_runners_round_trip_into_sidecars_json_with_a_size_table() {
         let archive = entry["archive"].as_str().unwrap();
         assert_eq!(entry["archive_sha256"], sha256_hex(&into.path().join(archive)));
         assert!(archive.starts_with(&format!("{binary}-{}-{triple}.", entry["version"].as_str().unwrap())));
+        assert_eq!(entry["sbom"], format!("{binary}-{triple}.cdx.json"));
         assert_eq!(entry["runner"], format!("runner of {triple}"));
         assert_eq!((entry["python"].as_str(), entry["pyinstaller"].as_str()), (Some("3.12.8"), Some("6.11.1")));
         assert_eq!(entry["build_seconds"], 1.5);

@@ -338,7 +338,7 @@ fn the_build_job_runs_here_in_a_fresh_clone_and_leaves_what_it_uploads() {
         .filter(|name| !name.ends_with(".sha256") && name != "manifest.json")
         .collect();
     assert_eq!(recorded, on_disk);
-    assert_eq!(recorded.len(), 4, "two binaries and two archives: {recorded:?}");
+    assert_eq!(recorded.len(), 6, "two binaries, two archives and two SBOMs: {recorded:?}");
     for file in &recorded {
         let line = std::fs::read_to_string(dist.join(format!("{file}.sha256"))).unwrap();
         assert_eq!(line, format!("{}  {file}\n", sha256_hex(&dist.join(file))));
@@ -358,8 +358,8 @@ fn the_build_job_runs_here_in_a_fresh_clone_and_leaves_what_it_uploads() {
     let partial = collect(&["--require-all-targets"]);
     assert_eq!(partial.status.code(), Some(1));
     let stderr = text(&partial.stderr);
-    // Two sidecars, a binary and an archive each, on the four targets this runner does not build.
-    assert!(stderr.contains("error: 16 release file(s) missing: ") && stderr.contains("hint:"), "{stderr}");
+    // Two sidecars, a binary, an archive and an SBOM each, on the four targets this runner does not build.
+    assert!(stderr.contains("error: 24 release file(s) missing: ") && stderr.contains("hint:"), "{stderr}");
     assert!(!merged.exists(), "a refused merge wrote {}", merged.display());
     succeeded(&collect(&[]), "cargo xtask collect");
     for file in &recorded {
