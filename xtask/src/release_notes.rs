@@ -40,6 +40,10 @@ fn is_archive(name: &str) -> bool {
     ArchiveFormat::of_file_name(name).is_some()
 }
 
+fn is_sbom(name: &str) -> bool {
+    name.ends_with(crate::naming::SBOM_EXTENSION)
+}
+
 /// The release body, rendered from data only (equal inputs, equal text).
 pub fn render(input: &NotesInput) -> String {
     let mut notes = String::from("## Packages\n\n| package | version |\n|---|---|\n");
@@ -48,11 +52,16 @@ pub fn render(input: &NotesInput) -> String {
     }
     let line = |(name, hex): &(String, String)| format!("- `{name}` — `sha256:{hex}`\n");
     notes.push_str("\n## Sidecar binaries\n\n");
-    notes.extend(input.artifacts.iter().filter(|(name, _)| !is_archive(name)).map(line));
+    notes.extend(input.artifacts.iter().filter(|(name, _)| !is_archive(name) && !is_sbom(name)).map(line));
     let archives: Vec<&(String, String)> = input.artifacts.iter().filter(|(name, _)| is_archive(name)).collect();
     if !archives.is_empty() {
         notes.push_str("\n## Archives\n\n");
         notes.extend(archives.into_iter().map(line));
+    }
+    let sboms: Vec<&(String, String)> = input.artifacts.iter().filter(|(name, _)| is_sbom(name)).collect();
+    if !sboms.is_empty() {
+        notes.push_str("\n## SBOMs (CycloneDX 1.6)\n\n");
+        notes.extend(sboms.into_iter().map(line));
     }
     notes.push_str(
         "\n## Verify\n\n\
@@ -84,6 +93,7 @@ mod tests {
             artifacts: vec![
                 ("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz".into(), HEX_B.into()),
                 ("lumen-argus-x86_64-unknown-linux-gnu".into(), HEX_A.into()),
+                ("lumen-argus-x86_64-unknown-linux-gnu.cdx.json".into(), HEX_B.into()),
             ],
             changelog: Some("- Fixed the relay.".into()),
         };
@@ -91,6 +101,7 @@ mod tests {
             "## Packages\n\n| package | version |\n|---|---|\n| `lumen-argus-core` | 0.1.1 |\n| `lumen-argus-proxy` | 0.2.0 |\n\n\
              ## Sidecar binaries\n\n- `lumen-argus-x86_64-unknown-linux-gnu` — `sha256:{HEX_A}`\n\n\
              ## Archives\n\n- `lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz` — `sha256:{HEX_B}`\n\n\
+             ## SBOMs (CycloneDX 1.6)\n\n- `lumen-argus-x86_64-unknown-linux-gnu.cdx.json` — `sha256:{HEX_B}`\n\n\
              ## Verify\n\nDownload the files and `checksums.txt` into one folder, then:\n\n\
              ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
              shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\
