@@ -162,11 +162,7 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
     for components in [&proxy_components, &agent_components] {
         assert!(components.iter().any(|component| component.starts_with("cpython 3.")), "{components:?}");
     }
-    eprintln!(
-        "SBOM components: lumen-argus {}, lumen-argus-agent {}",
-        proxy_components.len(),
-        agent_components.len()
-    );
+    eprintln!("SBOM components: lumen-argus {}, lumen-argus-agent {}", proxy_components.len(), agent_components.len());
     let first = dist_files(&dist);
 
     // 2. Same inputs again: PyInstaller is skipped, the bytes are the same.
@@ -227,7 +223,11 @@ fn signed_from_the_warm_cache(clone: &Path, triple: &str, unsigned: &[(String, V
         let signed = std::fs::read(dist.join(&file)).unwrap();
         let trailer = format!("\n{TRAILER} Stand-in Identity (TEAM)\n");
         assert!(signed.ends_with(trailer.as_bytes()), "{file} carries no signature");
-        assert_eq!(&signed[..signed.len() - trailer.len()], unsigned_bytes(&file).as_slice(), "signed a copy of the build");
+        assert_eq!(
+            &signed[..signed.len() - trailer.len()],
+            unsigned_bytes(&file).as_slice(),
+            "signed a copy of the build"
+        );
         let signed_hash = sha256_hex(&dist.join(&file));
         let record = manifest["artifacts"].as_array().unwrap().iter().find(|a| a["file"] == file.as_str()).unwrap();
         assert_eq!(record["sha256"], signed_hash.as_str());
@@ -251,7 +251,10 @@ fn signed_from_the_warm_cache(clone: &Path, triple: &str, unsigned: &[(String, V
         .unwrap();
     assert_eq!(failed_build.status.code(), Some(1));
     let stderr = text(&failed_build.stderr);
-    assert!(stderr.contains("error: 1 sidecar(s) failed: lumen-argus-agent: signing lumen-argus-agent with"), "{stderr}");
+    assert!(
+        stderr.contains("error: 1 sidecar(s) failed: lumen-argus-agent: signing lumen-argus-agent with"),
+        "{stderr}"
+    );
     assert!(stderr.contains("stand-in: no identity found"), "{stderr}");
     for gone in [format!("lumen-argus-agent-{triple}"), format!("lumen-argus-agent-{triple}.cdx.json")] {
         assert!(!dist.join(&gone).exists(), "{gone} stayed in dist/ after its signing failed");
