@@ -1,5 +1,5 @@
-"""What a PyInstaller build bundled, by owner: run by `cargo xtask sidecar` in the locked environment
-right after PyInstaller, with the build's work folder as its only argument.
+"""What a PyInstaller build bundled, by owner: run by `cargo xtask sidecar` in the locked
+environment right after PyInstaller, with the build's work folder as its only argument.
 
 PyInstaller writes what goes into the one-file binary as Python literals in the work folder:
 ``PKG-00.toc`` (the archive appended to the bootloader) and ``PYZ-00.toc`` (the pure modules inside

@@ -563,6 +563,7 @@ pub fn manifest_problems(dist: &Path) -> Result<(), String> {
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .filter(|name| {
             crate::naming::parse_sidecar_file_name(name).is_some()
+                || crate::naming::parse_sbom_file_name(name).is_some()
                 || crate::archive::ArchiveFormat::of_file_name(name).is_some()
         })
         .filter(|name| !recorded.contains(name))

@@ -94,6 +94,7 @@ mod tests {
             artifacts: vec![
                 ("lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz".into(), HEX_B.into()),
                 ("lumen-argus-x86_64-unknown-linux-gnu".into(), HEX_A.into()),
+                ("lumen-argus-x86_64-unknown-linux-gnu.cdx.json".into(), HEX_B.into()),
                 ("sidecars.json".into(), HEX_A.into()),
             ],
             changelog: Some("- Fixed the relay.".into()),
@@ -103,7 +104,8 @@ mod tests {
              ## Sidecar binaries\n\n- `lumen-argus-x86_64-unknown-linux-gnu` — `sha256:{HEX_A}`\n\n\
              ## Archives\n\n- `lumen-argus-0.2.0-x86_64-unknown-linux-gnu.tar.gz` — `sha256:{HEX_B}`\n\n\
              ## Index and SBOMs\n\n`sidecars.json` lists every binary with its `build_id`; each `.cdx.json` is \
-             the CycloneDX SBOM of one binary.\n\n- `sidecars.json` — `sha256:{HEX_A}`\n\n\
+             the CycloneDX SBOM of one binary.\n\n\
+             - `lumen-argus-x86_64-unknown-linux-gnu.cdx.json` — `sha256:{HEX_B}`\n- `sidecars.json` — `sha256:{HEX_A}`\n\n\
              ## Verify\n\nDownload the files and `checksums.txt` into one folder, then:\n\n\
              ```sh\nsha256sum -c --ignore-missing --strict checksums.txt      # Linux\n\
              shasum -a 256 -c --ignore-missing --strict checksums.txt  # macOS\n```\n\n\

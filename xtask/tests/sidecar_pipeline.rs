@@ -1,5 +1,6 @@
 //! The real pipeline in a fresh clone: both sidecars built with PyInstaller, published into
-//! dist/, rebuilt from the cache, rebuilt from scratch byte for byte, and smoke tested.
+//! dist/ with their SBOMs, rebuilt from the cache, rebuilt from scratch byte for byte, smoke
+//! tested, then signed by a stand-in signer from the warm cache and smoke tested again.
 
 mod support;
 
@@ -15,6 +16,72 @@ fn package_version(clone: &Path, package: &str) -> String {
     let document: toml_edit::DocumentMut = text.parse().unwrap();
     document["project"]["version"].as_str().unwrap().to_string()
 }
+
+/// The versions `uv.lock` pins, by name.
+fn locked_versions(clone: &Path) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(clone.join("uv.lock")).unwrap();
+    let document: toml_edit::DocumentMut = text.parse().unwrap();
+    let packages = document["package"].as_array_of_tables().unwrap();
+    packages
+        .iter()
+        .map(|package| {
+            (package["name"].as_str().unwrap().to_string(), package["version"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The SBOM of `binary` in `dist`: its `.sha256` matches it, it is CycloneDX 1.6, and it describes
+/// exactly the bytes of the published binary. Returns its components as `name version`.
+fn checked_sbom(dist: &Path, binary: &str, triple: &str) -> Vec<String> {
+    let sbom_name = format!("{binary}-{triple}.cdx.json");
+    let line = std::fs::read_to_string(dist.join(format!("{sbom_name}.sha256"))).unwrap();
+    assert_eq!(line, format!("{}  {sbom_name}\n", sha256_hex(&dist.join(&sbom_name))));
+    let sbom = read_json(&dist.join(&sbom_name));
+    assert_eq!((sbom["bomFormat"].as_str(), sbom["specVersion"].as_str()), (Some("CycloneDX"), Some("1.6")));
+    let binary_line = std::fs::read_to_string(dist.join(format!("{binary}-{triple}.sha256"))).unwrap();
+    let binary_hash = binary_line.split_whitespace().next().unwrap();
+    assert_eq!(binary_hash, sha256_hex(&dist.join(format!("{binary}-{triple}"))));
+    let main = &sbom["metadata"]["component"];
+    assert_eq!(main["name"], binary);
+    assert_eq!(main["hashes"][0]["alg"], "SHA-256");
+    assert_eq!(main["hashes"][0]["content"], binary_hash, "the SBOM describes other bytes than {binary}'s");
+    sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|component| {
+            format!("{} {}", component["name"].as_str().unwrap(), component["version"].as_str().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// A stand-in for codesign: takes codesign's arguments, appends a visible trailer naming the
+/// identity to the file (named last) and logs its arguments. PyInstaller's Linux bootloader
+/// finds its archive through the ELF section table, so the trailer leaves the binary working.
+#[cfg(unix)]
+fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let log = folder.join("signer.log");
+    let script = folder.join(format!("signer-{exit_code}"));
+    let body = format!(
+        "#!/bin/sh\n\
+         echo \"$@\" >> '{log}'\n\
+         if [ {exit_code} -ne 0 ]; then echo 'stand-in: no identity found' >&2; exit {exit_code}; fi\n\
+         identity=''; previous=''\n\
+         for argument; do [ \"$previous\" = --sign ] && identity=$argument; previous=$argument; done\n\
+         printf '\\n%s %s\\n' {TRAILER} \"$identity\" >> \"$previous\"\n",
+        log = log.display()
+    );
+    std::fs::write(&script, body).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+const TRAILER: &str = "xtask-stand-in-signature";
 
 fn dist_files(dist: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dist)
@@ -69,7 +136,9 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json")).unwrap()).unwrap();
     let artifacts = manifest["artifacts"].as_array().unwrap();
-    assert_eq!(artifacts.len(), 4);
+    assert_eq!(artifacts.len(), 6, "a binary, an archive and an SBOM per sidecar");
+    let kinds: Vec<&str> = artifacts.iter().map(|artifact| artifact["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|kind| **kind == "sbom").count(), 2, "{kinds:?}");
     let head = text(&Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&clone).output().unwrap().stdout);
     for artifact in artifacts {
         let file = artifact["file"].as_str().unwrap();
@@ -80,6 +149,20 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
         assert_eq!(artifact["cached"], false);
         assert!(artifact["pyinstaller"].as_str().unwrap().starts_with('6'));
     }
+    // The SBOMs list what PyInstaller bundled, at the versions uv.lock pins.
+    let locked = locked_versions(&clone);
+    let proxy_components = checked_sbom(&dist, "lumen-argus", triple);
+    for name in ["aiohttp", "yarl", "multidict", "lumen-argus-core", "lumen-argus-proxy", "pyinstaller"] {
+        let expected = format!("{name} {}", locked[name]);
+        assert!(proxy_components.contains(&expected), "{expected} not in {proxy_components:?}");
+    }
+    let agent_components = checked_sbom(&dist, "lumen-argus-agent", triple);
+    assert!(agent_components.contains(&format!("lumen-argus-agent {}", locked["lumen-argus-agent"])));
+    assert!(!agent_components.iter().any(|component| component.starts_with("aiohttp ")), "{agent_components:?}");
+    for components in [&proxy_components, &agent_components] {
+        assert!(components.iter().any(|component| component.starts_with("cpython 3.")), "{components:?}");
+    }
+    eprintln!("SBOM components: lumen-argus {}, lumen-argus-agent {}", proxy_components.len(), agent_components.len());
     let first = dist_files(&dist);
 
     // 2. Same inputs again: PyInstaller is skipped, the bytes are the same.
@@ -110,6 +193,95 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
             "{report}"
         );
     }
+
+    // 5. Signing, from the warm cache: the stand-in signs a copy, and everything published (the
+    //    .sha256, the manifest, the archive, the SBOM, the build_id smoke reads) is the signed bytes.
+    #[cfg(unix)]
+    signed_from_the_warm_cache(&clone, triple, &first);
+}
+
+#[cfg(unix)]
+fn signed_from_the_warm_cache(clone: &Path, triple: &str, unsigned: &[(String, Vec<u8>)]) {
+    let dist = clone.join("dist");
+    let signer_folder = tempfile::tempdir().unwrap();
+    let signer = stand_in_signer(signer_folder.path(), 0);
+    let signed_build = xtask_command(clone, &["sidecar"])
+        .env("CODESIGN_IDENTITY", "Stand-in Identity (TEAM)")
+        .env("XTASK_CODESIGN_PROGRAM", &signer)
+        .output()
+        .unwrap();
+    let stderr = succeeded(&signed_build, "signed build");
+    assert_eq!(stderr.matches("cached:").count(), 2, "signing reuses the unsigned cache:\n{stderr}");
+    assert!(!stderr.contains("building with PyInstaller"), "{stderr}");
+    let log = std::fs::read_to_string(signer_folder.path().join("signer.log")).unwrap();
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(log.lines().all(|line| line.starts_with("--force --timestamp --options runtime --sign Stand-in")), "{log}");
+    let manifest = read_json(&dist.join("manifest.json"));
+    let unsigned_bytes = |name: &str| unsigned.iter().find(|(file, _)| file == name).unwrap().1.clone();
+    for (binary, package) in BINARIES {
+        let file = format!("{binary}-{triple}");
+        let signed = std::fs::read(dist.join(&file)).unwrap();
+        let trailer = format!("\n{TRAILER} Stand-in Identity (TEAM)\n");
+        assert!(signed.ends_with(trailer.as_bytes()), "{file} carries no signature");
+        assert_eq!(
+            &signed[..signed.len() - trailer.len()],
+            unsigned_bytes(&file).as_slice(),
+            "signed a copy of the build"
+        );
+        let signed_hash = sha256_hex(&dist.join(&file));
+        let record = manifest["artifacts"].as_array().unwrap().iter().find(|a| a["file"] == file.as_str()).unwrap();
+        assert_eq!(record["sha256"], signed_hash.as_str());
+        assert_eq!(record["size"].as_u64(), Some(signed.len() as u64));
+        // checked_sbom also checks the .sha256 against the file and the SBOM's hash against both.
+        checked_sbom(&dist, binary, triple);
+        let version = package_version(clone, package);
+        let archive = dist.join(format!("{binary}-{version}-{triple}.tar.gz"));
+        let inside = Command::new("tar").arg("-xzOf").arg(&archive).arg(binary).output().unwrap();
+        assert!(inside.stdout == signed, "the archive of {binary} does not hold the signed binary");
+    }
+    let smoke = xtask(clone, &["smoke"]);
+    succeeded(&smoke, "smoke of the signed sidecars");
+
+    // A signer that fails: that sidecar is not published, and the error carries the signer's words.
+    let failing = stand_in_signer(signer_folder.path(), 3);
+    let failed_build = xtask_command(clone, &["sidecar", "--package", "agent"])
+        .env("CODESIGN_IDENTITY", "Stand-in Identity (TEAM)")
+        .env("XTASK_CODESIGN_PROGRAM", &failing)
+        .output()
+        .unwrap();
+    assert_eq!(failed_build.status.code(), Some(1));
+    let stderr = text(&failed_build.stderr);
+    assert!(
+        stderr.contains("error: 1 sidecar(s) failed: lumen-argus-agent: signing lumen-argus-agent with"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stand-in: no identity found"), "{stderr}");
+    for gone in [format!("lumen-argus-agent-{triple}"), format!("lumen-argus-agent-{triple}.cdx.json")] {
+        assert!(!dist.join(&gone).exists(), "{gone} stayed in dist/ after its signing failed");
+        assert!(!dist.join(format!("{gone}.sha256")).exists());
+    }
+
+    // Unsigned again from the same cache: the first build's bytes, SBOMs included.
+    std::fs::remove_dir_all(&dist).unwrap();
+    succeeded(&xtask(clone, &["sidecar"]), "unsigned build after the signed one");
+    assert!(dist_files(&dist) == unsigned, "the cache kept unsigned bytes");
+}
+
+#[cfg(not(target_os = "macos"))]
+#[test]
+fn signing_off_macos_without_a_stand_in_is_refused_before_any_work() {
+    let (_folder, clone) = fresh_clone();
+    let output = xtask_command(&clone, &["sidecar"])
+        .env("CODESIGN_IDENTITY", "Developer ID Application: Example (TEAM)")
+        .env_remove("XTASK_CODESIGN_PROGRAM")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error: CODESIGN_IDENTITY is set, but this is not macOS"), "{stderr}");
+    assert!(stderr.contains("hint: unset CODESIGN_IDENTITY"), "{stderr}");
+    assert!(!stderr.contains("PyInstaller for"), "{stderr}");
+    assert!(!clone.join("dist").exists(), "nothing was written");
 }
 
 #[test]

@@ -318,8 +318,8 @@ fn the_build_job_runs_here_in_a_fresh_clone_and_leaves_what_it_uploads() {
     let outputs = std::fs::read_to_string(files.join("GITHUB_OUTPUT")).unwrap();
     assert!(outputs.lines().any(|line| line.starts_with("files=")), "{outputs}");
 
-    // The upload step names dist/: it must hold every binary and archive with its .sha256 and the
-    // manifest that records exactly those files.
+    // The upload step names dist/: it must hold every binary, archive and SBOM with its .sha256 and
+    // the manifest that records exactly those files.
     assert_eq!(upload_paths, ["dist/"]);
     let dist = clone.join("dist");
     let manifest: serde_json::Value =
