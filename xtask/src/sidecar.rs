@@ -419,6 +419,7 @@ fn publish(
     let binary_name = naming::sidecar_file_name(binary, target);
     let archive_name = naming::archive_file_name(binary, &job.package.version, target);
     let sbom_name = naming::sbom_file_name(binary, target);
+    check_size_budget(job.sidecar, &job.package.dir, target, contents.len() as u64)?;
     let lock_path = workspace.root.join("uv.lock");
     let lock_text = std::fs::read_to_string(&lock_path).with_context(|| format!("reading {}", lock_path.display()))?;
     sbom::check_against_lock(binary, &built.bundled, &sbom::locked_versions(&lock_text)?)?;
@@ -484,6 +485,30 @@ fn publish(
     ];
     manifest::update(dist, &records)?;
     Ok(Published { records })
+}
+
+/// A binary over its declared `max-size-mb` is not published (the growth budget needs the previous
+/// release, so `collect` checks it).
+fn check_size_budget(sidecar: &Sidecar, package_dir: &Path, target: &Target, size: u64) -> anyhow::Result<()> {
+    let row = crate::size_report::BinaryRow {
+        binary: sidecar.binary.clone(),
+        triple: target.triple.to_string(),
+        size,
+        build_seconds: None,
+        previous: None,
+    };
+    let budgets = std::collections::BTreeMap::from([(sidecar.binary.clone(), sidecar.budget)]);
+    match crate::size_report::budget_problems(&[row], &budgets).into_iter().next() {
+        None => Ok(()),
+        Some(problem) => Err(refuse(
+            format!("{problem}: it is not published"),
+            format!(
+                "find what grew (compare its SBOM with the last release's), or raise max-size-mb under \
+                 [tool.xtask.sidecar.budget] in {} on purpose",
+                package_dir.join("pyproject.toml").display()
+            ),
+        )),
+    }
 }
 
 /// After a sidecar failed: remove what earlier builds left of it for this triple (the binary, its
@@ -560,6 +585,32 @@ pub fn render_table(published: &[Published]) -> String {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_over_its_declared_size_is_refused_with_the_file_to_change() {
+        let mut sidecar = crate::workspace::Sidecar {
+            binary: "tool".into(),
+            spec: "tool.spec".into(),
+            import_package: "tool".into(),
+            service: "tool".into(),
+            smoke: crate::workspace::SmokeLaunch {
+                args: vec![],
+                health_port: String::new(),
+                api_port: String::new(),
+                password_env: None,
+            },
+            budget: Default::default(),
+        };
+        let linux = targets::parse("x86_64-unknown-linux-gnu").unwrap();
+        let package_dir = Path::new("packages/tool");
+        check_size_budget(&sidecar, package_dir, linux, 50_000_000).unwrap();
+        sidecar.budget.max_size_mb = Some(40.0);
+        check_size_budget(&sidecar, package_dir, linux, 40_000_000).unwrap();
+        let error = check_size_budget(&sidecar, package_dir, linux, 40_000_001).unwrap_err();
+        let Lines { message, hint } = crate::failure::lines(&error);
+        assert!(message.contains("tool for x86_64-unknown-linux-gnu is 40.00 MB, over its budget of 40 MB"), "{message}");
+        assert!(hint.unwrap().contains("packages/tool/pyproject.toml"));
+    }
 
     #[test]
     fn the_output_folder_may_be_a_link_to_a_folder_but_not_to_nothing_or_a_file() {
