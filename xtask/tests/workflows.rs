@@ -114,6 +114,14 @@ fn every_run_step_of_every_workflow_is_one_cargo_xtask_line() {
 
 #[test]
 fn every_job_is_hardened() {
+    // The release job attests what it publishes, and binaries.yml is the workflow that does.
+    let binaries = load(&repository_root(), "binaries.yml");
+    let attest = steps(&binaries["jobs"]["release"])
+        .iter()
+        .find(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with("actions/attest@")))
+        .expect("the release job attests the released files");
+    assert_eq!(attest["with"]["subject-checksums"].as_str(), Some("dist/checksums.txt"));
+    assert_eq!(attest["if"].as_str(), Some("github.event_name == 'push'"), "a dry run attests nothing");
     let root = repository_root();
     for name in WORKFLOWS {
         let workflow = load(&root, name);
@@ -141,10 +149,20 @@ fn every_job_is_hardened() {
                 }
             }
             let writes_ids = job["permissions"]["id-token"].as_str() == Some("write");
-            let publishes = steps(job)
-                .iter()
-                .any(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with("pypa/gh-action-pypi-publish@")));
-            assert_eq!(writes_ids, publishes, "{name} job {job_name}: id-token: write only where a job publishes");
+            let uses_action = |prefix: &str| {
+                steps(job).iter().any(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with(prefix)))
+            };
+            let attests = uses_action("actions/attest@");
+            let signs = uses_action("pypa/gh-action-pypi-publish@") || attests;
+            assert_eq!(
+                writes_ids, signs,
+                "{name} job {job_name}: id-token: write only where a job publishes to PyPI or attests"
+            );
+            let writes_attestations = job["permissions"]["attestations"].as_str() == Some("write");
+            assert_eq!(
+                writes_attestations, attests,
+                "{name} job {job_name}: attestations: write only where a job attests"
+            );
         }
     }
 }
