@@ -21,7 +21,7 @@ pub const NOTES_FILE: &str = "release-notes.md";
 const NOT_ARTIFACTS: [&str; 3] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME];
 /// Files this command writes, which no `.sha256` may list (`sidecars.json` is listed in
 /// `checksums.txt` by this command itself, from the bytes it writes).
-const WRITTEN_HERE: [&str; 4] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME, sidecars_json::FILE_NAME];
+pub const WRITTEN_HERE: [&str; 4] = [CHECKSUMS_FILE, NOTES_FILE, crate::manifest::FILE_NAME, sidecars_json::FILE_NAME];
 
 pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     if let Some(tag) = &flags.release {
@@ -75,7 +75,7 @@ pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<
     let mut hashes = gather(dir)?;
     let records = check_manifest(dir)?;
     let index_path = dir.join(sidecars_json::FILE_NAME);
-    let index = sidecars_json::render(&records, &hashes)?;
+    let index = sidecars_json::render(&records, &listed_files(dir, &hashes)?)?;
     if let Some(text) = &index {
         hashes.insert(sidecars_json::FILE_NAME.to_string(), hashing::sha256_hex_of_bytes(text.as_bytes()));
     }
@@ -113,6 +113,23 @@ pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<
     println!("wrote {} ({} files){index_said} and {}", list.display(), hashes.len(), notes_path.display());
     gha::step_summary(&notes)?;
     Ok(hashes.len())
+}
+
+/// The listed files that are in `dir`, with their hash and size (the ones `sidecars.json` may describe).
+pub fn listed_files(
+    dir: &Path,
+    hashes: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, sidecars_json::ListedFile>> {
+    let mut listed = BTreeMap::new();
+    for (name, sha256) in hashes {
+        let path = dir.join(name);
+        if entry_kind(&path) != EntryKind::Regular {
+            continue;
+        }
+        let size = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len();
+        listed.insert(name.clone(), sidecars_json::ListedFile { sha256: sha256.clone(), size });
+    }
+    Ok(listed)
 }
 
 /// `manifest.json` describes the files: when present it must be a JSON object; its records.

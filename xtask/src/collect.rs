@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 use crate::failure::{WithHint, refuse};
 use crate::flags::CollectFlags;
+use crate::github_api::releases;
 use crate::naming::shown;
 use crate::release_folder::MANIFEST_SIZE_LIMIT;
-use crate::workspace::Workspace;
-use crate::github_api::releases;
 use crate::sidecars_json::{self, PublishedSidecar};
+use crate::workspace::Workspace;
 use crate::{checksums, files, gha, manifest, naming, size_report, targets};
 
 /// Problems listed in one error at most; the rest are counted.
@@ -35,6 +35,8 @@ pub struct RunnerFolder {
     pub files: BTreeMap<String, String>,
     /// Regular files in the folder that no `.sha256` lists: an upload nobody accounted for.
     pub unlisted: Vec<String>,
+    /// The size in bytes of each of `files`.
+    pub sizes: BTreeMap<String, u64>,
 }
 
 pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
@@ -48,8 +50,15 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     }
     let runners: Vec<RunnerFolder> = runner_dirs.iter().map(|dir| read_runner(dir)).collect::<anyhow::Result<_>>()?;
     let merged = merge(&runners)?;
+    // Outside a repository there is nothing declared to check; inside one, a declaration that does
+    // not read (a misspelt budget) is an error, never a reason to check nothing.
+    let current = std::env::current_dir().context("reading the current directory")?;
+    let workspace = match crate::workspace::find_root(&current) {
+        Ok(root) => Some(Workspace::load(&root)?),
+        Err(_) => None,
+    };
     if flags.require_all_targets {
-        let workspace = Workspace::discover().map_err(|_| {
+        let workspace = workspace.as_ref().ok_or_else(|| {
             refuse(
                 "--require-all-targets needs the repository: it checks every declared sidecar",
                 "run collect in the checkout of the commit the runners built",
@@ -64,15 +73,25 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     let (previous, previous_name) = previous_sidecars(flags)?;
     let rows = size_report::rows(&merged, &previous);
     let size_table = size_report::render_table(&rows, previous_name.as_deref());
-    let budgets: BTreeMap<String, size_report::SizeBudget> = Workspace::discover()
-        .map(|workspace| workspace.sidecars().map(|entry| (entry.sidecar.binary.clone(), entry.sidecar.budget)).collect())
-        .unwrap_or_default();
+    let budgets: BTreeMap<String, size_report::SizeBudget> = match &workspace {
+        Some(workspace) => {
+            workspace.sidecars().map(|entry| (entry.sidecar.binary.clone(), entry.sidecar.budget)).collect()
+        }
+        None => {
+            println!("outside the repository: no sidecar declares a size budget here, none is checked");
+            BTreeMap::new()
+        }
+    };
     let over_budget = size_report::budget_problems(&rows, &budgets);
     if !over_budget.is_empty() {
         println!("{size_table}");
         gha::step_summary(&format!("### Sidecar sizes (over budget)\n\n{size_table}"))?;
         return Err(refuse(
-            format!("{} sidecar(s) over their size budget, nothing was written: {}", over_budget.len(), listed(&over_budget)),
+            format!(
+                "{} sidecar(s) over their size budget, nothing was written: {}",
+                over_budget.len(),
+                listed(&over_budget)
+            ),
             "find what grew (the SBOMs list what each binary bundles), or raise [tool.xtask.sidecar.budget] in the \
              package's pyproject.toml on purpose, in its own commit",
         ));
@@ -105,10 +124,12 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
 /// `--previous-release`), and what to call that release in the table; none without either flag.
 fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidecar>, Option<String>)> {
     if let Some(path) = &flags.previous {
-        let size = std::fs::metadata(path)
-            .with_context(|| format!("reading {}", path.display()))
-            .hint("pass the sidecars.json of a published release to --previous")?
-            .len();
+        let hint = "pass the sidecars.json of a published release to --previous";
+        let metadata = std::fs::metadata(path).with_context(|| format!("reading {}", path.display())).hint(hint)?;
+        if !metadata.is_file() {
+            return Err(refuse(format!("{} is not a regular file", path.display()), hint));
+        }
+        let size = metadata.len();
         if size > MANIFEST_SIZE_LIMIT {
             return Err(refuse(
                 format!("{} is {size} bytes; a sidecars.json is a few KB, so this is not one", path.display()),
@@ -130,7 +151,8 @@ fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidec
             return Ok(None);
         };
         let assets = releases::list_assets(&connection, release.id)?;
-        let Some(asset) = assets.iter().find(|asset| asset.name == sidecars_json::FILE_NAME && asset.is_uploaded()) else {
+        let Some(asset) = assets.iter().find(|asset| asset.name == sidecars_json::FILE_NAME && asset.is_uploaded())
+        else {
             println!("release {} has no {}: nothing to compare sizes with", release.tag, sidecars_json::FILE_NAME);
             return Ok(None);
         };
@@ -207,10 +229,20 @@ fn read_runner(dir: &Path) -> anyhow::Result<RunnerFolder> {
         .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .filter(|name| !name.ends_with(".sha256") && name != manifest::FILE_NAME && !name.starts_with('.'))
+        // What `checksums` writes (a runner's dist/ after a local dry run) is made again from the merge.
+        .filter(|name| !checksums::WRITTEN_HERE.contains(&name.as_str()))
         .filter(|name| !files.contains_key(name))
         .collect();
     unlisted.sort();
-    Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files, unlisted })
+    let mut sizes = BTreeMap::new();
+    for name in files.keys() {
+        let path = dir.join(name);
+        sizes.insert(
+            name.clone(),
+            std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?.len(),
+        );
+    }
+    Ok(RunnerFolder { label, dir: dir.to_path_buf(), records, files, unlisted, sizes })
 }
 
 /// What a record must say of its file, beyond the file's hash: `Err` with the problem.
@@ -227,7 +259,9 @@ fn check_record(file: &str, record: &Value) -> Result<(), String> {
         Some(target) if target.triple == triple => {}
         Some(target) => return Err(format!("{file}: its name is for {}, its record says {triple}", target.triple)),
         None => {
-            return Err(format!("{file}: its name names no target (`<binary>-<triple>`, its SBOM or an archive of it)"));
+            return Err(format!(
+                "{file}: its name names no target (`<binary>-<triple>`, its SBOM or an archive of it)"
+            ));
         }
     }
     // The kind is the one its name says: a binary, an SBOM or an archive of a binary.
@@ -293,6 +327,15 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
                 None => problems.push(format!("{}: {file} is in the manifest but was not uploaded", runner.label)),
                 Some(actual) if actual != sha256 => {
                     problems.push(format!("{}: {file} is {actual}, its manifest record says {sha256}", runner.label))
+                }
+                Some(_) if record["size"].as_u64() != runner.sizes.get(file).copied() => {
+                    let recorded =
+                        record["size"].as_u64().map_or("no size".to_string(), |size| format!("{size} bytes"));
+                    let actual = runner.sizes.get(file).copied().unwrap_or_default();
+                    problems.push(format!(
+                        "{}: {file} is {actual} bytes, its manifest record says {recorded}",
+                        runner.label
+                    ))
                 }
                 Some(_) => {}
             }
@@ -493,7 +536,7 @@ mod tests {
 
     fn record(file: &str, triple: &str, sha: &str, commit: &str) -> Value {
         json!({"file": file, "kind": "binary", "triple": triple, "package": "proxy", "version": "0.2.5",
-               "sha256": sha, "git_commit": commit})
+               "sha256": sha, "git_commit": commit, "size": 6})
     }
 
     fn runner(label: &str, entries: &[(&str, &str, String)]) -> RunnerFolder {
@@ -503,6 +546,7 @@ mod tests {
             records: entries.iter().map(|(file, triple, sha)| record(file, triple, sha, COMMIT)).collect(),
             files: entries.iter().map(|(file, _, sha)| (file.to_string(), sha.clone())).collect(),
             unlisted: Vec::new(),
+            sizes: entries.iter().map(|(file, ..)| (file.to_string(), 6)).collect(),
         }
     }
 

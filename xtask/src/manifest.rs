@@ -56,7 +56,8 @@ impl ArtifactRecord {
 /// runner label, e.g. `ubuntu-24.04`), else inside Actions the runner's image and architecture
 /// (`ImageOS`, `RUNNER_ARCH`), else `local`.
 pub fn runner_label() -> String {
-    let variable = |name: &str| std::env::var(name).ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty());
+    let variable =
+        |name: &str| std::env::var(name).ok().map(|value| value.trim().to_string()).filter(|v| !v.is_empty());
     if let Some(label) = variable("XTASK_RUNNER") {
         return label;
     }

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::checksums::{self, CHECKSUMS_FILE};
 use crate::failure::{self, refuse, shell_quote};
-use crate::{manifest, sidecars_json};
 use crate::naming::shown;
 use crate::workspace::{self, Workspace};
+use crate::{manifest, sidecars_json};
 
 /// GitHub takes release assets under 2 GiB each.
 pub const GITHUB_ASSET_SIZE_LIMIT: u64 = 2 << 30;
@@ -339,14 +339,18 @@ fn manifest_binding(dir: &Path, verified: &[(String, String)]) -> anyhow::Result
 fn check_sidecar_index(dir: &Path, artifacts: &[(String, String)], index_listed: bool) -> anyhow::Result<()> {
     let names: BTreeSet<&str> = artifacts.iter().map(|(name, _)| name.as_str()).collect();
     let records = records_of(dir, &names)?.unwrap_or_default();
-    let listed: BTreeMap<String, String> = artifacts.iter().cloned().collect();
-    let expected = sidecars_json::render(&records, &listed)?;
+    let hashes: BTreeMap<String, String> = artifacts.iter().cloned().collect();
+    let expected = sidecars_json::render(&records, &checksums::listed_files(dir, &hashes)?)?;
     let path = dir.join(sidecars_json::FILE_NAME);
     let fix = format!("run `{}`: it writes sidecars.json from manifest.json and lists it", checksums_command(dir));
     match (expected, index_listed) {
         (None, false) => Ok(()),
         (None, true) => Err(refuse(
-            format!("{} lists {} but the folder holds no sidecar binary, nothing was sent", CHECKSUMS_FILE, path.display()),
+            format!(
+                "{} lists {} but the folder holds no sidecar binary, nothing was sent",
+                CHECKSUMS_FILE,
+                path.display()
+            ),
             fix,
         )),
         (Some(_), false) => Err(refuse(

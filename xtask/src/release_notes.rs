@@ -58,10 +58,20 @@ pub fn render(input: &NotesInput) -> String {
     let others: Vec<&(String, String)> =
         input.artifacts.iter().filter(|(name, _)| !is_binary(name) && !is_archive(name)).collect();
     if !others.is_empty() {
-        notes.push_str(
-            "\n## Index and SBOMs\n\n`sidecars.json` lists every binary with its `build_id`; each `.cdx.json` is \
-             the CycloneDX SBOM of one binary.\n\n",
-        );
+        // Say what is there: the index, the SBOMs, or only other files.
+        let has_index = others.iter().any(|(name, _)| name == crate::sidecars_json::FILE_NAME);
+        let has_sboms = others.iter().any(|(name, _)| name.ends_with(crate::naming::SBOM_EXTENSION));
+        let (title, said) = match (has_index, has_sboms) {
+            (true, true) => (
+                "Index and SBOMs",
+                "`sidecars.json` lists every binary with its `build_id`; each `.cdx.json` is the CycloneDX SBOM \
+                 of one binary.\n\n",
+            ),
+            (true, false) => ("Index", "`sidecars.json` lists every binary with its `build_id`.\n\n"),
+            (false, true) => ("SBOMs", "Each `.cdx.json` is the CycloneDX SBOM of one binary.\n\n"),
+            (false, false) => ("Other files", ""),
+        };
+        notes.push_str(&format!("\n## {title}\n\n{said}"));
         notes.extend(others.into_iter().map(line));
     }
     notes.push_str(
@@ -115,6 +125,24 @@ mod tests {
              ## Changes\n\n- Fixed the relay.\n"
         );
         assert_eq!(render(&input), expected);
+    }
+
+    #[test]
+    fn the_section_of_other_files_says_only_what_is_there() {
+        let notes = |names: &[&str]| {
+            render(&NotesInput {
+                packages: vec![],
+                proxy_version: "1.0".into(),
+                artifacts: names.iter().map(|name| (name.to_string(), HEX_A.to_string())).collect(),
+                changelog: None,
+            })
+        };
+        let sboms_only = notes(&["a-x86_64-unknown-linux-gnu.cdx.json"]);
+        assert!(sboms_only.contains("## SBOMs\n") && !sboms_only.contains("sidecars.json"), "{sboms_only}");
+        let index_only = notes(&["sidecars.json"]);
+        assert!(index_only.contains("## Index\n") && !index_only.contains(".cdx.json"), "{index_only}");
+        let other = notes(&["notes.txt"]);
+        assert!(other.contains("## Other files\n\n- `notes.txt`") && !other.contains("SBOM"), "{other}");
     }
 
     #[test]

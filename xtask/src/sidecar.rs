@@ -602,14 +602,17 @@ mod tests {
             budget: Default::default(),
         };
         let linux = targets::parse("x86_64-unknown-linux-gnu").unwrap();
-        let package_dir = Path::new("packages/tool");
+        let package_dir = Path::new("packages/proxy");
         check_size_budget(&sidecar, package_dir, linux, 50_000_000).unwrap();
         sidecar.budget.max_size_mb = Some(40.0);
         check_size_budget(&sidecar, package_dir, linux, 40_000_000).unwrap();
         let error = check_size_budget(&sidecar, package_dir, linux, 40_000_001).unwrap_err();
         let Lines { message, hint } = crate::failure::lines(&error);
-        assert!(message.contains("tool for x86_64-unknown-linux-gnu is 40.00 MB, over its budget of 40 MB"), "{message}");
-        assert!(hint.unwrap().contains("packages/tool/pyproject.toml"));
+        assert!(
+            message.contains("tool for x86_64-unknown-linux-gnu is 40.00 MB, over its budget of 40 MB"),
+            "{message}"
+        );
+        assert!(hint.unwrap().contains("packages/proxy/pyproject.toml"));
     }
 
     #[test]

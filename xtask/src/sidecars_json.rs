@@ -24,33 +24,40 @@ pub struct PublishedSidecar {
     pub build_seconds: Option<f64>,
 }
 
-/// The text of `sidecars.json` for the manifest `records` of the files listed in `listed`
-/// (file name → SHA-256 hex); `None` when no listed file is a sidecar binary.
+/// A listed file as the folder holds it: the hash its `.sha256` gives, and its size on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedFile {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// The text of `sidecars.json` for the manifest `records` of the files in `listed` (file name →
+/// what the folder holds); `None` when no listed file is a sidecar binary.
 ///
-/// Every listed binary gets an entry with its archive and SBOM (same package and target, `null`
-/// when none is listed); a record whose hash is not the listed one is refused: the index would
-/// describe other bytes.
-pub fn render(records: &[Value], listed: &BTreeMap<String, String>) -> anyhow::Result<Option<String>> {
-    let listed_records: Vec<&Value> =
-        records.iter().filter(|record| record["file"].as_str().is_some_and(|file| listed.contains_key(file))).collect();
+/// Every listed binary gets an entry with its archive and SBOM (the names `sidecar` gives them for
+/// that binary, version and target; `null` when none is listed). A file with several records, or
+/// a record whose hash or size is not the file's, is refused: the index would describe other bytes.
+pub fn render(records: &[Value], listed: &BTreeMap<String, ListedFile>) -> anyhow::Result<Option<String>> {
     let mut problems = Vec::new();
-    for record in &listed_records {
-        let file = record["file"].as_str().unwrap_or_default();
-        if record["sha256"].as_str() != Some(listed[file].as_str()) {
+    let mut by_file: BTreeMap<&str, &Value> = BTreeMap::new();
+    for record in records {
+        let Some(file) = record["file"].as_str().filter(|file| listed.contains_key(*file)) else { continue };
+        if by_file.insert(file, record).is_some() {
+            problems.push(format!("{file}: more than one record in manifest.json"));
+            continue;
+        }
+        let on_disk = &listed[file];
+        if record["sha256"].as_str() != Some(on_disk.sha256.as_str()) {
             problems.push(format!("{file}: manifest.json records another hash than its .sha256"));
         }
+        if record["size"].as_u64() != Some(on_disk.size) {
+            let recorded = record["size"].as_u64().map_or("no size".to_string(), |size| format!("{size} bytes"));
+            problems.push(format!("{file}: manifest.json records {recorded}, the file is {} bytes", on_disk.size));
+        }
     }
-    let companion = |binary_record: &Value, kind: &str| -> Option<&Value> {
-        listed_records.iter().copied().find(|record| {
-            record["kind"].as_str() == Some(kind)
-                && record["package"] == binary_record["package"]
-                && record["triple"] == binary_record["triple"]
-        })
-    };
     let mut entries = Vec::new();
     let mut commits = std::collections::BTreeSet::new();
-    for record in listed_records.iter().filter(|record| record["kind"].as_str() == Some("binary")) {
-        let file = record["file"].as_str().unwrap_or_default();
+    for (file, record) in by_file.iter().filter(|(_, record)| record["kind"].as_str() == Some("binary")) {
         let Some((binary, target)) = naming::parse_sidecar_file_name(file) else {
             problems.push(format!("{}: a binary record whose name names no target", shown(file)));
             continue;
@@ -59,28 +66,34 @@ pub fn render(records: &[Value], listed: &BTreeMap<String, String>) -> anyhow::R
             problems.push(format!("{file}: its record says another target than its name"));
             continue;
         }
-        let archive = companion(record, "archive");
+        let Some(version) = record["version"].as_str() else {
+            problems.push(format!("{file}: its record has no version"));
+            continue;
+        };
+        let companion = |name: String| by_file.get(name.as_str()).copied();
+        let archive = companion(naming::archive_file_name(binary, version, target));
+        let sbom = companion(naming::sbom_file_name(binary, target));
         if let Some(commit) = record["git_commit"].as_str() {
             commits.insert(commit.to_string());
         }
         let text = |value: &Value| value.as_str().map_or(Value::Null, |text| json!(text));
         entries.push(json!({
-            "package": record["package"],
+            "package": text(&record["package"]),
             "binary": binary,
-            "version": record["version"],
+            "version": version,
             "triple": target.triple,
             "file": file,
-            "build_id": format!("sha256:{}", listed[file]),
-            "size": record["size"],
+            "build_id": format!("sha256:{}", listed[*file].sha256),
+            "size": listed[*file].size,
             "archive": archive.map_or(Value::Null, |archive| archive["file"].clone()),
             "archive_sha256": archive.map_or(Value::Null, |archive| archive["sha256"].clone()),
             "archive_size": archive.map_or(Value::Null, |archive| archive["size"].clone()),
-            "sbom": companion(record, "sbom").map_or(Value::Null, |sbom| sbom["file"].clone()),
+            "sbom": sbom.map_or(Value::Null, |sbom| sbom["file"].clone()),
             "git_commit": text(&record["git_commit"]),
             "python": text(&record["python"]),
             "pyinstaller": text(&record["pyinstaller"]),
-            "build_seconds": record["build_seconds"],
-            "cached": record["cached"],
+            "build_seconds": record["build_seconds"].as_f64().map_or(Value::Null, |seconds| json!(seconds)),
+            "cached": record["cached"].as_bool().map_or(Value::Null, |cached| json!(cached)),
             "runner": record.get("runner").map_or(json!("unknown"), text),
         }));
     }
@@ -98,7 +111,16 @@ pub fn render(records: &[Value], listed: &BTreeMap<String, String>) -> anyhow::R
     if entries.is_empty() {
         return Ok(None);
     }
-    entries.sort_by_key(|entry| (entry["binary"].to_string(), entry["triple"].to_string()));
+    // by_file is sorted by file name; the index is sorted by binary, then target.
+    entries.sort_by(|a, b| {
+        let key = |entry: &Value| {
+            (
+                entry["binary"].as_str().unwrap_or_default().to_string(),
+                entry["triple"].as_str().unwrap_or_default().to_string(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
     let document = json!({
         "schema_version": SCHEMA_VERSION,
         "git_commit": commits.into_iter().next(),
@@ -115,15 +137,26 @@ pub fn parse(text: &str, source: &str) -> anyhow::Result<Vec<PublishedSidecar>> 
     let hint = "pass the sidecars.json of a release made by `cargo xtask checksums`";
     let document: Value = serde_json::from_str(text)
         .map_err(|error| refuse(format!("{source} is not valid JSON ({error})"), hint.to_string()))?;
-    match document["schema_version"].as_u64() {
-        Some(version) if version <= SCHEMA_VERSION && version >= 1 => {}
-        Some(version) => {
+    match (&document["schema_version"], document["schema_version"].as_u64()) {
+        (_, Some(version)) if (1..=SCHEMA_VERSION).contains(&version) => {}
+        (_, Some(version)) if version > SCHEMA_VERSION => {
             return Err(refuse(
                 format!("{source} has schema_version {version}; this xtask reads up to {SCHEMA_VERSION}"),
                 "update this checkout (a newer xtask wrote that file)",
             ));
         }
-        None => return Err(refuse(format!("{source} has no schema_version: it is not a sidecars.json"), hint)),
+        (Value::Null, _) => {
+            return Err(refuse(format!("{source} has no schema_version: it is not a sidecars.json"), hint));
+        }
+        (other, _) => {
+            return Err(refuse(
+                format!(
+                    "{source} has schema_version {}, not a version this xtask reads (1 to {SCHEMA_VERSION})",
+                    shown(&other.to_string())
+                ),
+                hint,
+            ));
+        }
     }
     let Some(entries) = document["sidecars"].as_array() else {
         return Err(refuse(format!("{source} has no `sidecars` list"), hint));
@@ -132,6 +165,14 @@ pub fn parse(text: &str, source: &str) -> anyhow::Result<Vec<PublishedSidecar>> 
     for (index, entry) in entries.iter().enumerate() {
         let field = |key: &str| entry[key].as_str().map(str::to_string);
         match (field("binary"), field("triple"), field("version"), entry["size"].as_u64()) {
+            (Some(binary), Some(triple), _, _)
+                if sidecars.iter().any(|known: &PublishedSidecar| known.binary == binary && known.triple == triple) =>
+            {
+                return Err(refuse(
+                    format!("{source}: {} for {} is listed twice", shown(&binary), shown(&triple)),
+                    hint.to_string(),
+                ));
+            }
             (Some(binary), Some(triple), Some(version), Some(size)) => sidecars.push(PublishedSidecar {
                 binary,
                 triple,
@@ -166,7 +207,7 @@ mod tests {
                "python": "3.11.9", "pyinstaller": "6.19.0", "runner": "ubuntu-24.04"})
     }
 
-    fn linux_release() -> (Vec<Value>, BTreeMap<String, String>) {
+    fn linux_release() -> (Vec<Value>, BTreeMap<String, ListedFile>) {
         let triple = "x86_64-unknown-linux-gnu";
         let records = vec![
             record("lumen-argus-x86_64-unknown-linux-gnu", "binary", triple, &hex('a')),
@@ -175,9 +216,16 @@ mod tests {
         ];
         let listed = records
             .iter()
-            .map(|record| (record["file"].as_str().unwrap().to_string(), record["sha256"].as_str().unwrap().to_string()))
+            .map(|record| {
+                let file = record["file"].as_str().unwrap().to_string();
+                (file, ListedFile { sha256: record["sha256"].as_str().unwrap().to_string(), size: 1000 })
+            })
             .collect();
         (records, listed)
+    }
+
+    fn refusal(records: &[Value], listed: &BTreeMap<String, ListedFile>) -> String {
+        crate::failure::lines(&render(records, listed).unwrap_err()).message
     }
 
     #[test]
@@ -204,15 +252,23 @@ mod tests {
     }
 
     #[test]
-    fn a_record_that_disagrees_with_the_listed_hash_or_its_name_is_refused() {
+    fn a_record_that_disagrees_with_its_file_or_name_is_refused() {
         let (records, mut listed) = linux_release();
-        listed.insert("lumen-argus-x86_64-unknown-linux-gnu".into(), hex('d'));
-        let message = crate::failure::lines(&render(&records, &listed).unwrap_err()).message;
-        assert!(message.contains("records another hash"), "{message}");
+        listed.get_mut("lumen-argus-x86_64-unknown-linux-gnu").unwrap().sha256 = hex('d');
+        assert!(refusal(&records, &listed).contains("records another hash"));
+        // The size is the file's, not what a record claims: a record cannot shrink a binary.
+        for claimed in [json!(100), json!(-5), json!("big"), Value::Null] {
+            let (mut records, listed) = linux_release();
+            records[0]["size"] = claimed.clone();
+            let message = refusal(&records, &listed);
+            assert!(message.contains("the file is 1000 bytes"), "{claimed}: {message}");
+        }
         let (mut records, listed) = linux_release();
         records[0]["triple"] = json!("aarch64-apple-darwin");
-        let message = crate::failure::lines(&render(&records, &listed).unwrap_err()).message;
-        assert!(message.contains("another target than its name"), "{message}");
+        assert!(refusal(&records, &listed).contains("another target than its name"));
+        let (mut records, listed) = linux_release();
+        records.push(records[1].clone());
+        assert!(refusal(&records, &listed).contains("0.2.5-x86_64-unknown-linux-gnu.tar.gz: more than one record"));
         // A binary published without an archive or SBOM says so with null.
         let (records, mut listed) = linux_release();
         listed.retain(|name, _| !name.ends_with(".tar.gz") && !name.ends_with(".cdx.json"));
@@ -221,13 +277,40 @@ mod tests {
     }
 
     #[test]
+    fn two_binaries_of_one_package_get_their_own_archive_and_sbom() {
+        let (mut records, mut listed) = linux_release();
+        let triple = "x86_64-unknown-linux-gnu";
+        for (file, kind) in [
+            ("lumen-argus-agent-x86_64-unknown-linux-gnu", "binary"),
+            ("lumen-argus-agent-0.2.5-x86_64-unknown-linux-gnu.tar.gz", "archive"),
+            ("lumen-argus-agent-x86_64-unknown-linux-gnu.cdx.json", "sbom"),
+        ] {
+            // Inserted first: a match by package and target alone would take these for lumen-argus's.
+            records.insert(0, record(file, kind, triple, &hex('e')));
+            listed.insert(file.into(), ListedFile { sha256: hex('e'), size: 1000 });
+        }
+        let document: Value = serde_json::from_str(&render(&records, &listed).unwrap().unwrap()).unwrap();
+        for entry in document["sidecars"].as_array().unwrap() {
+            let binary = entry["binary"].as_str().unwrap();
+            assert_eq!(entry["archive"], format!("{binary}-0.2.5-{triple}.tar.gz"));
+            assert_eq!(entry["sbom"], format!("{binary}-{triple}.cdx.json"));
+        }
+    }
+
+    #[test]
     fn no_binary_no_index_and_unknown_schemas_are_refused() {
         assert_eq!(render(&[], &BTreeMap::new()).unwrap(), None);
+        let twice = "{\"schema_version\": 1, \"sidecars\": [\
+            {\"binary\": \"x\", \"triple\": \"t\", \"version\": \"1\", \"size\": 1},\
+            {\"binary\": \"x\", \"triple\": \"t\", \"version\": \"1\", \"size\": 45}]}";
         for (text, expected) in [
             ("{\"schema_version\": 2, \"sidecars\": []}", "reads up to 1"),
             ("{\"sidecars\": []}", "no schema_version"),
+            ("{\"schema_version\": 0, \"sidecars\": []}", "schema_version \"0\", not a version this xtask reads"),
+            ("{\"schema_version\": \"1\", \"sidecars\": []}", "not a version this xtask reads"),
             ("[1", "not valid JSON"),
             ("{\"schema_version\": 1, \"sidecars\": [{\"binary\": \"x\"}]}", "entry 1 lacks"),
+            (twice, "\"x\" for \"t\" is listed twice"),
         ] {
             let message = crate::failure::lines(&parse(text, "old.json").unwrap_err()).message;
             assert!(message.contains(expected), "{text}: {message}");

@@ -51,10 +51,7 @@ pub fn rows(records: &[Value], previous: &[PublishedSidecar]) -> Vec<BinaryRow> 
                 triple: target.triple.to_string(),
                 size: record["size"].as_u64()?,
                 build_seconds: if cached { None } else { record["build_seconds"].as_f64() },
-                previous: previous
-                    .iter()
-                    .find(|old| old.binary == binary && old.triple == target.triple)
-                    .cloned(),
+                previous: previous.iter().find(|old| old.binary == binary && old.triple == target.triple).cloned(),
             })
         })
         .collect();
@@ -74,8 +71,12 @@ pub fn render_table(rows: &[BinaryRow], previous_release: Option<&str>) -> Strin
     for row in rows {
         let change = match (&row.previous, row.growth_percent(), previous_release) {
             (Some(previous), Some(percent), _) => {
-                let delta = row.size as i64 - previous.size as i64;
-                format!("{}{:.2} MB ({percent:+.1}%)", if delta >= 0 { "+" } else { "-" }, delta.unsigned_abs() as f64 / MEGABYTE)
+                let (sign, delta) = if row.size >= previous.size {
+                    ("+", row.size - previous.size)
+                } else {
+                    ("-", previous.size - row.size)
+                };
+                format!("{sign}{:.2} MB ({percent:+.1}%)", delta as f64 / MEGABYTE)
             }
             (Some(_), None, _) => "was empty".to_string(),
             (None, _, Some(_)) => "new".to_string(),
@@ -163,6 +164,14 @@ mod tests {
              | `tool` | x86_64-unknown-linux-gnu | 12.00 MB | +2.00 MB (+20.0%) | 42.2 s |\n"
         );
         assert!(render_table(&sample_rows(), None).contains("| 9.00 MB | — | cached |"));
+        // Sizes at the ends of u64 neither overflow nor show a sign that disagrees with the percent.
+        let mut huge = sample_rows();
+        huge[1].previous.as_mut().unwrap().size = u64::MAX;
+        assert!(
+            render_table(&huge, Some("v0")).contains("-18446744073697.55 MB (-100.0%)"),
+            "{}",
+            render_table(&huge, Some("v0"))
+        );
     }
 
     #[test]

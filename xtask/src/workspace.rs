@@ -384,20 +384,24 @@ fn parse_budget(item: Option<&Item>, distribution: &str) -> anyhow::Result<crate
             format!("the keys are {}; {fix}", KEYS.join(" and ")),
         ));
     }
-    let number = |key: &str| -> anyhow::Result<Option<f64>> {
+    // A size must be positive; a growth of 0% (no growth at all) is a limit one may want.
+    let number = |key: &str, zero_allowed: bool| -> anyhow::Result<Option<f64>> {
         let Some(value) = table.get(key) else { return Ok(None) };
         let parsed = value.as_float().or_else(|| value.as_integer().map(|whole| whole as f64));
         match parsed {
-            Some(number) if number.is_finite() && number > 0.0 => Ok(Some(number)),
+            Some(number) if number.is_finite() && (number > 0.0 || (zero_allowed && number == 0.0)) => Ok(Some(number)),
             _ => Err(refuse(
-                format!("[tool.xtask.sidecar.budget].{key} of {distribution} is not a positive number"),
+                format!(
+                    "[tool.xtask.sidecar.budget].{key} of {distribution} is not {}",
+                    if zero_allowed { "a number of 0 or more" } else { "a positive number" }
+                ),
                 fix.to_string(),
             )),
         }
     };
     Ok(crate::size_report::SizeBudget {
-        max_size_mb: number("max-size-mb")?,
-        max_growth_percent: number("max-growth-percent")?,
+        max_size_mb: number("max-size-mb", false)?,
+        max_growth_percent: number("max-growth-percent", true)?,
     })
 }
 
@@ -530,12 +534,18 @@ password-env = "GADGET_PASSWORD"
     fn a_size_budget_is_read_and_a_misspelt_or_negative_limit_is_refused() {
         let with_budget = |lines: &str| format!("{WITH_SIDECAR}\n[tool.xtask.sidecar.budget]\n{lines}\n");
         assert_eq!(parse(WITH_SIDECAR).unwrap().sidecar.unwrap().budget, Default::default());
-        let budget = parse(&with_budget("max-size-mb = 40\nmax-growth-percent = 12.5")).unwrap().sidecar.unwrap().budget;
+        let budget =
+            parse(&with_budget("max-size-mb = 40\nmax-growth-percent = 12.5")).unwrap().sidecar.unwrap().budget;
         assert_eq!((budget.max_size_mb, budget.max_growth_percent), (Some(40.0), Some(12.5)));
+        let frozen = parse(&with_budget("max-growth-percent = 0")).unwrap().sidecar.unwrap().budget;
+        assert_eq!(frozen.max_growth_percent, Some(0.0), "no growth at all is a budget one may declare");
         for (lines, expected) in [
             ("max-size-mib = 40", "unknown key `max-size-mib`"),
             ("max-size-mb = -1", "max-size-mb of lumen-argus-gadget is not a positive number"),
-            ("max-growth-percent = \"10%\"", "max-growth-percent of lumen-argus-gadget is not a positive number"),
+            ("max-growth-percent = \"10%\"", "max-growth-percent of lumen-argus-gadget is not a number of 0 or more"),
+            ("max-growth-percent = -1", "is not a number of 0 or more"),
+            ("max-size-mb = 0", "max-size-mb of lumen-argus-gadget is not a positive number"),
+            ("max-size-mb = nan", "is not a positive number"),
         ] {
             let Lines { message, hint } = crate::failure::lines(&parse(&with_budget(lines)).unwrap_err());
             assert!(message.contains(expected), "{lines}: {message}");

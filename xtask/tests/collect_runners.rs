@@ -268,10 +268,89 @@ fn a_sidecar_that_grew_past_its_declared_budget_fails_the_merge_and_nothing_is_w
     assert!(stderr.contains("over its budget of 25%") && stderr.contains("hint: "), "{stderr}");
     assert!(stdout(&output).contains("| binary | target | size |"), "the table is shown with the refusal");
     assert_eq!(std::fs::read_dir(into.path()).unwrap().count(), 0, "collect wrote into --into");
+    // A folder (or a fifo, which would block the read) is refused before anything is read.
+    let mut folder_args = args.clone();
+    *folder_args.last_mut().unwrap() = downloads.path().to_str().unwrap();
+    let output = xtask(&repository_root(), &folder_args);
+    assert!(text(&output.stderr).contains("is not a regular file"), "{}", text(&output.stderr));
     // A previous index from a newer xtask is refused, not misread.
     std::fs::write(&previous, json!({"schema_version": 2, "sidecars": []}).to_string()).unwrap();
     let output = xtask(&repository_root(), &args);
     assert!(text(&output.stderr).contains("schema_version 2; this xtask reads up to 1"), "{}", text(&output.stderr));
+}
+
+#[test]
+fn a_record_that_misstates_its_file_size_is_refused() {
+    // The size feeds the size table, the budgets and sidecars.json: a record cannot make a binary smaller.
+    let downloads = five_runners();
+    let dir = downloads.path().join("sidecars-x86_64-unknown-linux-gnu");
+    let mut lying = records(&dir);
+    lying[0]["size"] = json!(100);
+    let file = lying[0]["file"].as_str().unwrap().to_string();
+    write_manifest(&dir, &lying);
+    refused(downloads.path(), &format!("{file} is "));
+    refused(downloads.path(), "its manifest record says 100 bytes");
+    lying[0].as_object_mut().unwrap().remove("size");
+    write_manifest(&dir, &lying);
+    refused(downloads.path(), "its manifest record says no size");
+}
+
+#[test]
+fn what_checksums_wrote_in_a_runners_folder_is_not_an_upload() {
+    // A runner's dist/ after a local dry run holds checksums.txt, release-notes.md and sidecars.json:
+    // collect makes them again from the merge, so they are neither refused nor copied.
+    let downloads = five_runners();
+    let dir = downloads.path().join("sidecars-x86_64-unknown-linux-gnu");
+    for name in ["checksums.txt", "release-notes.md", "sidecars.json"] {
+        std::fs::write(dir.join(name), "from an earlier run").unwrap();
+    }
+    let into = tempfile::tempdir().unwrap();
+    succeeded(&collect(downloads.path(), into.path()), "collect");
+    for name in ["checksums.txt", "release-notes.md", "sidecars.json"] {
+        assert!(!into.path().join(name).exists(), "{name} was copied");
+    }
+}
+
+/// A repository of one package, `tool`, whose sidecar declares `budget` lines.
+fn repository_with_budget(budget: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("Cargo.toml"), "[workspace]\n").unwrap();
+    std::fs::write(root.path().join("pyproject.toml"), "[tool.uv.workspace]\nmembers = [\"packages/*\"]\n").unwrap();
+    let package = root.path().join("packages/proxy");
+    std::fs::create_dir_all(&package).unwrap();
+    let (binary, version) = &sidecars()[0];
+    let pyproject = format!(
+        "[project]\nname = \"lumen-argus-proxy\"\nversion = \"{version}\"\n\n[tool.xtask.sidecar]\nbinary = \"{binary}\"\n\
+         spec = \"x.spec\"\nimport-package = \"x\"\n\n[tool.xtask.sidecar.smoke]\nargs = []\n\n\
+         [tool.xtask.sidecar.budget]\n{budget}\n"
+    );
+    std::fs::write(package.join("pyproject.toml"), pyproject).unwrap();
+    root
+}
+
+#[test]
+fn a_budget_that_does_not_read_fails_the_merge_instead_of_checking_nothing() {
+    let downloads = five_runners();
+    let into = tempfile::tempdir().unwrap();
+    let args = ["collect", downloads.path().to_str().unwrap(), "--into", into.path().to_str().unwrap()];
+    let misspelt = repository_with_budget("max-size-mb = \"40\"");
+    let output = xtask(misspelt.path(), &args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("max-size-mb of lumen-argus-proxy is not a positive number"), "{stderr}");
+    assert_eq!(std::fs::read_dir(into.path()).unwrap().count(), 0, "collect wrote into --into");
+
+    // Read, the budget holds on size alone, without a previous release: every binary here is ~40 bytes.
+    let tight = repository_with_budget("max-size-mb = 0.00002");
+    let output = xtask(tight.path(), &args);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (binary, _) = &sidecars()[0];
+    assert!(stderr.contains("5 sidecar(s) over their size budget"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{binary} for x86_64-pc-windows-msvc is 0.00 MB, over its budget of 0.00002 MB")),
+        "{stderr}"
+    );
 }
 
 fn stdout(output: &std::process::Output) -> String {

@@ -80,8 +80,11 @@ fn a_differing_asset_is_refused_with_nothing_changed_and_replace_swaps_only_that
     stand_in.clear_requests_and_faults();
     let output = github_release(&stand_in, dir, &[]);
     // checksums.txt and sidecars.json changed with the binary: all three are refused, and the hint names them.
-    let stderr =
-        failed_with(&output, 1, &[BINARY, &old_hash, &new_hash, &format!("--replace {BINARY} sidecars.json checksums.txt")]);
+    let stderr = failed_with(
+        &output,
+        1,
+        &[BINARY, &old_hash, &new_hash, &format!("--replace {BINARY} sidecars.json checksums.txt")],
+    );
     assert!(stdout(&output).contains(&format!("  refuse   {BINARY}")), "{}\n{stderr}", stdout(&output));
     let requests = stand_in.requests();
     assert!(requests.iter().all(|r| r.method == "GET"), "a refused run wrote: {requests:?}");
@@ -346,8 +349,10 @@ fn checksums_verify_release_compares_digests_and_downloads() {
         format!("attested  {ARCHIVE}"),
         format!("no attestation  {WINDOWS}"),
         "no attestation  sidecars.json".to_string(),
-        format!("attestations: 2 of 4 file(s) attested; to check one fully (signature, workflow, repository), download \
-                 it and run `gh attestation verify {BINARY} --repo {OWNER_REPO}`"),
+        format!(
+            "attestations: 2 of 4 file(s) attested; to check one fully (signature, workflow, repository), download \
+                 it and run `gh attestation verify {BINARY} --repo {OWNER_REPO}`"
+        ),
     ] {
         assert!(printed.contains(&line), "{line:?} in\n{printed}");
     }

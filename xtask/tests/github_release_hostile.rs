@@ -170,7 +170,8 @@ fn two_identical_replacements_at_once_both_succeed_and_leave_nothing_behind() {
     stand_in.inject(Fault::new(Target::Uploads, 1, 2, FaultKind::HoldUntil(2)));
     let dir_text = dir.to_str().unwrap().to_string();
     let start = || {
-        let args = ["github-release", "--tag", TAG, "--dir", &dir_text, "--replace", BINARY, "checksums.txt", "sidecars.json"];
+        let args =
+            ["github-release", "--tag", TAG, "--dir", &dir_text, "--replace", BINARY, "checksums.txt", "sidecars.json"];
         command(&stand_in, &args, Some(&stand_in.token)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
     };
     let (first, second) = (start(), start());

@@ -80,8 +80,15 @@ pub fn seal_with(dir: &Path, version: &str, commit: &str, extra: &[&str]) {
     // sidecars.json as `checksums` writes it, listed with the rest.
     let mut listed: std::collections::BTreeMap<String, String> =
         entries.iter().map(|(name, ..)| (name.clone(), sha256_hex(&dir.join(name)))).collect();
+    let on_disk = listed
+        .iter()
+        .map(|(name, sha256)| {
+            let size = std::fs::metadata(dir.join(name)).unwrap().len();
+            (name.clone(), xtask::sidecars_json::ListedFile { sha256: sha256.clone(), size })
+        })
+        .collect();
     let index_path = dir.join(xtask::sidecars_json::FILE_NAME);
-    match xtask::sidecars_json::render(&records, &listed).unwrap() {
+    match xtask::sidecars_json::render(&records, &on_disk).unwrap() {
         Some(index) => {
             std::fs::write(&index_path, &index).unwrap();
             listed.insert(xtask::sidecars_json::FILE_NAME.into(), sha256_hex(&index_path));
