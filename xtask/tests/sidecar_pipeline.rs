@@ -63,6 +63,35 @@ fn checked_sbom(dist: &Path, binary: &str, triple: &str) -> Vec<String> {
 /// identity to the file (named last) and logs its arguments. PyInstaller's Linux bootloader
 /// finds its archive through the ELF section table, so the trailer leaves the binary working.
 #[cfg(unix)]
+/// Both SBOMs pass the official CycloneDX 1.6 JSON schema, checked by CycloneDX's own library in
+/// the clone's locked environment; a copy with a component type the schema does not know fails it,
+/// so the check can fail.
+fn assert_valid_cyclonedx(clone: &Path, dist: &Path, triple: &str) {
+    let validator = repository_root().join("xtask/tests/fixtures/validate_cyclonedx.py");
+    let sboms: Vec<std::path::PathBuf> =
+        BINARIES.iter().map(|(binary, _)| dist.join(format!("{binary}-{triple}.cdx.json"))).collect();
+    let broken = clone.join("broken.cdx.json");
+    let mut document = read_json(&sboms[0]);
+    document["components"][0]["type"] = serde_json::json!("gadget");
+    std::fs::write(&broken, document.to_string()).unwrap();
+    let validate = |files: &[&Path]| {
+        Command::new(uv_path())
+            .args(["run", "--locked", "--no-sync", "python"])
+            .arg(&validator)
+            .args(files)
+            .current_dir(clone)
+            .output()
+            .unwrap()
+    };
+    let output = validate(&[&sboms[0], &sboms[1]]);
+    succeeded(&output, "validating the SBOMs against the CycloneDX 1.6 schema");
+    assert_eq!(text(&output.stdout).matches("valid ").count(), 2, "{}", text(&output.stdout));
+    let output = validate(&[&broken]);
+    assert_eq!(output.status.code(), Some(1), "a broken SBOM passed: {}", text(&output.stdout));
+    assert!(text(&output.stdout).contains("at components/0/type: 'gadget' is not one of"), "{}", text(&output.stdout));
+    std::fs::remove_file(broken).unwrap();
+}
+
 fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let log = folder.join("signer.log");
@@ -163,6 +192,7 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
         assert!(components.iter().any(|component| component.starts_with("cpython 3.")), "{components:?}");
     }
     eprintln!("SBOM components: lumen-argus {}, lumen-argus-agent {}", proxy_components.len(), agent_components.len());
+    assert_valid_cyclonedx(&clone, &dist, triple);
     let first = dist_files(&dist);
 
     // 2. Same inputs again: PyInstaller is skipped, the bytes are the same.
