@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::bundled_contents::BundledContents;
+use crate::bundled_contents::{self, BundledContents};
 use crate::workspace::Workspace;
 use crate::{files, hashing, naming};
 
@@ -51,6 +51,9 @@ impl KeyHasher {
 pub fn key(workspace_digest: &str, inputs: &KeyInputs<'_>) -> String {
     let mut hasher = KeyHasher(Sha256::new());
     hasher.field("recipe", KEY_RECIPE.as_bytes());
+    // The cache keeps the bundled-contents report beside the binary: a change to the script that
+    // reads it must not serve a report the new script would not write.
+    hasher.field("bundled_contents", bundled_contents::SCRIPT.as_bytes());
     hasher.field("workspace", workspace_digest.as_bytes());
     hasher.field("triple", inputs.triple.as_bytes());
     hasher.field("binary", inputs.binary.as_bytes());

@@ -27,9 +27,12 @@ import sys
 import urllib.parse
 import urllib.request
 
-# Entries that are containers or settings, not files of their own: the PYZ's contents are read
-# from PYZ-00.toc, OPTION entries are bootloader flags.
-SKIPPED_TYPECODES = {"PYZ", "OPTION", "DEPENDENCY", "SPLASH"}
+# Entries that are containers, settings or links, not files of their own: the PYZ's contents are
+# read from PYZ-00.toc, OPTION entries are bootloader flags, a SYMLINK (macOS frameworks) names
+# another entry of the archive as its source.
+SKIPPED_TYPECODES = {"PYZ", "OPTION", "DEPENDENCY", "SPLASH", "SYMLINK"}
+# What PyInstaller writes as the source of an entry with no file (a namespace package).
+NO_SOURCE = "-"
 PYINSTALLER_MODULE_PREFIXES = ("pyimod", "pyiboot", "pyi_rth_")
 # What PyInstaller compiles from the standard library into its work folder.
 RUNTIME_FILES_IN_WORK_FOLDER = {"base_library.zip", "struct"}
@@ -52,7 +55,7 @@ def toc_entries(work_folder):
         with open(os.path.join(work_folder, name), encoding="utf-8") as toc:
             table = ast.literal_eval(toc.read())
         for dest_name, source_path, typecode in table[position]:
-            if typecode not in SKIPPED_TYPECODES and source_path:
+            if typecode not in SKIPPED_TYPECODES and source_path and source_path != NO_SOURCE:
                 entries.append((dest_name, source_path, typecode))
     return entries
 
@@ -72,10 +75,17 @@ def editable_folder(distribution):
 
 
 def owners_of_installed_files():
-    """Every file of every installed distribution, and every editable project folder."""
+    """Every file of every installed distribution, and every editable project folder.
+
+    Distributions are read in order of name and version, so a file two of them list is always
+    given to the same one, whatever order the environment lists them in.
+    """
     by_file, by_folder = {}, []
-    for distribution in importlib.metadata.distributions():
-        name, version = distribution.metadata["Name"], distribution.version
+    distributions = [
+        (distribution.metadata["Name"] or "", distribution.version or "", distribution)
+        for distribution in importlib.metadata.distributions()
+    ]
+    for name, version, distribution in sorted(distributions, key=lambda item: item[:2]):
         for listed in distribution.files or []:
             by_file.setdefault(real(distribution.locate_file(listed)), (name, version))
         folder = editable_folder(distribution)

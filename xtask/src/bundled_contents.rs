@@ -13,8 +13,9 @@ use crate::process::{ChildOutput, Echo, Supervised};
 use crate::tools;
 use crate::workspace::Workspace;
 
-/// Run with `python -c` and the work folder as its argument; see its docstring.
-const SCRIPT: &str = include_str!("bundled_contents.py");
+/// Run with `python -I -c` (isolated: no PYTHONPATH, user site-packages or current folder can
+/// change what it imports or finds) and the work folder as its argument; see its docstring.
+pub const SCRIPT: &str = include_str!("bundled_contents.py");
 /// Starts the script's report line (`REPORT_PREFIX` in the script).
 const REPORT_PREFIX: &str = "xtask-bundled-contents ";
 /// Lines of the script's output kept for an error message.
@@ -125,7 +126,7 @@ impl BundledContents {
 /// `PKG-00.toc` and `PYZ-00.toc`) bundled, asked of the locked environment that built it.
 pub fn read(workspace: &Workspace, uv: &Path, work_folder: &Path, binary: &str) -> anyhow::Result<BundledContents> {
     let work_text = work_folder.to_string_lossy();
-    let mut command = tools::uv_run(workspace, uv, &["python", "-c", SCRIPT, &work_text])?;
+    let mut command = tools::uv_run(workspace, uv, &["python", "-I", "-c", SCRIPT, &work_text])?;
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("reading what PyInstaller bundled into {binary}"))?;
     let report = std::sync::Arc::new(std::sync::Mutex::new(None));

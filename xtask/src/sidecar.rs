@@ -272,7 +272,10 @@ fn obtain_binary(
     let started = Instant::now();
     let built = run_pyinstaller(workspace, uv, target, job, provenance)?;
     executable_format::check_file(&built, target)?;
-    let work_folder = build_dir(workspace, target, job).join("work").join(&job.sidecar.binary);
+    // PyInstaller names its work folder for one spec after the spec file's stem.
+    let spec = spec_path(job.package, job.sidecar)?;
+    let spec_stem = spec.file_stem().context("the sidecar's spec file has no name")?;
+    let work_folder = build_dir(workspace, target, job).join("work").join(spec_stem);
     let bundled = bundled_contents::read(workspace, uv, &work_folder, &job.sidecar.binary)?;
     check_inputs_unchanged(workspace, job, inputs)?;
     build_cache::store(workspace, &job.key, &plain_name, &built, &bundled)?;
