@@ -16,7 +16,11 @@ pub fn run(flags: &ArchiveFlags) -> anyhow::Result<()> {
         None => plain_name(&flags.file)?,
     };
     let mtime = modification_time(&flags.file)?;
-    let mode = if is_executable(&flags.file) { 0o755 } else { 0o644 };
+    let mode = if std::fs::metadata(&flags.file).is_ok_and(|metadata| files::is_executable(&metadata)) {
+        0o755
+    } else {
+        0o644
+    };
     let mut entries = [archive::Entry { name: &entry_name, contents: &contents, mode }];
     let bytes = archive::pack(flags.format, &mut entries, mtime)?;
     files::write_atomically(&flags.out, &bytes)?;
@@ -41,15 +45,4 @@ fn modification_time(file: &Path) -> anyhow::Result<i64> {
         .and_then(|metadata| metadata.modified())
         .with_context(|| format!("reading the mtime of {}", file.display()))?;
     Ok(modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64))
-}
-
-#[cfg(unix)]
-fn is_executable(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(file).is_ok_and(|metadata| metadata.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(_file: &Path) -> bool {
-    true
 }

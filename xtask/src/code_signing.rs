@@ -109,7 +109,15 @@ fn stand_in(program: &Path) -> anyhow::Result<PathBuf> {
     } else {
         tools::find_on_path(&program.to_string_lossy())
     };
-    found.ok_or_else(|| refuse(format!("XTASK_CODESIGN_PROGRAM={} is not a file", program.display()), hint))
+    let found =
+        found.ok_or_else(|| refuse(format!("XTASK_CODESIGN_PROGRAM={} is not a file", program.display()), hint))?;
+    if !std::fs::metadata(&found).is_ok_and(|metadata| files::is_executable(&metadata)) {
+        return Err(refuse(
+            format!("XTASK_CODESIGN_PROGRAM={} is not executable", found.display()),
+            format!("chmod +x {}, or unset XTASK_CODESIGN_PROGRAM", found.display()),
+        ));
+    }
+    Ok(found)
 }
 
 /// codesign's arguments: hardened runtime, a secure timestamp, the entitlements when given.
@@ -216,6 +224,15 @@ mod tests {
         let missing = folder.path().join("signer");
         assert!(plan(&environment(Some("Developer ID"), None, Some(&missing)), false).is_err());
         std::fs::write(&missing, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let refused = plan(&environment(Some("Developer ID"), None, Some(&missing)), false).unwrap_err();
+            let lines = crate::failure::lines(&refused);
+            assert!(lines.message.contains("is not executable"), "{}", lines.message);
+            assert!(lines.hint.unwrap().starts_with("chmod +x"));
+            std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let signing = plan(&environment(Some("Developer ID"), None, Some(&missing)), false).unwrap().unwrap();
         assert_eq!(signing.program, missing);
         assert!(!signing.verify_with_codesign, "a stand-in's file is not checked with codesign");

@@ -82,6 +82,19 @@ fn set_mode(_path: &Path, _mode: Option<u32>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a file may be run: an executable bit on Unix; on Windows (no such bit) whether it runs
+/// shows only when it is started.
+#[cfg(unix)]
+pub fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+pub fn is_executable(_metadata: &std::fs::Metadata) -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

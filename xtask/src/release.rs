@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use xshell::{Shell, cmd};
 
+use crate::code_signing::{self, SigningEnvironment};
 use crate::failure::{Lines, WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
@@ -362,6 +363,12 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
         )),
     }
     problems.extend(version_problems(workspace));
+    // The sidecar build refuses the same signing setup, but only after preflight: say it here,
+    // with every other problem, before anything is built.
+    if let Err(error) = code_signing::plan(&SigningEnvironment::read(), cfg!(target_os = "macos")) {
+        let Lines { message: what, hint: fix } = lines(&error);
+        problems.push(problem(what, fix.unwrap_or_default()));
+    }
     let lock = process::shell_in(root).and_then(|sh| process::read(cmd!(sh, "{uv} lock --check --quiet")));
     match lock {
         Ok(_) => {}

@@ -20,7 +20,7 @@ use crate::flags::SmokeFlags;
 use crate::process::{ChildOutput, Echo, STOP_GRACE, Supervised};
 use crate::targets::Target;
 use crate::workspace::{Sidecar, SidecarPackage, Workspace};
-use crate::{executable_format, gha, hashing, naming, provenance, targets};
+use crate::{executable_format, files, gha, hashing, naming, provenance, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
 const OUTPUT_TAIL_LINES: usize = 20;
@@ -176,7 +176,7 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
     if metadata.len() == 0 {
         return Err(refuse(format!("{shown_path} is empty"), "rebuild it: cargo xtask sidecar --no-cache"));
     }
-    if !is_executable(&metadata) {
+    if !files::is_executable(&metadata) {
         return Err(refuse(
             format!("{shown_path} is not executable"),
             format!("chmod +x {shown_path}, or take the binary from its archive, which keeps the mode"),
@@ -202,17 +202,6 @@ fn case_for_file(workspace: &Workspace, path: &Path, commit: &str) -> anyhow::Re
     executable_format::check_file(path, target)?;
     require_runnable_here(target)?;
     Ok(case(sidecar_package, path.to_path_buf(), commit))
-}
-
-#[cfg(unix)]
-fn is_executable(metadata: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_metadata: &std::fs::Metadata) -> bool {
-    true
 }
 
 fn case(SidecarPackage { package, sidecar }: SidecarPackage<'_>, path: PathBuf, commit: &str) -> SmokeCase {

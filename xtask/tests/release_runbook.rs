@@ -52,6 +52,28 @@ fn a_clean_clone_passes_and_preflight_names_each_problem() {
     );
 }
 
+#[cfg(not(target_os = "macos"))]
+#[test]
+fn a_signing_setup_that_cannot_sign_is_a_preflight_problem_before_anything_is_built() {
+    let (_folder, clone) = fresh_clone();
+    let head = |clone: &std::path::Path| {
+        text(&Command::new("git").args(["rev-parse", "HEAD"]).current_dir(clone).output().unwrap().stdout)
+    };
+    let before = head(&clone);
+    let output = xtask_command(&clone, &["release", "--execute"])
+        .env("CODESIGN_IDENTITY", "Developer ID Application: Example")
+        .env_remove("XTASK_CODESIGN_PROGRAM")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("preflight: CODESIGN_IDENTITY is set, but this is not macOS"), "{stdout}");
+    assert!(stdout.contains("XTASK_CODESIGN_PROGRAM"), "the fix names the stand-in: {stdout}");
+    assert!(stderr.contains("nothing was built or changed"), "{stderr}");
+    assert!(!clone.join("dist").exists(), "something was built");
+    assert_eq!(head(&clone), before, "a commit was made");
+}
+
 #[test]
 fn execute_and_push_cut_the_changelog_commit_tag_and_publish_in_order() {
     let folder = tempfile::tempdir().unwrap();
