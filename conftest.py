@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -132,3 +133,60 @@ def pyproject_version():
         return tomllib.loads(path.read_text())["project"]["version"]
 
     return read
+
+
+def raw_request(port: int, request: bytes, timeout: float = 5) -> bytes:
+    """Send ``request`` as it is on a new connection to 127.0.0.1:port; everything answered
+    until the service closes the connection (or b"" when it reset it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as connection:
+        try:
+            connection.sendall(request)
+            connection.shutdown(socket.SHUT_WR)
+            return read_until_closed(connection)
+        except ConnectionResetError:
+            return b""
+
+
+def read_until_closed(connection: socket.socket) -> bytes:
+    """What the peer sends until it closes; a reset ends it like a close."""
+    received = b""
+    while True:
+        try:
+            chunk = connection.recv(65536)
+        except ConnectionResetError:
+            return received
+        if not chunk:
+            return received
+        received += chunk
+
+
+def closed_within(connection: socket.socket, seconds: float) -> bool:
+    """True when the peer closes ``connection`` (or resets it) within ``seconds``."""
+    connection.settimeout(seconds)
+    try:
+        read_until_closed(connection)
+    except TimeoutError:
+        return False
+    return True
+
+
+@pytest.fixture
+def raw_http():
+    """raw_http(port, request_bytes) -> every byte answered on a connection of its own."""
+    return raw_request
+
+
+@pytest.fixture
+def slow_client():
+    """slow_client(port) -> a connected socket (closed after the test); see ``closed_within``."""
+    opened: list[socket.socket] = []
+
+    def connect(port: int) -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+        opened.append(connection)
+        return connection
+
+    connect.closed_within = closed_within
+    yield connect
+    for connection in opened:
+        connection.close()

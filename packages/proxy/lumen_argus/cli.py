@@ -8,6 +8,7 @@ import sys
 
 from lumen_argus_core.build_info import load_build_info, package_version
 from lumen_argus_core.cli import exit_with_error, port_range_problem, service_parser
+from lumen_argus_core.limits import Limits
 from lumen_argus_core.loopback import is_loopback
 
 from lumen_argus import DISTRIBUTION, PASSWORD_ENV, SERVICE
@@ -55,11 +56,16 @@ def main(argv: list[str] | None = None) -> int:
             hint=f"set {PASSWORD_ENV}, or bind to 127.0.0.1",
         )
 
+    try:
+        limits = Limits.from_environment()
+    except ValueError as error:
+        exit_with_error(parser, str(error))
+
     from lumen_argus.server import serve
 
     identity = load_build_info("lumen_argus", DISTRIBUTION, SERVICE)
     try:
-        return serve(options.host, options.port, options.dashboard_port, password, identity)
+        return serve(options.host, options.port, options.dashboard_port, password, identity, limits)
     except OSError as error:
         print(f"lumen-argus: error: cannot listen on {options.host}: {error}", file=sys.stderr)
         return 1

@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from aiohttp import web
 from lumen_argus_core.build_info import BuildInfo
-from lumen_argus_core.loopback import bind_listener, listening_line
+from lumen_argus_core.limits import Limits
+from lumen_argus_core.loopback import bind_listener, is_loopback, listening_line
 from lumen_argus_core.stop_signals import POLL_SECONDS, StopRequest, stop_requested_by_signals
 
+from lumen_argus.connection_guard import ConnectionGuard
 from lumen_argus.dashboard import create_dashboard
+from lumen_argus.http_answers import json_errors, loopback_host_only
 
 
-def create_proxy(identity: BuildInfo) -> web.Application:
+def create_proxy(identity: BuildInfo, loopback_port: int | None = None) -> web.Application:
+    """The proxy port's application; with ``loopback_port`` (bound to loopback) only loopback
+    Host values for that port are answered."""
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ready", "version": identity.version})
 
-    app = web.Application()
+    middlewares = [json_errors]
+    if loopback_port is not None:
+        middlewares.append(loopback_host_only(loopback_port))
+    app = web.Application(middlewares=middlewares)
     app.router.add_get("/health", health)
     return app
+
+
+def _loopback_port(listener: socket.socket) -> int | None:
+    """The port of a listener bound to a loopback address, else None."""
+    host, port = listener.getsockname()[:2]
+    return port if is_loopback(host) else None
 
 
 async def _serve(
@@ -27,29 +43,45 @@ async def _serve(
     dashboard_port: int,
     password: str | None,
     identity: BuildInfo,
+    limits: Limits,
     stop_request: StopRequest,
 ) -> None:
     proxy_listener = bind_listener(host, proxy_port)
     dashboard_listener = bind_listener(host, dashboard_port)
-    runners = [
-        web.AppRunner(create_proxy(identity), access_log=None),
-        web.AppRunner(create_dashboard(identity, password), access_log=None),
+    apps = [
+        create_proxy(identity, _loopback_port(proxy_listener)),
+        create_dashboard(identity, password, limits, _loopback_port(dashboard_listener)),
     ]
+    # An idle kept-alive connection is closed after the read timeout (aiohttp's default is an hour).
+    runners = [
+        web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout_seconds)
+        for app in apps
+    ]
+    servers: list[asyncio.Server] = []
+    loop = asyncio.get_running_loop()
     try:
         for runner, listener in zip(runners, (proxy_listener, dashboard_listener), strict=True):
             await runner.setup()
-            await web.SockSite(runner, listener).start()
+            guard = ConnectionGuard(limits, runner.server)
+            servers.append(await loop.create_server(guard, sock=listener))
         print(listening_line(proxy_listener), flush=True)
         print(listening_line(dashboard_listener, "dashboard"), flush=True)
         while not stop_request.is_set():
             await asyncio.sleep(POLL_SECONDS)
     finally:
+        for server in servers:
+            server.close()
         for runner in runners:
             await runner.cleanup()
 
 
 def serve(
-    host: str, proxy_port: int, dashboard_port: int, password: str | None, identity: BuildInfo
+    host: str,
+    proxy_port: int,
+    dashboard_port: int,
+    password: str | None,
+    identity: BuildInfo,
+    limits: Limits,
 ) -> int:
     """Serve both ports until SIGTERM or SIGINT, then return 0.
 
@@ -60,5 +92,7 @@ def serve(
     place, ``asyncio.run`` installs no SIGINT handler of its own either.
     """
     with stop_requested_by_signals() as stop_request:
-        asyncio.run(_serve(host, proxy_port, dashboard_port, password, identity, stop_request))
+        asyncio.run(
+            _serve(host, proxy_port, dashboard_port, password, identity, limits, stop_request)
+        )
     return 0

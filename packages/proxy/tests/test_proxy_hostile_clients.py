@@ -1,0 +1,237 @@
+"""The proxy and its dashboard against hostile clients, as a real process on loopback: password
+guessing, sessions that end, slow and greedy connections, DNS rebinding, cross-site logins,
+JSON for every refusal. Limits are set small through the environment so each case is quick."""
+
+import time
+import urllib.parse
+
+import pytest
+
+MODULE = "lumen_argus"
+PASSWORD = "correct horse battery staple"
+PORTS = ("serve", "--port", "0", "--dashboard-port", "0")
+
+
+def start_locked(start_service, **limits):
+    env = {"LUMEN_ARGUS_DASHBOARD_PASSWORD": PASSWORD}
+    env.update({f"LUMEN_ARGUS_{name.upper()}": str(value) for name, value in limits.items()})
+    return start_service(MODULE, *PORTS, env=env, expect=("", "dashboard"))
+
+
+def form(password):
+    return urllib.parse.urlencode({"password": password}).encode()
+
+
+def login(proxy, raw_http, password, headers=""):
+    """(status, raw answer) of a login sent as is, with extra header lines."""
+    body = form(password)
+    port = proxy.ports["dashboard"]
+    request = (
+        f"POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    answer = raw_http(port, request)
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def cookie_of(answer: bytes) -> str:
+    for line in answer.decode().split("\r\n"):
+        if line.lower().startswith("set-cookie: lumen_argus_session="):
+            return line.split(":", 1)[1].strip().split(";", 1)[0]
+    raise AssertionError(f"no session cookie in {answer!r}")
+
+
+def dashboard_status(proxy, http, cookie):
+    return http(proxy.url("/api/v1/status", "dashboard"), cookie=cookie)[0]
+
+
+def test_password_guessing_is_slowed_and_the_right_password_waits_too(start_service, http):
+    proxy = start_locked(start_service)
+    started = time.monotonic()
+    answers = [http(proxy.url("/login", "dashboard"), data=form(f"guess {n}")) for n in range(300)]
+    assert time.monotonic() - started < 60
+    statuses = [status for status, _, _ in answers]
+    assert statuses[:5] == [401] * 5, "the first few wrong passwords are answered as wrong"
+    assert statuses.count(429) >= 290, statuses
+    status, headers, body = answers[-1]
+    assert body["error"] == "too_many_attempts"
+    assert int(headers["Retry-After"]) == body["retry_after_seconds"] >= 1
+    status, headers, body = http(proxy.url("/login", "dashboard"), data=form(PASSWORD))
+    assert status == 429, "the right password must not work while guesses are being slowed"
+    assert "Set-Cookie" not in headers
+
+
+def test_logout_ends_the_session(start_service, http, raw_http):
+    proxy = start_locked(start_service)
+    status, answer = login(proxy, raw_http, PASSWORD)
+    cookie = cookie_of(answer)
+    assert dashboard_status(proxy, http, cookie) == 200
+    status, headers, body = http(proxy.url("/logout", "dashboard"), data=b"", cookie=cookie)
+    assert (status, body) == (200, {"status": "logged_out"})
+    assert 'lumen_argus_session=""' in headers["Set-Cookie"]
+    assert dashboard_status(proxy, http, cookie) == 401
+    status, _, body = http(proxy.url("/logout", "dashboard"), data=b"", cookie=cookie)
+    assert (status, body) == (200, {"status": "no_session"})
+
+
+def test_sessions_end_when_idle_and_at_their_lifetime(start_service, http, raw_http):
+    proxy = start_locked(start_service, session_idle_seconds=0.6, session_lifetime_seconds=1.6)
+    idle_cookie = cookie_of(login(proxy, raw_http, PASSWORD)[1])
+    busy_cookie = cookie_of(login(proxy, raw_http, PASSWORD)[1])
+    started = time.monotonic()
+    while time.monotonic() - started < 1.2:
+        assert dashboard_status(proxy, http, busy_cookie) == 200, "an active session stays open"
+        time.sleep(0.2)
+    assert dashboard_status(proxy, http, idle_cookie) == 401, "an idle session ended"
+    while time.monotonic() - started < 1.8:
+        time.sleep(0.2)
+        dashboard_status(proxy, http, busy_cookie)
+    assert dashboard_status(proxy, http, busy_cookie) == 401, "a session ends at its lifetime"
+
+
+def test_the_session_store_is_bounded(start_service, http, raw_http):
+    proxy = start_locked(start_service)
+    first = cookie_of(login(proxy, raw_http, PASSWORD)[1])
+    later = [cookie_of(login(proxy, raw_http, PASSWORD)[1]) for _ in range(40)]
+    assert dashboard_status(proxy, http, later[-1]) == 200
+    assert dashboard_status(proxy, http, first) == 401, "the oldest session made room"
+
+
+@pytest.mark.parametrize("label", ["", "dashboard"])
+def test_slow_and_idle_connections_are_closed_after_the_read_timeout(
+    start_service, slow_client, label
+):
+    proxy = start_locked(start_service, read_timeout_seconds=1)
+    port = proxy.ports[label]
+    idle = slow_client(port)
+    trickling = slow_client(port)
+    started = time.monotonic()
+    trickling.sendall(b"GET /health HTTP/1.1\r\n")
+    while time.monotonic() - started < 3:
+        try:
+            trickling.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            break
+        time.sleep(0.2)
+    assert time.monotonic() - started < 2.5, "a client sending a header line now and then was kept"
+    assert slow_client.closed_within(idle, 2), "an idle connection was kept"
+
+
+def test_a_login_body_sent_slowly_times_out(start_service, slow_client):
+    proxy = start_locked(start_service, read_timeout_seconds=1)
+    port = proxy.ports["dashboard"]
+    connection = slow_client(port)
+    connection.sendall(
+        f"POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n".encode()
+    )
+    started = time.monotonic()
+    answer = b""
+    connection.settimeout(0.2)
+    while time.monotonic() - started < 4 and not answer:
+        try:
+            connection.sendall(b"p")
+            answer = connection.recv(4096)
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+    assert time.monotonic() - started < 3, "a login body sent a byte at a time was waited for"
+    assert answer.startswith(b"HTTP/1.1 408") or answer == b"", answer
+
+
+@pytest.mark.parametrize("label", ["", "dashboard"])
+def test_connections_beyond_the_bound_are_turned_away_and_the_service_recovers(
+    start_service, slow_client, http, label
+):
+    proxy = start_locked(start_service, max_connections=4, read_timeout_seconds=5)
+    port = proxy.ports[label]
+    held = [slow_client(port) for _ in range(4)]
+    time.sleep(0.3)
+    extra = slow_client(port)
+    extra.settimeout(1.5)
+    answer = extra.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 503"), "one connection more is answered at once"
+    assert answer.endswith(b'{"error": "too_many_connections"}'), answer
+    assert slow_client.closed_within(extra, 1)
+    for connection in held:
+        connection.close()
+    time.sleep(0.3)
+    path = "/health" if label == "" else "/api/v1/status"
+    assert http(proxy.url(path, label))[0] in (200, 401), "the service answers once they are gone"
+
+
+@pytest.mark.parametrize("label", ["", "dashboard"])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "evil.example:{port}", "127.0.0.1:1", "10.0.0.1:{port}"]
+)
+def test_a_foreign_host_is_refused_on_loopback(start_service, raw_http, label, host):
+    proxy = start_locked(start_service)
+    port = proxy.ports[label]
+    path = "/health" if label == "" else "/api/v1/build"
+    answer = raw_http(
+        port, f"GET {path} HTTP/1.1\r\nHost: {host.format(port=port)}\r\n\r\n".encode()
+    )
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert answer.endswith(b'{"error": "host_not_allowed"}')
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}"])
+def test_loopback_hosts_are_answered(start_service, raw_http, host):
+    proxy = start_locked(start_service)
+    port = proxy.ports[""]
+    request = f"GET /health HTTP/1.1\r\nHost: {host.format(port=port)}\r\nConnection: close\r\n\r\n"
+    assert raw_http(port, request.encode()).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    ["Origin: http://evil.example\r\n", "Sec-Fetch-Site: cross-site\r\n", "Origin: null\r\n"],
+)
+def test_a_cross_site_login_is_refused_even_with_the_right_password(
+    start_service, raw_http, headers
+):
+    proxy = start_locked(start_service)
+    status, answer = login(proxy, raw_http, PASSWORD, headers)
+    assert status == 403, answer
+    assert b'"cross_origin_request"' in answer
+    assert b"Set-Cookie" not in answer
+
+
+def test_a_same_origin_login_works(start_service, raw_http):
+    proxy = start_locked(start_service)
+    port = proxy.ports["dashboard"]
+    headers = f"Origin: http://127.0.0.1:{port}\r\nSec-Fetch-Site: same-origin\r\n"
+    status, answer = login(proxy, raw_http, PASSWORD, headers)
+    assert status == 200, answer
+
+
+@pytest.mark.parametrize("label", ["", "dashboard"])
+def test_unknown_paths_and_methods_are_json(start_service, http, raw_http, label):
+    proxy = start_locked(start_service)
+    status, headers, body = http(proxy.url("/no/such/path", label))
+    assert (status, body) == (404, {"error": "not_found"})
+    assert headers["Content-Type"].startswith("application/json")
+    port = proxy.ports[label]
+    answer = raw_http(port, f"DELETE /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    if label == "":
+        assert answer.startswith(b"HTTP/1.1 405"), answer
+        assert b"Allow: GET" in answer
+        assert answer.endswith(b'{"error": "method_not_allowed"}')
+
+
+def test_a_bad_limit_stops_the_service_with_its_name(start_service):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", MODULE, *PORTS],
+        env={"LUMEN_ARGUS_MAX_CONNECTIONS": "lots", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "LUMEN_ARGUS_MAX_CONNECTIONS='lots' is not valid" in result.stderr
+    assert "listening on" not in result.stdout
