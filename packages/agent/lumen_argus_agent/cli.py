@@ -7,6 +7,7 @@ import sys
 
 from lumen_argus_core.build_info import load_build_info, package_version
 from lumen_argus_core.cli import exit_with_error, port_range_problem, service_parser
+from lumen_argus_core.limits import Limits
 from lumen_argus_core.loopback import is_loopback
 
 from lumen_argus_agent import DISTRIBUTION, SERVICE
@@ -42,11 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     if problem := port_range_problem(options.port):
         exit_with_error(parser, f"port {problem}")
 
+    try:
+        limits = Limits.from_environment()
+    except ValueError as error:
+        exit_with_error(parser, str(error))
+
     from lumen_argus_agent.server import serve
 
     identity = load_build_info("lumen_argus_agent", DISTRIBUTION, SERVICE)
     try:
-        return serve(options.host, options.port, identity)
+        return serve(options.host, options.port, identity, limits)
     except OSError as error:
         print(
             f"lumen-argus-agent: error: cannot listen on {options.host}:{options.port}: {error}",
