@@ -125,6 +125,9 @@ class _RelayHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (a bad request line, headers too long) as JSON too."""
         self.close_connection = True
+        # A request line that did not parse leaves HTTP/0.9, whose answers have no status line.
+        if self.request_version in ("", "HTTP/0.9"):
+            self.request_version = "HTTP/1.0"
         status = HTTPStatus(code)
         self._send_json(status, {"error": "_".join(status.phrase.lower().split())})
 
