@@ -2,6 +2,9 @@
 guessing, sessions that end, slow and greedy connections, DNS rebinding, cross-site logins,
 JSON for every refusal. Limits are set small through the environment so each case is quick."""
 
+import os
+import subprocess
+import sys
 import time
 import urllib.parse
 
@@ -221,13 +224,10 @@ def test_unknown_paths_and_methods_are_json(start_service, http, raw_http, label
         assert answer.endswith(b'{"error": "method_not_allowed"}')
 
 
-def test_a_bad_limit_stops_the_service_with_its_name(start_service):
-    import subprocess
-    import sys
-
+def test_a_bad_limit_stops_the_service_with_its_name():
     result = subprocess.run(
         [sys.executable, "-m", MODULE, *PORTS],
-        env={"LUMEN_ARGUS_MAX_CONNECTIONS": "lots", "PATH": ""},
+        env={**os.environ, "LUMEN_ARGUS_MAX_CONNECTIONS": "lots"},
         capture_output=True,
         text=True,
         timeout=30,
