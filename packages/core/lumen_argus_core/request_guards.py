@@ -126,7 +126,7 @@ class LoginThrottle:
         if now - last > self._forget_after:
             failures, until = 0, 0.0
         failures += 1
-        if failures > free:
-            delay = min(self._max_delay, self._first_delay * 2 ** min(failures - free - 1, 32))
+        if failures >= free:
+            delay = min(self._max_delay, self._first_delay * 2 ** min(failures - free, 32))
             until = now + delay
         return failures, now, until

@@ -90,15 +90,14 @@ class Clock:
 def test_failures_past_the_free_ones_cost_a_doubling_wait_up_to_the_maximum():
     clock = Clock()
     throttle = LoginThrottle(clock=clock, free_failures=3, first_delay=1.0, max_delay=8.0)
-    for _ in range(3):
-        assert throttle.retry_after("a") == 0
+    for _ in range(2):
         throttle.failed("a")
-    assert throttle.retry_after("a") == 0
+        assert throttle.retry_after("a") == 0
     waits = []
     for _ in range(6):
         throttle.failed("a")
         waits.append(throttle.retry_after("a"))
-    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0], "the third failure starts the wait"
     assert throttle.retry_after("b") == 0, "another client is not slowed by a's failures"
     clock.now += 8.0
     assert throttle.retry_after("a") == 0
@@ -107,24 +106,25 @@ def test_failures_past_the_free_ones_cost_a_doubling_wait_up_to_the_maximum():
 def test_a_success_clears_the_count_and_a_quiet_client_is_forgotten():
     clock = Clock()
     throttle = LoginThrottle(clock=clock, free_failures=2, forget_after=60.0)
-    for _ in range(3):
+    for _ in range(2):
         throttle.failed("a")
     assert throttle.retry_after("a") == 1.0
     clock.now += 1.0
     throttle.succeeded("a")
     throttle.failed("a")
     assert throttle.retry_after("a") == 0, "the count started again after the success"
-    throttle.failed("a")
     clock.now += 61.0
     throttle.failed("a")
-    assert throttle.retry_after("a") == 0, "a failure after a quiet hour is the first again"
+    assert throttle.retry_after("a") == 0, "a failure after a quiet spell is the first again"
 
 
 def test_guessing_from_many_clients_is_slowed_as_a_whole():
     clock = Clock()
     throttle = LoginThrottle(clock=clock, free_failures=5, overall_free_failures=10)
-    for number in range(11):
+    for number in range(9):
         throttle.failed(f"client-{number}")
+    assert throttle.retry_after("a-new-client") == 0
+    throttle.failed("client-9")
     assert throttle.retry_after("a-new-client") == 1.0
 
 

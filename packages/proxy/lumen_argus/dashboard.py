@@ -145,6 +145,12 @@ async def login(request: web.Request) -> web.Response:
         return web.json_response({"error": "no_password_configured"}, status=400)
     if refusal := _cross_site_refusal(request):
         return refusal
+    try:
+        form = await asyncio.wait_for(request.post(), request.app[LIMITS].read_timeout_seconds)
+    except TimeoutError:
+        return web.json_response({"error": "request_timeout"}, status=408)
+    # From here to the end nothing awaits: logins sent in parallel are checked against the
+    # throttle and counted one after the other, never all checked before any is counted.
     client = request.remote or "unknown"
     if wait := throttle.retry_after(client):
         seconds = math.ceil(wait)
@@ -153,10 +159,6 @@ async def login(request: web.Request) -> web.Response:
             status=429,
             headers={"Retry-After": str(seconds)},
         )
-    try:
-        form = await asyncio.wait_for(request.post(), request.app[LIMITS].read_timeout_seconds)
-    except TimeoutError:
-        return web.json_response({"error": "request_timeout"}, status=408)
     candidate = form.get("password")
     if not isinstance(candidate, str) or not sessions.password_matches(candidate):
         throttle.failed(client)

@@ -3,6 +3,7 @@ guessing, sessions that end, slow and greedy connections, DNS rebinding, cross-s
 JSON for every refusal. Limits are set small through the environment so each case is quick."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,13 @@ def start_locked(start_service, **limits):
 
 def form(password):
     return urllib.parse.urlencode({"password": password}).encode()
+
+
+def read_until_closed(connection):
+    received = b""
+    while chunk := connection.recv(65536):
+        received += chunk
+    return received
 
 
 def login(proxy, raw_http, password, headers=""):
@@ -63,6 +71,34 @@ def test_password_guessing_is_slowed_and_the_right_password_waits_too(start_serv
     status, headers, body = http(proxy.url("/login", "dashboard"), data=form(PASSWORD))
     assert status == 429, "the right password must not work while guesses are being slowed"
     assert "Set-Cookie" not in headers
+
+
+def test_guesses_sent_in_parallel_are_counted_one_by_one(start_service, raw_http):
+    proxy = start_locked(start_service)
+    port = proxy.ports["dashboard"]
+    body = form("a guess")
+    head = (
+        f"POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    # Every guess has sent its headers before any sends its body: the service holds 40 logins
+    # waiting for their bodies at once.
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+    try:
+        for connection in connections:
+            connection.sendall(head)
+        time.sleep(0.3)
+        for connection in connections:
+            connection.sendall(body)
+        statuses = [
+            int(read_until_closed(connection).split(b" ", 2)[1]) for connection in connections
+        ]
+    finally:
+        for connection in connections:
+            connection.close()
+    assert statuses.count(401) == 5, statuses
+    assert statuses.count(429) == 35, statuses
 
 
 def test_logout_ends_the_session(start_service, http, raw_http):
