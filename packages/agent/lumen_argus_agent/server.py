@@ -12,12 +12,15 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lumen_argus_core.build_info import BuildInfo
+from lumen_argus_core.http_errors import error_name
 from lumen_argus_core.limits import Limits
 from lumen_argus_core.loopback import bind_listener, listening_line
 from lumen_argus_core.request_guards import loopback_host_allowed
 from lumen_argus_core.status import operational_status
 from lumen_argus_core.stop_signals import stop_requested_by_signals
 
+# How often the watchdog looks for connections past their deadline.
+DEADLINE_CHECK_SECONDS = 0.1
 BUSY_BODY = json.dumps({"error": "too_many_connections"}).encode()
 BUSY_ANSWER = (
     b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -41,6 +44,7 @@ class _RelayServer(ThreadingHTTPServer):
         self.started = time.monotonic()
         # A thread per connection, and no more threads than this.
         self._slots = threading.BoundedSemaphore(limits.max_connections)
+        self.deadlines = _ConnectionDeadlines()
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
@@ -63,24 +67,41 @@ class _RelayServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-class _DeadlineReader:
-    """The request stream, with one deadline for everything read from it (the request line and
-    headers): a client that sends a byte now and then cannot hold the connection past it."""
+class _ConnectionDeadlines:
+    """One deadline per connection, kept by one watchdog thread: a connection still open at its
+    deadline is shut down, which ends any read or write blocked on it. A per-read socket timeout
+    alone would let a client that sends a byte now and then hold a connection for days."""
 
-    def __init__(self, stream, connection: socket.socket, seconds: float) -> None:
-        self._stream = stream
-        self._connection = connection
-        self._deadline = time.monotonic() + seconds
+    def __init__(self) -> None:
+        self._deadlines: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="relay-deadlines", daemon=True)
+        self._watchdog.start()
 
-    def readline(self, limit: int = -1) -> bytes:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the request took longer than the read timeout")
-        self._connection.settimeout(remaining)
-        return self._stream.readline(limit)
+    def add(self, connection: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._deadlines[connection] = time.monotonic() + seconds
 
-    def __getattr__(self, name: str):
-        return getattr(self._stream, name)
+    def remove(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(connection, None)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(DEADLINE_CHECK_SECONDS):
+            now = time.monotonic()
+            with self._lock:
+                expired = [conn for conn, deadline in self._deadlines.items() if deadline <= now]
+                for connection in expired:
+                    del self._deadlines[connection]
+            for connection in expired:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class _RelayHandler(BaseHTTPRequestHandler):
@@ -90,16 +111,35 @@ class _RelayHandler(BaseHTTPRequestHandler):
     error_content_type = "application/json"
 
     def setup(self) -> None:
+        # One request per connection (HTTP/1.0): the whole connection has the read timeout.
         self.timeout = self.server.limits.read_timeout_seconds
+        self.server.deadlines.add(self.request, self.timeout)
         super().setup()
-        self.rfile = _DeadlineReader(self.rfile, self.connection, self.timeout)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.deadlines.remove(self.request)
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            # A bare "GET /path" line: its answer would have no status line.
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
+            return False
+        return True
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
-        if not loopback_host_allowed(self.headers.get("Host"), self.server.port):
-            self._send_json(HTTPStatus.FORBIDDEN, {"error": "host_not_allowed"})
+        if self._refused_host():
             return
         identity = self.server.identity
-        path = urllib.parse.urlsplit(self.path).path
+        try:
+            path = urllib.parse.urlsplit(self.path).path
+        except ValueError:
+            self.send_error(HTTPStatus.BAD_REQUEST)
+            return
         if path == "/health":
             self._send_json(HTTPStatus.OK, {"status": "ready", "version": identity.version})
         elif path == "/api/v1/build":
@@ -117,7 +157,16 @@ class _RelayHandler(BaseHTTPRequestHandler):
             return self._method_not_allowed
         raise AttributeError(name)
 
+    def _refused_host(self) -> bool:
+        """Answer 403 to a Host that is not a loopback name for this port (DNS rebinding)."""
+        if loopback_host_allowed(self.headers.get("Host"), self.server.port):
+            return False
+        self._send_json(HTTPStatus.FORBIDDEN, {"error": "host_not_allowed"})
+        return True
+
     def _method_not_allowed(self) -> None:
+        if self._refused_host():
+            return
         self._send_json(
             HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method_not_allowed"}, {"Allow": "GET"}
         )
@@ -129,7 +178,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         if self.request_version in ("", "HTTP/0.9"):
             self.request_version = "HTTP/1.0"
         status = HTTPStatus(code)
-        self._send_json(status, {"error": "_".join(status.phrase.lower().split())})
+        self._send_json(status, {"error": error_name(status.phrase)})
 
     def _send_json(self, status: HTTPStatus, body: dict, headers: dict | None = None) -> None:
         payload = json.dumps(body).encode()
@@ -164,5 +213,6 @@ def serve(host: str, port: int, identity: BuildInfo, limits: Limits) -> int:
             stop_request.wait()
         finally:
             server.shutdown()
+            server.deadlines.stop()
             server.server_close()
     return 0

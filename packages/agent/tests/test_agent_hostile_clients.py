@@ -46,6 +46,14 @@ def test_loopback_hosts_are_answered(start_service, raw_http, host):
     assert (status, body["status"]) == (200, "ready")
 
 
+@pytest.mark.parametrize("method", ["POST", "HEAD", "OPTIONS"])
+def test_a_foreign_host_is_refused_whatever_the_method(start_service, raw_http, method):
+    relay = start_relay(start_service)
+    port = relay.ports[""]
+    answer = raw_http(port, f"{method} /health HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.0 403"), answer
+
+
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "FOO"])
 def test_every_other_method_is_a_json_405(start_service, raw_http, method):
     relay = start_relay(start_service)
@@ -64,16 +72,24 @@ def test_head_is_a_405_without_a_body(start_service, raw_http):
 
 
 @pytest.mark.parametrize(
-    "request_line",
-    ["GARBAGE", "GET /health HTTP/9.9", "GET /" + "a" * 70000 + " HTTP/1.1"],
+    ("request_line", "error"),
+    [
+        ("GARBAGE", "bad_request"),
+        ("GET /health HTTP/9.9", "http_version_not_supported"),
+        ("GET /health", "http_version_not_supported"),
+        ("GET http://[/health HTTP/1.1", "bad_request"),
+        ("GET /" + "a" * 70000 + " HTTP/1.1", "request_uri_too_long"),
+    ],
 )
-def test_malformed_requests_are_answered_as_json(start_service, raw_http, request_line):
+def test_malformed_requests_are_answered_as_json(start_service, raw_http, request_line, error):
     relay = start_relay(start_service)
     port = relay.ports[""]
     answer = raw_http(port, f"{request_line}\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     status, head, body = split_answer(answer)
-    assert status >= 400 and set(body) == {"error"}, answer
+    assert status >= 400 and body == {"error": error}, answer
     assert "Content-Type: application/json" in head
+    assert relay.stop() == 0
+    assert "Traceback" not in relay.full_output()
 
 
 @pytest.mark.parametrize("path", ["/health?probe=1", "/health?", "/api/v1/build?x=y#frag"])
@@ -126,6 +142,37 @@ def test_a_header_sent_a_line_at_a_time_is_cut_at_the_read_timeout(start_service
         except OSError:
             break
     assert time.monotonic() - started < 2.5, "a client sending a line every 0.3 s was kept"
+
+
+def test_a_request_line_sent_a_byte_at_a_time_is_cut_at_the_read_timeout(
+    start_service, slow_client
+):
+    relay = start_relay(start_service, read_timeout_seconds=1, max_connections=1)
+    connection = slow_client(relay.ports[""])
+    started = time.monotonic()
+    for byte in b"GET /health":
+        try:
+            connection.sendall(bytes([byte]))
+            connection.settimeout(0.3)
+            if connection.recv(4096) == b"":
+                break
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+    assert time.monotonic() - started < 2.5, "a byte every 0.3 s held the connection"
+
+
+@pytest.mark.parametrize("client", ["half-open request", "idle"])
+def test_a_stop_does_not_wait_for_slow_clients(start_service, slow_client, client):
+    relay = start_relay(start_service)
+    held = slow_client(relay.ports[""])
+    if client == "half-open request":
+        held.sendall(b"GET /health HTTP/1.1\r\n")
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert relay.stop() == 0
+    assert time.monotonic() - started < 3, "the stop waited for a slow client"
 
 
 def test_connections_beyond_the_bound_get_a_503(start_service, slow_client):

@@ -1,10 +1,11 @@
 """Connections a slow or greedy client cannot hold: at most ``max_connections`` open per port
-(one more is answered 503 and closed), and each must finish sending a request's headers within
-``read_timeout_seconds`` of its first byte, or of opening for the first request, or it is closed.
+(one more is answered 503 and closed), each must finish sending a request's headers within
+``read_timeout_seconds`` of its first byte (or of opening, for the first request), and a client
+that stops reading its answers for that long is cut off too.
 
-aiohttp itself has no limit on the time a client takes to send its headers: each connection's
-protocol (aiohttp's request handler) is wrapped here, and the listening socket is served with
-``loop.create_server`` and that wrapper instead of ``web.SockSite``.
+aiohttp itself has no limit on the time a client takes to send its headers or to read its
+answers: each connection's protocol (aiohttp's request handler) is wrapped here, and the listening
+socket is served with ``loop.create_server`` and that wrapper instead of ``web.SockSite``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from lumen_argus_core.limits import Limits
 
 HEADERS_END = b"\r\n\r\n"
+# How long a turned-away client is given to read its 503 before the connection is dropped.
+REFUSAL_LINGER_SECONDS = 1.0
 
 
 def _busy_answer() -> bytes:
@@ -36,11 +39,43 @@ class ConnectionGuard:
     def __init__(self, limits: Limits, make_handler: Callable[[], asyncio.Protocol]) -> None:
         self.limits = limits
         self.make_handler = make_handler
-        self.open_connections = 0
+        self.connections: set[_GuardedConnection] = set()
 
     def __call__(self) -> asyncio.Protocol:
         """The protocol of one new connection (the ``protocol_factory`` of ``create_server``)."""
+        if len(self.connections) >= self.limits.max_connections:
+            return _TurnedAway()
         return _GuardedConnection(self)
+
+    def abort_all(self) -> None:
+        """Drop every open connection at once (at shutdown: nothing is waited for)."""
+        for connection in list(self.connections):
+            connection.abort()
+
+
+class _TurnedAway(asyncio.Protocol):
+    """Answers 503 and closes once the client has read it (or after a short linger). What the
+    client sent is read and dropped: closing with it unread would reset the connection and lose
+    the answer."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        transport.write(BUSY_ANSWER)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(
+            REFUSAL_LINGER_SECONDS, transport.abort
+        )
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        self._transport.close()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._linger.cancel()
 
 
 class _GuardedConnection(asyncio.Protocol):
@@ -48,31 +83,28 @@ class _GuardedConnection(asyncio.Protocol):
         self._guard = guard
         self._handler: asyncio.Protocol | None = None
         self._transport: asyncio.Transport | None = None
-        self._deadline: asyncio.TimerHandle | None = None
+        self._read_deadline: asyncio.TimerHandle | None = None
+        self._write_deadline: asyncio.TimerHandle | None = None
         self._headers_tail = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        if self._guard.open_connections >= self._guard.limits.max_connections:
-            transport.write(BUSY_ANSWER)
-            transport.close()
-            return
-        self._guard.open_connections += 1
+        self._guard.connections.add(self)
         self._handler = self._guard.make_handler()
         self._handler.connection_made(transport)
-        self._start_deadline()
+        self._read_deadline = self._deadline()
 
     def data_received(self, data: bytes) -> None:
         if self._handler is None:
             return
-        if self._deadline is None:
+        if self._read_deadline is None:
             # The first bytes of the next request on a kept-alive connection.
             self._headers_tail = b""
-            self._start_deadline()
+            self._read_deadline = self._deadline()
         seen = self._headers_tail + data
         if HEADERS_END in seen:
-            self._deadline.cancel()
-            self._deadline = None
+            self._read_deadline.cancel()
+            self._read_deadline = None
         self._headers_tail = seen[-(len(HEADERS_END) - 1) :]
         self._handler.data_received(data)
 
@@ -80,27 +112,33 @@ class _GuardedConnection(asyncio.Protocol):
         return self._handler.eof_received() if self._handler is not None else None
 
     def pause_writing(self) -> None:
+        # The client has stopped reading: it has the read timeout to start again.
+        if self._write_deadline is None:
+            self._write_deadline = self._deadline()
         if self._handler is not None:
             self._handler.pause_writing()
 
     def resume_writing(self) -> None:
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
         if self._handler is not None:
             self._handler.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        for deadline in (self._read_deadline, self._write_deadline):
+            if deadline is not None:
+                deadline.cancel()
+        self._read_deadline = self._write_deadline = None
+        self._guard.connections.discard(self)
         if self._handler is not None:
-            self._guard.open_connections -= 1
             handler, self._handler = self._handler, None
             handler.connection_lost(exc)
 
-    def _start_deadline(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self._guard.limits.read_timeout_seconds, self._too_slow)
-
-    def _too_slow(self) -> None:
-        self._deadline = None
+    def abort(self) -> None:
         if self._transport is not None:
             self._transport.abort()
+
+    def _deadline(self) -> asyncio.TimerHandle:
+        loop = asyncio.get_running_loop()
+        return loop.call_later(self._guard.limits.read_timeout_seconds, self.abort)

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.limits import Limits
 from lumen_argus_core.request_guards import LoginThrottle, cross_site_reason
@@ -149,6 +151,9 @@ async def login(request: web.Request) -> web.Response:
         form = await asyncio.wait_for(request.post(), request.app[LIMITS].read_timeout_seconds)
     except TimeoutError:
         return web.json_response({"error": "request_timeout"}, status=408)
+    except (ValueError, LookupError, AssertionError, BadHttpMessage, RequestPayloadError):
+        # An unknown charset, a multipart body without its boundary, a broken chunked body.
+        return web.json_response({"error": "unreadable_form"}, status=400)
     # From here to the end nothing awaits: logins sent in parallel are checked against the
     # throttle and counted one after the other, never all checked before any is counted.
     client = request.remote or "unknown"

@@ -3,18 +3,17 @@ name another host than loopback refused when the port is bound to loopback (DNS 
 
 from __future__ import annotations
 
+import sys
+
 from aiohttp import web
+from lumen_argus_core.http_errors import error_name
 from lumen_argus_core.request_guards import loopback_host_allowed
-
-
-def error_name(reason: str) -> str:
-    """``Method Not Allowed`` -> ``method_not_allowed``."""
-    return "_".join(reason.lower().replace("-", " ").split())
 
 
 @web.middleware
 async def json_errors(request: web.Request, handler):
-    """aiohttp's own error pages (404, 405, 413, ...) as ``{"error": "<reason>"}``."""
+    """aiohttp's own error pages (404, 405, 413, ...) as ``{"error": "<reason>"}``; a failure in
+    a handler as a JSON 500 and one line on stderr, not a traceback a client can repeat at will."""
     try:
         return await handler(request)
     except web.HTTPException as error:
@@ -24,6 +23,13 @@ async def json_errors(request: web.Request, handler):
         return web.json_response(
             {"error": error_name(error.reason)}, status=error.status, headers=headers
         )
+    except Exception as error:
+        print(
+            f"lumen-argus: error: {request.method} {request.path}: {type(error).__name__}: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return web.json_response({"error": "internal_server_error"}, status=500)
 
 
 def loopback_host_only(port: int):

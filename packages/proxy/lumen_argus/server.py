@@ -15,6 +15,9 @@ from lumen_argus.connection_guard import ConnectionGuard
 from lumen_argus.dashboard import create_dashboard
 from lumen_argus.http_answers import json_errors, loopback_host_only
 
+# What a stop waits at most for requests in progress (they are all quick).
+SHUTDOWN_SECONDS = 1.0
+
 
 def create_proxy(identity: BuildInfo, loopback_port: int | None = None) -> web.Application:
     """The proxy port's application; with ``loopback_port`` (bound to loopback) only loopback
@@ -52,18 +55,28 @@ async def _serve(
         create_proxy(identity, _loopback_port(proxy_listener)),
         create_dashboard(identity, password, limits, _loopback_port(dashboard_listener)),
     ]
-    # An idle kept-alive connection is closed after the read timeout (aiohttp's default is an hour).
+    # An idle kept-alive connection is closed after the read timeout (aiohttp's default is an
+    # hour). At shutdown every connection is dropped first, so nothing is left to wait for.
     runners = [
-        web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout_seconds)
+        web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=limits.read_timeout_seconds,
+            shutdown_timeout=SHUTDOWN_SECONDS,
+            # No endpoint takes a compressed body: one that does not decompress would fail
+            # while aiohttp drains it, with a traceback per request.
+            auto_decompress=False,
+        )
         for app in apps
     ]
     servers: list[asyncio.Server] = []
+    guards: list[ConnectionGuard] = []
     loop = asyncio.get_running_loop()
     try:
         for runner, listener in zip(runners, (proxy_listener, dashboard_listener), strict=True):
             await runner.setup()
-            guard = ConnectionGuard(limits, runner.server)
-            servers.append(await loop.create_server(guard, sock=listener))
+            guards.append(ConnectionGuard(limits, runner.server))
+            servers.append(await loop.create_server(guards[-1], sock=listener))
         print(listening_line(proxy_listener), flush=True)
         print(listening_line(dashboard_listener, "dashboard"), flush=True)
         while not stop_request.is_set():
@@ -71,6 +84,8 @@ async def _serve(
     finally:
         for server in servers:
             server.close()
+        for guard in guards:
+            guard.abort_all()
         for runner in runners:
             await runner.cleanup()
 
