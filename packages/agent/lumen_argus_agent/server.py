@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -66,6 +67,18 @@ class _RelayServer(ThreadingHTTPServer):
         finally:
             self._slots.release()
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that reset, hung up or ran out of time is not news; anything else is one line
+        on stderr, not a traceback a client can repeat at will."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        print(
+            f"lumen-argus-agent: error: {type(error).__name__}: {error}",
+            file=sys.stderr,
+            flush=True,
+        )
+
 
 class _ConnectionDeadlines:
     """One deadline per connection, kept by one watchdog thread: a connection still open at its
@@ -104,6 +117,22 @@ class _ConnectionDeadlines:
                     pass
 
 
+class _LastLineKept:
+    """The request stream, remembering the last line read from it: the headers end at a blank
+    line, or, for a request never finished, at the end of the stream."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.last_line = b""
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.last_line = self._stream.readline(limit)
+        return self.last_line
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 class _RelayHandler(BaseHTTPRequestHandler):
     server: _RelayServer
     server_version = "lumen-argus-agent"
@@ -115,6 +144,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         self.timeout = self.server.limits.read_timeout_seconds
         self.server.deadlines.add(self.request, self.timeout)
         super().setup()
+        self.rfile = _LastLineKept(self.rfile)
 
     def finish(self) -> None:
         try:
@@ -123,21 +153,35 @@ class _RelayHandler(BaseHTTPRequestHandler):
             self.server.deadlines.remove(self.request)
 
     def parse_request(self) -> bool:
-        if not super().parse_request():
-            return False
-        if self.request_version == "HTTP/0.9":
-            # A bare "GET /path" line: its answer would have no status line.
+        if len(self.raw_requestline.split()) == 2:
+            # A bare "GET /path" line (HTTP/0.9) has no headers to wait for, and its answer would
+            # have no status line.
+            self.command, self.request_version = None, "HTTP/1.0"
+            self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
             self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
             return False
+        if not super().parse_request():
+            return False
+        if self.rfile.last_line not in (b"\r\n", b"\n"):
+            # The headers ended at the end of the stream (a hang-up or the deadline), not at a
+            # blank line: the request was never finished, and gets no answer.
+            self.close_connection = True
+            return False
         return True
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
         if self._refused_host():
             return
         identity = self.server.identity
         try:
-            path = urllib.parse.urlsplit(self.path).path
+            # Origin-form only ("/path?query"): an absolute URL names some other host.
+            path = urllib.parse.urlsplit(self.path).path if self.path.startswith("/") else None
         except ValueError:
+            path = None
+        if path is None:
             self.send_error(HTTPStatus.BAD_REQUEST)
             return
         if path == "/health":
@@ -159,7 +203,8 @@ class _RelayHandler(BaseHTTPRequestHandler):
 
     def _refused_host(self) -> bool:
         """Answer 403 to a Host that is not a loopback name for this port (DNS rebinding)."""
-        if loopback_host_allowed(self.headers.get("Host"), self.server.port):
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) == 1 and loopback_host_allowed(hosts[0], self.server.port):
             return False
         self._send_json(HTTPStatus.FORBIDDEN, {"error": "host_not_allowed"})
         return True

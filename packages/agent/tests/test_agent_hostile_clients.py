@@ -3,6 +3,8 @@ and malformed request answered as JSON, slow and greedy connections bounded in t
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -36,6 +38,48 @@ def test_a_foreign_host_is_refused(start_service, raw_http, host, path):
     port = relay.ports[""]
     answer = raw_http(port, get(port, path, host.format(port=port)))
     assert split_answer(answer)[::2] == (403, {"error": "host_not_allowed"})
+
+
+def test_two_hosts_or_an_absolute_target_are_refused(start_service, raw_http):
+    relay = start_relay(start_service)
+    port = relay.ports[""]
+    two_hosts = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example\r\n\r\n"
+    assert split_answer(raw_http(port, two_hosts.encode()))[0] == 403
+    absolute = f"GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    assert split_answer(raw_http(port, absolute.encode()))[::2] == (400, {"error": "bad_request"})
+
+
+def test_a_request_never_finished_gets_no_answer_and_clients_that_reset_no_traceback(
+    start_service, raw_http
+):
+    relay = start_relay(start_service, read_timeout_seconds=1)
+    port = relay.ports[""]
+    # Headers without their blank line, then a hang-up: not a request.
+    unfinished = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+    assert raw_http(port, unfinished) == b""
+    for _ in range(50):
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\n")
+        time.sleep(1.5)
+    assert relay.stop() == 0
+    assert "Traceback" not in relay.full_output()
+
+
+def test_an_http_0_9_request_is_answered_at_once(start_service, slow_client):
+    relay = start_relay(start_service, read_timeout_seconds=5)
+    connection = slow_client(relay.ports[""])
+    started = time.monotonic()
+    connection.sendall(b"GET /health\r\n")
+    connection.settimeout(3)
+    answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.0 505"), answer
+    assert time.monotonic() - started < 2, (
+        "the relay waited for headers an HTTP/0.9 client never sends"
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}"])

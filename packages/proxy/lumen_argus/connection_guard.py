@@ -1,7 +1,8 @@
 """Connections a slow or greedy client cannot hold: at most ``max_connections`` open per port
-(one more is answered 503 and closed), each must finish sending a request's headers within
-``read_timeout_seconds`` of its first byte (or of opening, for the first request), and a client
-that stops reading its answers for that long is cut off too.
+(one more is answered 503 and closed), each must finish sending its request's headers within
+``read_timeout_seconds`` of opening (a connection carries one request: ``http_answers``), and a
+client that stops reading its answer for that long is cut off (reset, so the kernel does not keep
+the unsent answer either).
 
 aiohttp itself has no limit on the time a client takes to send its headers or to read its
 answers: each connection's protocol (aiohttp's request handler) is wrapped here, and the listening
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 from collections.abc import Callable
 
 from lumen_argus_core.limits import Limits
@@ -60,12 +63,16 @@ class _TurnedAway(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        transport.write(BUSY_ANSWER)
-        if transport.can_write_eof():
-            transport.write_eof()
         self._linger = asyncio.get_running_loop().call_later(
             REFUSAL_LINGER_SECONDS, transport.abort
         )
+        try:
+            transport.write(BUSY_ANSWER)
+            if transport.can_write_eof():
+                transport.write_eof()
+        except OSError:
+            # The client is already gone.
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         pass
@@ -85,7 +92,7 @@ class _GuardedConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._read_deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
-        self._headers_tail = b""
+        self._headers_tail: bytes | None = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
@@ -97,15 +104,15 @@ class _GuardedConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._handler is None:
             return
-        if self._read_deadline is None:
-            # The first bytes of the next request on a kept-alive connection.
-            self._headers_tail = b""
-            self._read_deadline = self._deadline()
-        seen = self._headers_tail + data
-        if HEADERS_END in seen:
-            self._read_deadline.cancel()
-            self._read_deadline = None
-        self._headers_tail = seen[-(len(HEADERS_END) - 1) :]
+        if self._headers_tail is not None:
+            seen = self._headers_tail + data
+            if HEADERS_END in seen:
+                # The headers are in; what follows (a body) is the handler's to time.
+                self._read_deadline.cancel()
+                self._read_deadline = None
+                self._headers_tail = None
+            else:
+                self._headers_tail = seen[-(len(HEADERS_END) - 1) :]
         self._handler.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -136,8 +143,16 @@ class _GuardedConnection(asyncio.Protocol):
             handler.connection_lost(exc)
 
     def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
+        if self._transport is None:
+            return
+        connection = self._transport.get_extra_info("socket")
+        if connection is not None:
+            # Linger 0: the close is a reset, and an answer the client never read is dropped.
+            try:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self._transport.abort()
 
     def _deadline(self) -> asyncio.TimerHandle:
         loop = asyncio.get_running_loop()

@@ -20,7 +20,7 @@ from lumen_argus_core.limits import Limits
 from lumen_argus_core.request_guards import LoginThrottle, cross_site_reason
 from lumen_argus_core.status import operational_status
 
-from lumen_argus.http_answers import json_errors, loopback_host_only
+from lumen_argus.http_answers import json_errors, loopback_host_only, one_request_per_connection
 
 SESSION_COOKIE = "lumen_argus_session"
 PROTECTED_PREFIX = "/api/v1/"
@@ -195,7 +195,7 @@ def create_dashboard(
 ) -> web.Application:
     """The dashboard; with ``loopback_port`` (bound to loopback) only loopback Host values for
     that port are answered."""
-    middlewares = [json_errors]
+    middlewares = [one_request_per_connection, json_errors]
     if loopback_port is not None:
         middlewares.append(loopback_host_only(loopback_port))
     app = web.Application(middlewares=[*middlewares, require_session])

@@ -1,5 +1,6 @@
-"""Answers both of the proxy's ports give the same way: every error as JSON, and requests that
-name another host than loopback refused when the port is bound to loopback (DNS rebinding)."""
+"""Answers both of the proxy's ports give the same way: one request per connection, every error
+as JSON, and requests that name another host than loopback refused when the port is bound to
+loopback (DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ import sys
 from aiohttp import web
 from lumen_argus_core.http_errors import error_name
 from lumen_argus_core.request_guards import loopback_host_allowed
+
+
+@web.middleware
+async def one_request_per_connection(request: web.Request, handler):
+    """Every answer closes its connection (``Connection: close``). aiohttp answers every request
+    a client has pipelined on a connection without giving other connections a turn, so 40
+    connections of 20,000 requests each starved the service (and its stop) for seconds."""
+    response = await handler(request)
+    response.force_close()
+    return response
 
 
 @web.middleware

@@ -13,7 +13,7 @@ from lumen_argus_core.stop_signals import POLL_SECONDS, StopRequest, stop_reques
 
 from lumen_argus.connection_guard import ConnectionGuard
 from lumen_argus.dashboard import create_dashboard
-from lumen_argus.http_answers import json_errors, loopback_host_only
+from lumen_argus.http_answers import json_errors, loopback_host_only, one_request_per_connection
 
 # What a stop waits at most for requests in progress (they are all quick).
 SHUTDOWN_SECONDS = 1.0
@@ -26,7 +26,7 @@ def create_proxy(identity: BuildInfo, loopback_port: int | None = None) -> web.A
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ready", "version": identity.version})
 
-    middlewares = [json_errors]
+    middlewares = [one_request_per_connection, json_errors]
     if loopback_port is not None:
         middlewares.append(loopback_host_only(loopback_port))
     app = web.Application(middlewares=middlewares)
@@ -62,6 +62,8 @@ async def _serve(
             app,
             access_log=None,
             keepalive_timeout=limits.read_timeout_seconds,
+            # A body a handler did not read is drained for at most this long (default 10 s).
+            lingering_time=limits.read_timeout_seconds,
             shutdown_timeout=SHUTDOWN_SECONDS,
             # No endpoint takes a compressed body: one that does not decompress would fail
             # while aiohttp drains it, with a traceback per request.

@@ -4,6 +4,7 @@ JSON for every refusal. Limits are set small through the environment so each cas
 
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -186,6 +187,50 @@ def test_a_client_that_stops_reading_is_cut_off(start_service, http):
     finally:
         for connection in stalled:
             connection.close()
+
+
+def test_pipelined_floods_do_not_starve_other_clients_or_the_stop(start_service, http):
+    proxy = start_locked(start_service, read_timeout_seconds=2)
+    port = proxy.ports[""]
+    flood = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 20000
+    floods = []
+    try:
+        for _ in range(40):
+            connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+            connection.connect(("127.0.0.1", port))
+            connection.setblocking(False)
+            try:
+                connection.send(flood)
+            except OSError:
+                pass
+            floods.append(connection)
+        time.sleep(0.5)
+        started = time.monotonic()
+        status, headers, _ = http(proxy.url("/api/v1/status", "dashboard"))
+        assert status == 401 and headers["Connection"] == "close"
+        assert time.monotonic() - started < 1.5, "a flood of pipelined requests starved others"
+        started = time.monotonic()
+        assert proxy.stop() == 0
+        assert time.monotonic() - started < 3, "a flood of pipelined requests delayed the stop"
+    finally:
+        for connection in floods:
+            connection.close()
+
+
+def test_clients_turned_away_that_hang_up_at_once_leave_no_traceback(start_service, slow_client):
+    proxy = start_locked(start_service, max_connections=1)
+    port = proxy.ports[""]
+    held = slow_client(port)
+    time.sleep(0.2)
+    for _ in range(100):
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    time.sleep(0.5)
+    held.close()
+    assert proxy.stop() == 0
+    assert "Traceback" not in proxy.full_output()
 
 
 @pytest.mark.parametrize("client", ["stalled reader", "pending login body", "idle"])
