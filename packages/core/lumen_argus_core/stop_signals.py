@@ -17,6 +17,7 @@ moment of the shutdown. Three things make that harmless:
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -48,6 +49,19 @@ class StopRequest:
         """Block until a stop is requested (short sleeps: Ctrl-C interrupts them everywhere)."""
         while not self._requested:
             time.sleep(POLL_SECONDS)
+
+
+def exit_zero_on_stop_signals() -> None:
+    """Until the service installs its own handlers (``stop_requested_by_signals``), a stop signal
+    ends the process at once with exit code 0. Called first thing by each entry point: a service
+    stopped while it imports and reads its options has nothing to clean up, and Python's defaults
+    would end it by the signal (SIGTERM) or with a KeyboardInterrupt traceback (SIGINT)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _exit_zero)
+
+
+def _exit_zero(signum, frame) -> None:
+    os._exit(0)
 
 
 @contextlib.contextmanager

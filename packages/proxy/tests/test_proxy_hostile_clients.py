@@ -3,6 +3,7 @@ guessing, sessions that end, slow and greedy connections, DNS rebinding, cross-s
 JSON for every refusal. Limits are set small through the environment so each case is quick."""
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -405,3 +406,18 @@ def test_a_bad_limit_stops_the_service_with_its_name():
     assert result.returncode == 2
     assert "LUMEN_ARGUS_MAX_CONNECTIONS='lots' is not valid" in result.stderr
     assert "listening on" not in result.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_proxy_starts_exits_zero_without_a_traceback(signum):
+    process = subprocess.Popen(
+        [sys.executable, "-m", MODULE, *PORTS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(0.3)
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
