@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -170,6 +171,27 @@ def closed_within(connection: socket.socket, seconds: float) -> bool:
     return True
 
 
+def seconds_until_cut(
+    connection: socket.socket, pieces: list[bytes], pause: float = 0.3, give_up: float = 4.0
+) -> float:
+    """Send ``pieces`` one every ``pause`` seconds (the last one again and again) until the peer
+    closes ``connection``; the seconds that took, or ``give_up`` when it never did."""
+    started = time.monotonic()
+    connection.settimeout(pause)
+    sent = 0
+    while time.monotonic() - started < give_up:
+        try:
+            connection.sendall(pieces[min(sent, len(pieces) - 1)])
+            sent += 1
+            if connection.recv(4096) == b"":
+                break
+        except TimeoutError:
+            continue
+        except OSError:
+            break
+    return min(time.monotonic() - started, give_up)
+
+
 @pytest.fixture
 def raw_http():
     """raw_http(port, request_bytes) -> every byte answered on a connection of its own."""
@@ -178,7 +200,8 @@ def raw_http():
 
 @pytest.fixture
 def slow_client():
-    """slow_client(port) -> a connected socket (closed after the test); see ``closed_within``."""
+    """slow_client(port) -> a connected socket (closed after the test); see ``closed_within``
+    and ``seconds_until_cut``."""
     opened: list[socket.socket] = []
 
     def connect(port: int) -> socket.socket:
@@ -187,6 +210,7 @@ def slow_client():
         return connection
 
     connect.closed_within = closed_within
+    connect.seconds_until_cut = seconds_until_cut
     yield connect
     for connection in opened:
         connection.close()

@@ -173,19 +173,9 @@ def test_slow_clients_are_bounded_in_time_and_in_threads(start_service, slow_cli
 def test_a_header_sent_a_line_at_a_time_is_cut_at_the_read_timeout(start_service, slow_client):
     relay = start_relay(start_service, read_timeout_seconds=1)
     connection = slow_client(relay.ports[""])
-    started = time.monotonic()
-    connection.sendall(b"GET /health HTTP/1.1\r\n")
-    while time.monotonic() - started < 4:
-        try:
-            connection.sendall(b"X-Slow: 1\r\n")
-            connection.settimeout(0.3)
-            if connection.recv(4096) == b"":
-                break
-        except TimeoutError:
-            continue
-        except OSError:
-            break
-    assert time.monotonic() - started < 2.5, "a client sending a line every 0.3 s was kept"
+    lines = [b"GET /health HTTP/1.1\r\n", b"X-Slow: 1\r\n"]
+    seconds = slow_client.seconds_until_cut(connection, lines)
+    assert seconds < 2.5, "a client sending a line every 0.3 s was kept"
 
 
 def test_a_request_line_sent_a_byte_at_a_time_is_cut_at_the_read_timeout(
@@ -193,18 +183,8 @@ def test_a_request_line_sent_a_byte_at_a_time_is_cut_at_the_read_timeout(
 ):
     relay = start_relay(start_service, read_timeout_seconds=1, max_connections=1)
     connection = slow_client(relay.ports[""])
-    started = time.monotonic()
-    for byte in b"GET /health":
-        try:
-            connection.sendall(bytes([byte]))
-            connection.settimeout(0.3)
-            if connection.recv(4096) == b"":
-                break
-        except TimeoutError:
-            continue
-        except OSError:
-            break
-    assert time.monotonic() - started < 2.5, "a byte every 0.3 s held the connection"
+    seconds = slow_client.seconds_until_cut(connection, [bytes([byte]) for byte in b"GET /health"])
+    assert seconds < 2.5, "a byte every 0.3 s held the connection"
 
 
 @pytest.mark.parametrize("client", ["half-open request", "idle"])

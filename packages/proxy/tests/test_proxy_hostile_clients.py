@@ -147,25 +147,29 @@ def test_slow_and_idle_connections_are_closed_after_the_read_timeout(
     port = proxy.ports[label]
     idle = slow_client(port)
     trickling = slow_client(port)
-    started = time.monotonic()
-    trickling.sendall(b"GET /health HTTP/1.1\r\n")
-    while time.monotonic() - started < 3:
-        try:
-            trickling.sendall(b"X-Slow: 1\r\n")
-        except OSError:
-            break
-        time.sleep(0.2)
-    assert time.monotonic() - started < 2.5, "a client sending a header line now and then was kept"
+    lines = [b"GET /health HTTP/1.1\r\n", b"X-Slow: 1\r\n"]
+    seconds = slow_client.seconds_until_cut(trickling, lines, pause=0.2)
+    assert seconds < 2.5, "a client sending a header line now and then was kept"
     assert slow_client.closed_within(idle, 2), "an idle connection was kept"
 
 
-def pipelined_without_reading(port: int, seconds: float) -> socket.socket:
-    """A connection with a small receive buffer that sends pipelined requests for ``seconds``
-    and never reads the answers: the service's writes to it stall."""
+def small_buffer_connection(port: int) -> socket.socket:
+    """A connection whose receive buffer fills after a few answers when nobody reads it."""
     connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     connection.connect(("127.0.0.1", port))
-    request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 200
+    return connection
+
+
+def health_requests(port: int, copies: int) -> bytes:
+    return f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * copies
+
+
+def pipelined_without_reading(port: int, seconds: float) -> socket.socket:
+    """A connection that sends pipelined requests for ``seconds`` and never reads the answers:
+    the service's writes to it stall."""
+    connection = small_buffer_connection(port)
+    request = health_requests(port, 200)
     connection.settimeout(0.2)
     started = time.monotonic()
     while time.monotonic() - started < seconds:
@@ -193,13 +197,11 @@ def test_a_client_that_stops_reading_is_cut_off(start_service, http):
 def test_pipelined_floods_do_not_starve_other_clients_or_the_stop(start_service, http):
     proxy = start_locked(start_service, read_timeout_seconds=2)
     port = proxy.ports[""]
-    flood = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 20000
+    flood = health_requests(port, 20000)
     floods = []
     try:
         for _ in range(40):
-            connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
-            connection.connect(("127.0.0.1", port))
+            connection = small_buffer_connection(port)
             connection.setblocking(False)
             try:
                 connection.send(flood)
