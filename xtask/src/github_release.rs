@@ -615,10 +615,8 @@ fn create_draft_once(
         };
     };
     println!("created draft {} of {tag} at {}", created.id, &folder.commit[..12]);
-    let winner = match releases::published_release(connection, tag)? {
-        Some(published) => published,
-        None => releases::drafts_of(connection, tag)?.into_iter().next().unwrap_or_else(|| created.clone()),
-    };
+    let same_tag = releases::releases_of(connection, tag)?;
+    let winner = releases::settled_release(&same_tag).cloned().unwrap_or_else(|| created.clone());
     if winner.id == created.id {
         return Ok(created);
     }

@@ -77,8 +77,8 @@ pub enum Target {
     EditRelease,
     /// `PATCH` or `DELETE` of an asset: renames and deletions.
     EditAsset,
-    /// `GET /repos/{o}/{r}/releases/tags/{tag}`: the lookup of a published release.
-    TagLookup,
+    /// `GET /repos/{o}/{r}/releases` (any page): the listing that release lookups read.
+    ReleaseListing,
     Any,
 }
 
@@ -99,7 +99,7 @@ impl Target {
             Target::EditAsset => {
                 matches!(method, "PATCH" | "DELETE") && rest.is_some_and(|rest| rest.starts_with("/assets/"))
             }
-            Target::TagLookup => method == "GET" && rest.is_some_and(|rest| rest.starts_with("/tags/")),
+            Target::ReleaseListing => method == "GET" && rest.is_some_and(|rest| rest.trim_matches('/').is_empty()),
             Target::Any => true,
         }
     }
@@ -133,6 +133,8 @@ pub enum FaultKind {
     WrongDigest,
     /// Answer a release edit with 200 and the release unchanged (still a draft).
     IgnoreEdit,
+    /// Answer 200 with an empty list: a listing taken a moment before another run's release.
+    EmptyList,
     /// Hold the request until this many requests matching the fault have arrived, then serve it:
     /// two runs made to race.
     HoldUntil(usize),
@@ -506,6 +508,7 @@ fn serve_connection(stream: TcpStream, state: &Mutex<State>, stopping: &AtomicBo
             }
             route(state, base, &method, &target, &headers, &altered)
         }
+        Some(FaultKind::EmptyList) => answer(200, serde_json::json!([])),
         Some(FaultKind::IgnoreEdit) => {
             let id = path.rsplit('/').next().and_then(|id| id.parse::<u64>().ok()).unwrap_or(0);
             let state = lock(state);
@@ -911,7 +914,8 @@ mod tests {
         assert!(!Target::EditRelease.matches("PATCH", &format!("{releases}/assets/3")));
         assert!(Target::EditAsset.matches("DELETE", &format!("{releases}/assets/3")));
         assert!(Target::Uploads.matches("POST", &format!("/uploads{releases}/3/assets")));
-        assert!(Target::TagLookup.matches("GET", &format!("{releases}/tags/v1.0.0")));
-        assert!(!Target::TagLookup.matches("GET", &format!("{releases}/3")));
+        assert!(Target::ReleaseListing.matches("GET", &releases));
+        assert!(!Target::ReleaseListing.matches("GET", &format!("{releases}/3")));
+        assert!(!Target::ReleaseListing.matches("POST", &releases));
     }
 }

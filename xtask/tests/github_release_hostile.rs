@@ -575,7 +575,7 @@ fn a_release_published_by_another_run_since_the_lookup_is_taken_as_it_is() {
     let dir = folder.path();
     publish_first(&stand_in, dir);
     // This run's lookup misses the release (published a moment later); its create is answered 422.
-    stand_in.inject(Fault::new(Target::TagLookup, 1, 1, FaultKind::Status(404)));
+    stand_in.inject(Fault::new(Target::ReleaseListing, 1, 1, FaultKind::EmptyList));
     let output = github_release(&stand_in, dir, &[]);
     succeeded(&output, "a run that lost the race to publish");
     assert!(stdout(&output).contains("another run of v0.2.0 made the release meanwhile"), "{}", stdout(&output));

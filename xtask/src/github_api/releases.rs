@@ -106,17 +106,6 @@ pub fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// The published release of `tag`, if there is one (drafts are invisible to this lookup).
-pub fn published_release(connection: &Connection, tag: &str) -> anyhow::Result<Option<Release>> {
-    let url = repo_url(connection, &format!("/releases/tags/{}", percent_encode(tag)));
-    let reply = send(connection, &Request::get(url.clone()))?;
-    match reply.status {
-        200 => Ok(Some(release_from_json(&reply.json()?)?)),
-        404 => Ok(None),
-        _ => Err(unexpected(&format!("GET {url}"), &reply)),
-    }
-}
-
 /// The repository's latest published release (GitHub's choice: not a draft, not a pre-release);
 /// `None` when it has none.
 pub fn latest_release(connection: &Connection) -> anyhow::Result<Option<Release>> {
@@ -140,25 +129,31 @@ pub fn attestation_count(connection: &Connection, sha256: &str) -> anyhow::Resul
     }
 }
 
-/// The drafts of `tag`, oldest (lowest id) first. Only a token with access sees drafts.
-pub fn drafts_of(connection: &Connection, tag: &str) -> anyhow::Result<Vec<Release>> {
+/// Every release of `tag`, published and draft, oldest (lowest id) first, from one listing: one
+/// snapshot, so a release another run publishes meanwhile is seen either as its draft or as
+/// published, never as neither (two lookups, published then drafts, could miss it between them).
+/// Only a token with access sees drafts.
+pub fn releases_of(connection: &Connection, tag: &str) -> anyhow::Result<Vec<Release>> {
     let all = super::get_all_pages(connection, &repo_url(connection, "/releases"))?;
-    let mut drafts: Vec<Release> = all
-        .iter()
-        .filter(|json| json["tag_name"] == tag && json["draft"] == true)
-        .map(release_from_json)
-        .collect::<anyhow::Result<_>>()?;
-    drafts.sort_by_key(|release| release.id);
-    Ok(drafts)
+    let mut releases: Vec<Release> =
+        all.iter().filter(|json| json["tag_name"] == tag).map(release_from_json).collect::<anyhow::Result<_>>()?;
+    releases.sort_by_key(|release| release.id);
+    Ok(releases)
 }
 
-/// The release of `tag`: the published one, else the oldest draft of that tag (two runs that
-/// raced may have left two; the oldest is the one every run picks).
+/// The release every run of `tag` settles on, out of `releases_of`: the published one, else the
+/// oldest draft (two runs that raced may have left two).
+pub fn settled_release(releases: &[Release]) -> Option<&Release> {
+    releases.iter().find(|release| !release.draft).or_else(|| releases.first())
+}
+
+/// The release of `tag` (see `settled_release`), saying so when drafts beside it are left alone.
 pub fn find_release(connection: &Connection, tag: &str) -> anyhow::Result<Option<Release>> {
-    if let Some(release) = published_release(connection, tag)? {
-        return Ok(Some(release));
+    let releases = releases_of(connection, tag)?;
+    if let Some(published) = releases.iter().find(|release| !release.draft) {
+        return Ok(Some(published.clone()));
     }
-    let drafts = drafts_of(connection, tag)?;
+    let drafts = releases;
     if drafts.len() > 1 {
         let others: Vec<String> = drafts[1..].iter().map(|draft| draft.id.to_string()).collect();
         println!(
