@@ -609,7 +609,7 @@ SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)
 export SOURCE_DATE_EPOCH PYTHONHASHSEED=0
 for spec in "$@"; do
   name=$(basename "$spec" .spec)
-  "$uv" run --locked --quiet python -m PyInstaller "$spec" --noconfirm --log-level WARN \
+  "$uv" run --locked --quiet --no-default-groups --group build python -m PyInstaller "$spec" --noconfirm --log-level WARN \
     --distpath "$out/$name/out" --workpath "$out/$name/work"
 done
 "#;

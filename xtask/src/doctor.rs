@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
+use anyhow::Context;
 use xshell::{Shell, cmd};
 
 use crate::failure::{Lines, refuse};
 use crate::flags::DoctorFlags;
 use crate::workspace::Workspace;
-use crate::{interpreter, process, targets, tools};
+use crate::{interpreter, process, targets, tools, wheel_coverage};
 
 #[derive(Debug, PartialEq)]
 enum Verdict {
@@ -118,9 +119,10 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
             what: "pyinstaller",
             verdict: Verdict::Missing,
             detail: "uv.lock pins no pyinstaller".into(),
-            fix: Some("add pyinstaller to the dev group of the root pyproject.toml and run `uv lock`".into()),
+            fix: Some("add pyinstaller to the build group of the root pyproject.toml and run `uv lock`".into()),
         },
     });
+    findings.push(examine_build_wheels(workspace));
     findings.push(match targets::host() {
         Ok(target) => Finding::ok("host triple", target.triple),
         Err(error) => Finding {
@@ -131,6 +133,42 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         },
     });
     findings
+}
+
+/// Whether every package the build group installs has a wheel for this machine in `uv.lock`: a
+/// package without one is built from source, which may need the internet and other tools.
+fn examine_build_wheels(workspace: &Workspace) -> Finding {
+    let what = "build wheels";
+    let Ok(target) = targets::host() else {
+        return Finding { what, verdict: Verdict::Note, detail: "unknown on an unsupported host".into(), fix: None };
+    };
+    let lock_path = workspace.root.join("uv.lock");
+    let checked = std::fs::read_to_string(&lock_path)
+        .with_context(|| format!("reading {}", lock_path.display()))
+        .and_then(|lock| {
+            let python = interpreter::read_pin(&workspace.root)?;
+            let python = wheel_coverage::python_minor(&python).context("the interpreter pin is not MAJOR.MINOR")?;
+            wheel_coverage::missing_wheels(&lock, wheel_coverage::BUILD_GROUP, std::slice::from_ref(target), python)
+        });
+    match checked {
+        Ok(missing) if missing.is_empty() => {
+            Finding::ok(what, format!("every package of the `build` group has a wheel for {}", target.triple))
+        }
+        Ok(missing) => Finding {
+            what,
+            verdict: Verdict::Missing,
+            detail: format!(
+                "no wheel for {} in uv.lock, so uv would build from source: {}",
+                target.triple,
+                missing.iter().map(|missing| format!("{} {}", missing.package, missing.version)).collect::<Vec<_>>().join(", ")
+            ),
+            fix: Some(
+                "keep dev tools out of the `build` group of the root pyproject.toml, or lock a version that has a wheel (then `uv lock`)"
+                    .into(),
+            ),
+        },
+        Err(error) => Finding { what, verdict: Verdict::Missing, detail: format!("{error:#}"), fix: None },
+    }
 }
 
 fn pip_version(python: &tools::Python) -> anyhow::Result<String> {

@@ -48,6 +48,7 @@ mod test;
 mod tidy;
 mod tools;
 mod version;
+mod wheel_coverage;
 mod wheels;
 mod workspace;
 

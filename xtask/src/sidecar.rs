@@ -17,6 +17,7 @@ use crate::manifest::{self, ArtifactRecord};
 use crate::process::{ChildOutput, Echo, Supervised};
 use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
+use crate::tools::Groups;
 use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, sbom, tools};
 
@@ -75,7 +76,7 @@ pub fn build_and_publish(
     }
     let dist = workspace.dist_dir();
     check_output_folder(&dist)?;
-    gha::group("uv sync --locked", || tools::sync(workspace, &uv))?;
+    gha::group("uv sync --locked", || tools::sync(workspace, &uv, Groups::Build))?;
     let toolchain = toolchain(workspace, &uv)?;
 
     let workspace_digest = build_cache::workspace_digest(workspace)?;
@@ -215,7 +216,7 @@ struct BuiltBinary {
 
 fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
     let script = "import platform, PyInstaller; print(platform.python_version(), PyInstaller.__version__)";
-    let mut command = tools::uv_run(workspace, uv, &["python", "-c", script])?;
+    let mut command = tools::uv_run(workspace, uv, Groups::Build, &["python", "-c", script])?;
     command.stdout(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, "the locked environment's Python")?;
     let output = ChildOutput::tee(&mut child, Echo::Nowhere, 1);
@@ -349,6 +350,7 @@ fn run_pyinstaller(
     let mut command = tools::uv_run(
         workspace,
         uv,
+        Groups::Build,
         &[
             "python",
             "-m",

@@ -176,10 +176,31 @@ fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
     Ok(bootstrapped)
 }
 
-/// A `uv run --locked <args>` command rooted at the workspace, for [`Supervised`].
-pub fn uv_run(workspace: &Workspace, uv: &Path, args: &[&str]) -> anyhow::Result<Command> {
+/// The dependency groups of the root `pyproject.toml` a command needs in the virtualenv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groups {
+    /// The packages and PyInstaller, all a sidecar build runs: a build runner never installs a dev
+    /// tool it would have to build from source.
+    Build,
+    /// Every group: the tests and linters too.
+    All,
+}
+
+impl Groups {
+    fn uv_arguments(self) -> &'static [&'static str] {
+        match self {
+            Groups::Build => &["--no-default-groups", "--group", "build"],
+            Groups::All => &["--all-groups"],
+        }
+    }
+}
+
+/// A `uv run --locked <args>` command rooted at the workspace with `groups` installed, for
+/// [`Supervised`]. Like `uv run` itself it adds what is missing and removes nothing.
+pub fn uv_run(workspace: &Workspace, uv: &Path, groups: Groups, args: &[&str]) -> anyhow::Result<Command> {
     let sh = process::shell_in(&workspace.root)?;
-    Ok(cmd!(sh, "{uv} run --locked --quiet {args...}").into())
+    let groups = groups.uv_arguments();
+    Ok(cmd!(sh, "{uv} run --locked --quiet {groups...} {args...}").into())
 }
 
 /// The workspace's virtualenv: `UV_PROJECT_ENVIRONMENT` (relative to the root) or `.venv`.
@@ -195,13 +216,15 @@ fn sync_marker(workspace: &Workspace) -> PathBuf {
     workspace.target_dir().join("xtask-uv-sync.incomplete")
 }
 
-/// `uv sync --locked`: the workspace's virtualenv matches `uv.lock`, or the lock is refused.
+/// `uv sync --locked`: the workspace's virtualenv has `groups` as `uv.lock` pins them, or the lock
+/// is refused. [`Groups::All`] makes the virtualenv exactly the lock's; [`Groups::Build`] only adds
+/// (`--inexact`), so a build after `cargo xtask test` keeps the test tools.
 ///
 /// A sync stopped half-way (Ctrl-C, a crash, a full disk) can leave a virtualenv that uv takes
 /// for complete. A marker under `target/` is written before the sync and removed after it
 /// succeeds; finding it (or a virtualenv whose Python does not run) the next sync removes the
 /// virtualenv first, saying so. An interrupted sync exits 130 like any interrupted step.
-pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
+pub fn sync(workspace: &Workspace, uv: &Path, groups: Groups) -> anyhow::Result<()> {
     let target = workspace.target_dir();
     std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
     // One sync at a time per clone (a build and `cargo xtask test` may both sync): the marker is
@@ -235,7 +258,9 @@ pub fn sync(workspace: &Workspace, uv: &Path) -> anyhow::Result<()> {
     files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
 
     let sh = process::shell_in(&workspace.root)?;
-    let mut command = Command::from(cmd!(sh, "{uv} sync --locked --quiet"));
+    let inexact = (groups == Groups::Build).then_some("--inexact");
+    let groups = groups.uv_arguments();
+    let mut command = Command::from(cmd!(sh, "{uv} sync --locked --quiet {groups...} {inexact...}"));
     command.stderr(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
     let lock_out_of_date = Arc::new(AtomicBool::new(false));
