@@ -2,6 +2,9 @@
 //! in a fresh clone into a fresh virtualenv, its start command starts the proxy, and its health
 //! check command passes against it. What only an engine can prove (the base image, the user, the
 //! multi-arch build) is left to docker.yml.
+//!
+//! Unix only: the image's `RUN` lines are POSIX shell for a Linux image (Windows runners skip it).
+#![cfg(unix)]
 
 mod support;
 

@@ -6,8 +6,6 @@
 mod release_folders;
 mod support;
 
-use std::process::Command;
-
 use release_folders::*;
 use support::*;
 
@@ -318,7 +316,7 @@ fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {
         stand_in.wait_for(|requests| requests.iter().filter(|r| r.is_upload()).count() >= 2),
         "timed out waiting for the second upload"
     );
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let interrupted_at = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();

@@ -206,10 +206,15 @@ fn names_that_start_with_a_dash_never_make_a_hint_that_fails() {
 
 #[test]
 fn a_folder_path_that_is_not_utf8_is_refused_as_a_usage_error() {
-    use std::os::unix::ffi::OsStrExt;
     let stand_in = stand_in();
     let folder = tempfile::tempdir().unwrap();
-    let odd = folder.path().join(std::ffi::OsStr::from_bytes(b"rel\xffease"));
+    // Not UTF-8: an invalid byte on Unix, an unpaired surrogate on Windows.
+    #[cfg(unix)]
+    let odd = folder.path().join(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"rel\xffease"));
+    #[cfg(windows)]
+    let odd = folder.path().join(<std::ffi::OsString as std::os::windows::ffi::OsStringExt>::from_wide(&[
+        0x72, 0x65, 0x6c, 0xD800, 0x65, 0x61, 0x73, 0x65,
+    ]));
     std::fs::create_dir(&odd).unwrap();
     let mut run = command(&stand_in, &["github-release", "--tag", TAG], Some(&stand_in.token));
     run.arg("--dir").arg(&odd);
@@ -335,14 +340,17 @@ fn names_github_would_change_symlinks_and_names_outside_the_folder_are_refused_b
         assert!(stand_in.requests().is_empty(), "{name}: {:?}", stand_in.requests());
     }
 
-    // A listed file that is a symlink to a file elsewhere.
-    let folder = release_folder();
-    let dir = folder.path();
-    let elsewhere = tempfile::tempdir().unwrap();
-    std::fs::write(elsewhere.path().join("outside"), b"proxy binary bytes").unwrap();
-    std::fs::remove_file(dir.join(BINARY)).unwrap();
-    std::os::unix::fs::symlink(elsewhere.path().join("outside"), dir.join(BINARY)).unwrap();
-    failed_with(&github_release(&stand_in, dir, &[]), 1, &[BINARY, "symlink", "nothing was sent"]);
+    // A listed file that is a symlink to a file elsewhere (Windows: symlinks need a privilege).
+    #[cfg(unix)]
+    {
+        let folder = release_folder();
+        let dir = folder.path();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("outside"), b"proxy binary bytes").unwrap();
+        std::fs::remove_file(dir.join(BINARY)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path().join("outside"), dir.join(BINARY)).unwrap();
+        failed_with(&github_release(&stand_in, dir, &[]), 1, &[BINARY, "symlink", "nothing was sent"]);
+    }
     // A listed name that climbs out of the folder.
     let folder = release_folder();
     let dir = folder.path();

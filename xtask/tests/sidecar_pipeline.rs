@@ -59,10 +59,6 @@ fn checked_sbom(dist: &Path, binary: &str, triple: &str) -> Vec<String> {
         .collect()
 }
 
-/// A stand-in for codesign: takes codesign's arguments, appends a visible trailer naming the
-/// identity to the file (named last) and logs its arguments. PyInstaller's Linux bootloader
-/// finds its archive through the ELF section table, so the trailer leaves the binary working.
-#[cfg(unix)]
 /// Both SBOMs pass the official CycloneDX 1.6 JSON schema, checked by CycloneDX's own library in
 /// the clone's locked environment; a copy with a component type the schema does not know fails it,
 /// so the check can fail.
@@ -92,6 +88,10 @@ fn assert_valid_cyclonedx(clone: &Path, dist: &Path, triple: &str) {
     std::fs::remove_file(broken).unwrap();
 }
 
+/// A stand-in for codesign: takes codesign's arguments, appends a visible trailer naming the
+/// identity to the file (named last) and logs its arguments. PyInstaller's Linux bootloader
+/// finds its archive through the ELF section table, so the trailer leaves the binary working.
+#[cfg(unix)]
 fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let log = folder.join("signer.log");
@@ -110,6 +110,7 @@ fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
     script
 }
 
+#[cfg(unix)]
 const TRAILER: &str = "xtask-stand-in-signature";
 
 fn dist_files(dist: &Path) -> Vec<(String, Vec<u8>)> {
