@@ -3,14 +3,21 @@
 //! children are built the same way, turned into a `std::process::Command` and run by [`Supervised`];
 //! [`ChildOutput`] tees their output. `Command::new` is written only here.
 //!
-//! A supervised child is always stopped as a whole tree. It runs in a process group of its own (a
-//! job of its own on Windows), so a PyInstaller one-file sidecar (a bootloader parent with a
-//! Python child) or `uv run python -m PyInstaller` stops with everything it spawned. Stopping is
-//! SIGTERM, a grace period, then SIGKILL, sent to the group and to every other member of the tree:
-//! a descendant that left the group or the session (`setsid`) and was reparented is still found,
-//! on Linux by a mark in its inherited environment (`XTASK_PROCESS_TREE`) and by parent links,
-//! elsewhere on Unix by parent links walked before and while stopping. Ctrl-C or SIGTERM to the
-//! xtask stops every registered child the same way.
+//! A supervised child is always stopped as a whole tree, so a PyInstaller one-file sidecar (a
+//! bootloader parent with a Python child) or `uv run python -m PyInstaller` stops with everything
+//! it spawned. Ctrl-C or SIGTERM to the xtask stops every registered child the same way.
+//!
+//! - Unix: the child runs in a process group of its own. Stopping is SIGTERM, a grace period, then
+//!   SIGKILL, sent to the group and to every other member of the tree: a descendant that left the
+//!   group or the session (`setsid`) and was reparented is still found, on Linux by a mark in its
+//!   inherited environment (`XTASK_PROCESS_TREE`) and by parent links, elsewhere on Unix by parent
+//!   links walked before and while stopping.
+//! - Windows: the child starts suspended in a process group of its own and is put in a job object
+//!   (`job_object`) before it runs, so every process it starts is in the job too. Stopping is
+//!   Ctrl-Break to the group, the grace period, then the termination of the whole job; the stop
+//!   returns once no process of the job runs, so the files they held open can be deleted. If the
+//!   xtask itself dies, the job's last handle closes and Windows ends the tree. Where a job cannot
+//!   be made, `taskkill /T` (then `/F`) stops the tree as a fallback.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,8 +32,18 @@ use xshell::{Cmd, Shell};
 
 use crate::failure::Interrupted;
 
-/// The running children: process id (also the process-group id) and the mark of their tree.
-static RUNNING_CHILDREN: Mutex<Vec<(u32, String)>> = Mutex::new(Vec::new());
+#[cfg(windows)]
+mod job_object;
+
+/// What holds a child's tree beyond its process group: on Windows, the job object it runs in.
+#[cfg(windows)]
+type Containment = Option<Arc<job_object::Job>>;
+#[cfg(not(windows))]
+type Containment = ();
+
+/// The running children: process id (also the process-group id), the mark of their tree, and
+/// what contains it.
+static RUNNING_CHILDREN: Mutex<Vec<(u32, String, Containment)>> = Mutex::new(Vec::new());
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// How many times Ctrl-C or SIGTERM arrived.
 static SIGNALS_RECEIVED: AtomicU32 = AtomicU32::new(0);
@@ -57,7 +74,10 @@ pub fn stop_children_on_interrupt() {
             // Nothing to wait for: the next signal is counted at once.
             return;
         }
-        let mut trees: Vec<Tree> = children.iter().map(|(pid, mark)| Tree::new(*pid, mark.clone())).collect();
+        let mut trees: Vec<Tree> = children
+            .iter()
+            .map(|(pid, mark, containment)| Tree::new(*pid, mark.clone(), containment.clone()))
+            .collect();
         for tree in &mut trees {
             tree.signal(Signal::Terminate);
         }
@@ -73,7 +93,7 @@ pub fn stop_children_on_interrupt() {
 
 /// The list of running children, also after a panic elsewhere poisoned its lock: stopping
 /// children matters most while unwinding.
-fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String)>> {
+fn running_children() -> std::sync::MutexGuard<'static, Vec<(u32, String, Containment)>> {
     lock_even_if_poisoned(&RUNNING_CHILDREN)
 }
 
@@ -277,9 +297,10 @@ impl Supervised {
         isolate(command);
         let mark = new_tree_mark();
         command.env(TREE_MARK_VARIABLE, &mark);
-        let child = command.spawn().with_context(|| format!("starting {what}"))?;
-        running_children().push((child.id(), mark.clone()));
-        let tree = Tree::new(child.id(), mark);
+        let mut child = command.spawn().with_context(|| format!("starting {what}"))?;
+        let containment = contain(&mut child, what)?;
+        running_children().push((child.id(), mark.clone(), containment.clone()));
+        let tree = Tree::new(child.id(), mark, containment);
         Ok(Supervised { child, reaped: None, tree })
     }
 
@@ -355,13 +376,13 @@ impl Supervised {
             std::thread::sleep(Duration::from_millis(20));
             self.tree.signal(Signal::Kill);
         }
-        running_children().retain(|(pid, _)| *pid != self.child.id());
+        running_children().retain(|(pid, _, _)| *pid != self.child.id());
     }
 }
 
 impl Drop for Supervised {
     fn drop(&mut self) {
-        let registered = running_children().iter().any(|(pid, _)| *pid == self.child.id());
+        let registered = running_children().iter().any(|(pid, _, _)| *pid == self.child.id());
         if registered {
             self.stop_tree(STOP_GRACE);
         }
@@ -387,11 +408,13 @@ struct Tree {
     mark: String,
     members: Vec<tree::Member>,
     last_walk: Option<Instant>,
+    #[cfg_attr(not(windows), allow(dead_code))]
+    containment: Containment,
 }
 
 impl Tree {
-    fn new(root: u32, mark: String) -> Tree {
-        Tree { root, mark, members: Vec::new(), last_walk: None }
+    fn new(root: u32, mark: String, containment: Containment) -> Tree {
+        Tree { root, mark, members: Vec::new(), last_walk: None, containment }
     }
 
     /// [`Tree::remember_members`] at most once per [`TREE_WALK_INTERVAL`], for callers that poll.
@@ -412,8 +435,16 @@ impl Tree {
         self.members.retain(tree::is_alive);
     }
 
-    /// Send `signal` to the group and to every member, known or new.
+    /// Send `signal` to the group and to every member, known or new (on Windows: to the job).
     fn signal(&mut self, signal: Signal) {
+        #[cfg(windows)]
+        if let Some(job) = &self.containment {
+            match signal {
+                Signal::Terminate => job_object::request_stop(self.root),
+                Signal::Kill => job.terminate(),
+            }
+            return;
+        }
         self.remember_members();
         signal_group(self.root, signal);
         for member in &self.members {
@@ -424,6 +455,10 @@ impl Tree {
     /// Whether a member is still running: the known ones are checked each time, the process
     /// table is walked again now and then.
     fn any_alive(&mut self) -> bool {
+        #[cfg(windows)]
+        if let Some(job) = &self.containment {
+            return job.active_processes() > 0;
+        }
         self.remember_members_now_and_then();
         self.members.retain(tree::is_alive);
         !self.members.is_empty()
@@ -434,6 +469,11 @@ impl Tree {
 fn isolate(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     command.process_group(0);
+}
+
+#[cfg(unix)]
+fn contain(_child: &mut Child, _what: &str) -> anyhow::Result<Containment> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -453,11 +493,33 @@ fn unix_signal(signal: Signal) -> libc::c_int {
     }
 }
 
+/// A group of its own (for Ctrl-Break), started suspended until [`contain`] has put it in its job.
 #[cfg(windows)]
 fn isolate(command: &mut Command) {
     use std::os::windows::process::CommandExt;
-    const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-    command.creation_flags(CREATE_NEW_PROCESS_GROUP);
+    command.creation_flags(job_object::CREATE_NEW_PROCESS_GROUP | job_object::CREATE_SUSPENDED);
+}
+
+/// Put the suspended child in a new job and let it run. A job that cannot be made or joined is a
+/// warning (the stop falls back to `taskkill`); a child that cannot be resumed is killed, an error.
+#[cfg(windows)]
+fn contain(child: &mut Child, what: &str) -> anyhow::Result<Containment> {
+    let job = job_object::Job::new().and_then(|job| job.assign(child).map(|()| job));
+    if let Err(error) = &job {
+        eprintln!("warning: {what} runs outside a job object ({error}); stopping it falls back to taskkill /T");
+    }
+    if let Err(error) = job_object::resume_threads_of(child.id()) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(anyhow::Error::from(error).context(format!("resuming {what}, started suspended")));
+    }
+    Ok(job.ok().map(Arc::new))
+}
+
+/// The threads among `threads` (thread id, owning process id) that belong to `pid`.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn threads_owned_by(pid: u32, threads: &[(u32, u32)]) -> Vec<u32> {
+    threads.iter().filter(|(_, owner)| *owner == pid).map(|(thread, _)| *thread).collect()
 }
 
 #[cfg(windows)]
@@ -618,6 +680,13 @@ mod tree {
 mod pure_tests {
     use super::tree::*;
     use super::*;
+
+    #[test]
+    fn the_threads_to_resume_are_those_of_the_started_process_only() {
+        let snapshot = [(10, 4), (11, 900), (12, 900), (13, 5)];
+        assert_eq!(threads_owned_by(900, &snapshot), [11, 12]);
+        assert_eq!(threads_owned_by(7, &snapshot), Vec::<u32>::new());
+    }
 
     fn row(pid: u32, parent: u32, marked: bool) -> Row {
         Row { pid, parent, start_time: u64::from(pid) * 100, marked }
