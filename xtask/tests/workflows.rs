@@ -226,10 +226,65 @@ fn the_binaries_matrix_is_the_xtask_target_table() {
     assert_eq!(matrix_rows(build), table, "binaries.yml's build matrix differs from `cargo xtask targets`");
     assert_eq!(build["strategy"]["fail-fast"].as_bool(), Some(false), "one failed runner must not cancel the others");
     assert_eq!(build["runs-on"].as_str(), Some("${{ matrix.runner }}"));
-    // ci.yml builds a subset of the same rows.
+    // ci.yml freezes and smoke tests every triple on every pull request, on the same runners.
     let ci = load(&root, "ci.yml");
-    let ci_rows = matrix_rows(&ci["jobs"]["sidecars"]);
-    assert!(ci_rows.is_subset(&table), "ci.yml builds {ci_rows:?}, not rows of {table:?}");
+    let sidecars = &ci["jobs"]["sidecars"];
+    assert_eq!(matrix_rows(sidecars), table, "ci.yml's sidecar matrix differs from `cargo xtask targets`");
+    assert_eq!(sidecars["strategy"]["fail-fast"].as_bool(), Some(false));
+    let runs: Vec<&str> = steps(sidecars).iter().filter_map(|step| step["run"].as_str()).collect();
+    assert_eq!(
+        runs,
+        ["cargo xtask doctor", "cargo xtask sidecar --target \"$TARGET\"", "cargo xtask smoke --target \"$TARGET\""]
+    );
+}
+
+#[test]
+fn ci_tests_on_linux_macos_and_windows() {
+    let ci = load(&repository_root(), "ci.yml");
+    let test = &ci["jobs"]["test"];
+    let runners: Vec<&str> = test["strategy"]["matrix"]["runner"]
+        .as_vec()
+        .expect("a runner matrix")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    for family in ["ubuntu-", "macos-", "windows-"] {
+        assert!(runners.iter().any(|runner| runner.starts_with(family)), "no {family} runner in {runners:?}");
+    }
+    assert_eq!(test["runs-on"].as_str(), Some("${{ matrix.runner }}"));
+    assert_eq!(test["strategy"]["fail-fast"].as_bool(), Some(false));
+    assert!(steps(test).iter().any(|step| step["run"].as_str() == Some("cargo xtask test")));
+}
+
+#[test]
+fn rust_caches_are_written_on_main_only_and_shared_with_the_tag_builds() {
+    let root = repository_root();
+    let mut saved_keys = BTreeSet::new();
+    let mut restored_keys = BTreeSet::new();
+    for name in WORKFLOWS {
+        let workflow = load(&root, name);
+        for (job_name, job) in jobs(&workflow) {
+            for step in steps(job) {
+                if !step["uses"].as_str().is_some_and(|uses| uses.starts_with("Swatinem/rust-cache@")) {
+                    continue;
+                }
+                let save_if = &step["with"]["save-if"];
+                let key = step["with"]["shared-key"].as_str().unwrap_or("(job)").to_string();
+                if name == "ci.yml" {
+                    assert_eq!(
+                        save_if.as_str(),
+                        Some("${{ github.ref == 'refs/heads/main' }}"),
+                        "ci.yml job {job_name}: the cache is written on main only"
+                    );
+                    saved_keys.insert(key);
+                } else {
+                    assert_eq!(save_if.as_bool(), Some(false), "{name} job {job_name}: a tag run never writes a cache");
+                    restored_keys.insert(key);
+                }
+            }
+        }
+    }
+    assert!(restored_keys.is_subset(&saved_keys), "restored {restored_keys:?}, but ci.yml saves only {saved_keys:?}");
 }
 
 #[test]
