@@ -880,3 +880,50 @@ mod tests {
         assert!(format!("{error:#}").contains("/nonexistent/tool"), "{error:#}");
     }
 }
+
+/// The job object on a real Windows runner (the Windows CI job runs these).
+#[cfg(all(test, windows))]
+mod windows_tests {
+    use super::*;
+    use std::process::Stdio;
+
+    /// A Python parent that starts a sleeping child, prints the child's pid and sleeps too: the
+    /// shape of a one-file sidecar (bootloader and frozen child).
+    fn parent_with_a_child() -> (Supervised, u32) {
+        let script = "import subprocess, sys, time\n\
+                      child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n\
+                      print(child.pid, flush=True)\n\
+                      time.sleep(120)\n";
+        let mut command = Command::new("python");
+        command.args(["-c", script]).stdout(Stdio::piped());
+        let mut parent = Supervised::spawn(&mut command, "a parent with a child").unwrap();
+        let mut line = String::new();
+        BufReader::new(parent.child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let child: u32 = line.trim().parse().unwrap_or_else(|_| panic!("not a pid: {line:?}"));
+        assert!(job_object::is_running(child), "the child did not start");
+        (parent, child)
+    }
+
+    #[test]
+    fn the_child_runs_in_a_job_and_stopping_ends_the_process_it_started() {
+        let (parent, child) = parent_with_a_child();
+        assert!(parent.tree.containment.is_some(), "the child runs outside a job object");
+        parent.stop(Duration::from_secs(2));
+        assert!(!job_object::is_running(child), "the parent's child outlived the stop");
+    }
+
+    #[test]
+    fn dropping_the_supervised_child_ends_its_whole_tree() {
+        let (parent, child) = parent_with_a_child();
+        drop(parent);
+        assert!(!job_object::is_running(child), "the parent's child outlived the drop");
+    }
+
+    #[test]
+    fn a_child_that_ends_by_itself_is_waited_for_normally() {
+        let mut command = Command::new("python");
+        command.args(["-c", "import sys; sys.exit(3)"]);
+        let status = Supervised::spawn(&mut command, "a short child").unwrap().wait().unwrap();
+        assert_eq!(status.code(), Some(3));
+    }
+}

@@ -140,3 +140,21 @@ pub fn resume_threads_of(pid: u32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether a process with this id runs (for the tests: a pid Windows has not reused yet).
+#[cfg(test)]
+pub fn is_running(pid: u32) -> bool {
+    use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
+    /// `STILL_ACTIVE`: the exit code of a process that has not exited.
+    const STILL_ACTIVE: u32 = 259;
+    let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if process.is_null() {
+        return false;
+    }
+    let mut code = 0;
+    let queried = unsafe { GetExitCodeProcess(process, &raw mut code) };
+    unsafe {
+        CloseHandle(process);
+    }
+    queried != 0 && code == STILL_ACTIVE
+}
