@@ -311,9 +311,24 @@ fn start_and_verify(
         verify_report(&report, &expected_build_id, case)
     })();
     child.stop(STOP_GRACE);
-    let removed = private_temp.close();
+    let removed = remove_stopped_sidecars_temp(private_temp);
     outcome?;
     removed.context("removing the sidecar's temp folder after it stopped")
+}
+
+/// Remove the sidecar's temp folder once its tree has stopped. Windows may refuse for a moment
+/// after the last process ended (a scanner still reading a file it unpacked): a few tries, 2 s.
+fn remove_stopped_sidecars_temp(folder: tempfile::TempDir) -> std::io::Result<()> {
+    let path = folder.keep();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) if Instant::now() >= deadline => return Err(error),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 /// `<file>.sha256`, when present, must be one `<64 hex>  <name>` line naming this hash.
