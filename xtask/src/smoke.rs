@@ -19,7 +19,7 @@ use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::SmokeFlags;
 use crate::process::{ChildOutput, Echo, STOP_GRACE, Supervised};
 use crate::targets::Target;
-use crate::workspace::{Sidecar, SidecarPackage, Workspace};
+use crate::workspace::{Sidecar, SidecarPackage, SmokeLaunch, Workspace};
 use crate::{executable_format, files, gha, hashing, naming, provenance, targets};
 
 /// Lines of a sidecar's output shown when its check fails.
@@ -230,10 +230,26 @@ struct Observed {
 }
 
 fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
-    let observed = Arc::new(Mutex::new(Observed::default()));
     let started = Instant::now();
-    let verdict = start_and_verify(case, timeout, &observed, started);
-    let output_tail = observed.lock().map(|seen| seen.lines.iter().cloned().collect()).unwrap_or_default();
+    let expected = hashing::sha256_hex_of_file(&case.path).and_then(|file_hash| {
+        check_published_checksum(&case.path, &file_hash)?;
+        Ok(format!("sha256:{file_hash}"))
+    });
+    let (verdict, output_tail) = match expected {
+        Ok(expected_build_id) => {
+            let ran = run_service(&case.path, &case.file_name, &case.sidecar.smoke, timeout, |service| {
+                let (status, body) = service.get_build(service.session()?.as_deref())?;
+                if status != 200 {
+                    bail!("/api/v1/build answered {status}: {body:?}");
+                }
+                let report: Value =
+                    serde_json::from_str(&body).with_context(|| format!("/api/v1/build answered non-JSON {body:?}"))?;
+                verify_report(&report, &expected_build_id, case)
+            });
+            (ran.verdict, ran.output_tail)
+        }
+        Err(error) => (Err(error), Vec::new()),
+    };
     SmokeResult {
         file_name: case.file_name.clone(),
         verdict: verdict.map(|()| started.elapsed().as_millis()).map_err(|error| crate::failure::lines(&error).message),
@@ -241,17 +257,64 @@ fn check_one(case: &SmokeCase, timeout: Duration) -> SmokeResult {
     }
 }
 
-fn start_and_verify(
-    case: &SmokeCase,
+/// A started service, ready (its `/health` answered 200), as a check sees it.
+pub struct ReadyService<'a> {
+    agent: ureq::Agent,
+    api_base: String,
+    password: Option<&'a str>,
+}
+
+impl ReadyService<'_> {
+    /// `GET /api/v1/build` with the session cookie given, if any: (status, body).
+    pub fn get_build(&self, cookie: Option<&str>) -> anyhow::Result<(u16, String)> {
+        get(&self.agent, &format!("{}/api/v1/build", self.api_base), cookie)
+    }
+
+    /// Where the service has auth: prove `/api/v1/build` refuses a request without a session
+    /// (401 `authentication_required`), then log in with the password it was started with and
+    /// return the session cookie. Without auth: `None`.
+    pub fn session(&self) -> anyhow::Result<Option<String>> {
+        let Some(password) = self.password else { return Ok(None) };
+        let (status, body) = self.get_build(None)?;
+        let error_field =
+            serde_json::from_str::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
+        if status != 401 || error_field.as_deref() != Some("authentication_required") {
+            bail!("/api/v1/build without a session answered {status} {body:?}, expected 401 authentication_required");
+        }
+        login(&self.agent, &format!("{}/login", self.api_base), password).map(Some)
+    }
+}
+
+/// How [`run_service`] ended: the check's verdict and the service's last lines of output.
+pub struct ServiceRun {
+    pub verdict: anyhow::Result<()>,
+    pub output_tail: Vec<String>,
+}
+
+/// Start `program` as its smoke declaration says (free loopback ports, a random password where the
+/// service has auth, a private temp folder), wait until `/health` answers 200, run `check`, then
+/// stop the whole process tree and remove the temp folder, however the check ended.
+pub fn run_service(
+    program: &Path,
+    name: &str,
+    launch: &SmokeLaunch,
     timeout: Duration,
+    check: impl FnOnce(&ReadyService) -> anyhow::Result<()>,
+) -> ServiceRun {
+    let observed = Arc::new(Mutex::new(Observed::default()));
+    let verdict = start_and_check(program, name, launch, Instant::now() + timeout, &observed, check);
+    let output_tail = observed.lock().map(|seen| seen.lines.iter().cloned().collect()).unwrap_or_default();
+    ServiceRun { verdict, output_tail }
+}
+
+fn start_and_check(
+    program: &Path,
+    name: &str,
+    launch: &SmokeLaunch,
+    deadline: Instant,
     observed: &Arc<Mutex<Observed>>,
-    started: Instant,
+    check: impl FnOnce(&ReadyService) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let deadline = started + timeout;
-    let file_hash = hashing::sha256_hex_of_file(&case.path)?;
-    check_published_checksum(&case.path, &file_hash)?;
-    let expected_build_id = format!("sha256:{file_hash}");
-    let launch = &case.sidecar.smoke;
     let password = launch.password_env.as_ref().map(|_| random_password());
 
     // PyInstaller unpacks a one-file binary into the temp folder; a private one goes away with
@@ -260,8 +323,8 @@ fn start_and_verify(
         .prefix("xtask-smoke-")
         .tempdir()
         .context("creating a temp folder for the sidecar (is the system temp folder writable?)")?;
-    let (sh, sidecar_path, args) = (Shell::new()?, &case.path, &launch.args);
-    let mut command = Command::from(cmd!(sh, "{sidecar_path} {args...}"));
+    let (sh, args) = (Shell::new()?, &launch.args);
+    let mut command = Command::from(cmd!(sh, "{program} {args...}"));
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for variable in ["TMPDIR", "TEMP", "TMP"] {
         command.env(variable, private_temp.path());
@@ -269,7 +332,7 @@ fn start_and_verify(
     if let (Some(variable), Some(password)) = (&launch.password_env, &password) {
         command.env(variable, password);
     }
-    let mut child = Supervised::spawn(&mut command, &case.file_name)?;
+    let mut child = Supervised::spawn(&mut command, name)?;
     // Its lines and announced ports land in `observed`; the readers end when the tree is stopped.
     let seen_by_readers = Arc::clone(observed);
     ChildOutput::tee_watching(&mut child, Echo::Nowhere, 0, move |line| {
@@ -290,25 +353,7 @@ fn start_and_verify(
         let api_base = format!("http://127.0.0.1:{}", ports[&launch.api_port]);
         let agent = http_agent();
         wait_until_ready(&agent, &mut child, &health_url, deadline)?;
-        let mut cookie = None;
-        if let Some(password) = &password {
-            let (status, body) = get(&agent, &format!("{api_base}/api/v1/build"), None)?;
-            let error_field =
-                serde_json::from_str::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
-            if status != 401 || error_field.as_deref() != Some("authentication_required") {
-                bail!(
-                    "/api/v1/build without a session answered {status} {body:?}, expected 401 authentication_required"
-                );
-            }
-            cookie = Some(login(&agent, &format!("{api_base}/login"), password)?);
-        }
-        let (status, body) = get(&agent, &format!("{api_base}/api/v1/build"), cookie.as_deref())?;
-        if status != 200 {
-            bail!("/api/v1/build answered {status}: {body:?}");
-        }
-        let report: Value =
-            serde_json::from_str(&body).with_context(|| format!("/api/v1/build answered non-JSON {body:?}"))?;
-        verify_report(&report, &expected_build_id, case)
+        check(&ReadyService { agent, api_base, password: password.as_deref() })
     })();
     child.stop(STOP_GRACE);
     let removed = remove_stopped_sidecars_temp(private_temp);
