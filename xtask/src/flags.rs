@@ -49,6 +49,11 @@ pub enum Command {
     Bench(BenchFlags),
     /// Put one file into a deterministic .tar.gz or .zip, as `sidecar` archives a binary
     Archive(ArchiveFlags),
+    /// Install every package's exact version from an index (TestPyPI) into a fresh environment and
+    /// start its services: the gate before PyPI
+    InstallCheck(InstallCheckFlags),
+    /// Start a built Docker image with a password and check /health and /api/v1/build: the test before a push
+    ImageCheck(ImageCheckFlags),
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +218,33 @@ pub struct WheelsFlags {
     /// Only this package (directory name under packages/, e.g. proxy)
     #[arg(long = "package", value_name = "NAME")]
     pub package: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallCheckFlags {
+    /// The index the packages were just uploaded to, e.g. https://test.pypi.org/simple/ (only the
+    /// workspace's packages are taken from it)
+    #[arg(long, value_name = "URL")]
+    pub index_url: String,
+    /// Where every other (third-party) dependency comes from
+    #[arg(long, value_name = "URL", default_value = crate::install_check::PYPI_SIMPLE)]
+    pub fallback_index_url: String,
+    /// The wheels that were uploaded: each one the index serves must have the same SHA-256
+    #[arg(long, value_name = "DIR")]
+    pub wheels: Option<PathBuf>,
+    /// How long to keep trying while the index does not list a new version yet
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ImageCheckFlags {
+    /// The image to start, built and loaded for this machine's platform (e.g. lumen-argus:ci)
+    #[arg(long, value_name = "NAME")]
+    pub image: String,
+    /// Seconds the container gets to answer /health
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

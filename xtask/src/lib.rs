@@ -23,6 +23,8 @@ mod fault_rehearsal;
 mod files;
 mod flags;
 mod gha;
+mod image_check;
+mod install_check;
 mod github_api;
 mod github_release;
 pub mod github_stand_in;
@@ -95,6 +97,8 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Targets(flags) => targets::run(&flags),
         Command::Collect(flags) => collect::run(&flags),
         Command::Wheels(flags) => wheels::run(&flags),
+        Command::InstallCheck(flags) => install_check::run(&flags),
+        Command::ImageCheck(flags) => image_check::run(&flags),
         Command::GithubRelease(flags) => github_release::run(&flags),
         Command::Bench(flags) => bench::run(&flags),
         Command::Archive(flags) => archive_command::run(&flags),

@@ -436,7 +436,7 @@ fn wait_for_ports(
     }
 }
 
-fn http_agent() -> ureq::Agent {
+pub fn http_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
@@ -445,7 +445,7 @@ fn http_agent() -> ureq::Agent {
 }
 
 /// (status, body) of a GET.
-fn get(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> anyhow::Result<(u16, String)> {
+pub fn get(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> anyhow::Result<(u16, String)> {
     let mut request = agent.get(url);
     if let Some(cookie) = cookie {
         request = request.header("Cookie", cookie);
@@ -478,7 +478,7 @@ fn wait_until_ready(agent: &ureq::Agent, child: &mut Supervised, url: &str, dead
 }
 
 /// Log in with the password; return the session cookie (`name=value`).
-fn login(agent: &ureq::Agent, url: &str, password: &str) -> anyhow::Result<String> {
+pub fn login(agent: &ureq::Agent, url: &str, password: &str) -> anyhow::Result<String> {
     let mut response = agent.post(url).send_form([("password", password)]).with_context(|| format!("POST {url}"))?;
     let status = response.status().as_u16();
     let cookie = response
@@ -515,7 +515,7 @@ pub fn verify_report(report: &Value, expected_build_id: &str, case: &SmokeCase) 
     if problems.is_empty() { Ok(()) } else { bail!("{}", problems.join("; ")) }
 }
 
-fn random_password() -> String {
+pub fn random_password() -> String {
     let state = std::collections::hash_map::RandomState::new();
     (0..4)
         .map(|round| {

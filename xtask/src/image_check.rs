@@ -1,0 +1,178 @@
+//! `cargo xtask image-check`: the test of a built Docker image before it is pushed. The image is
+//! started with a random dashboard password on loopback ports Docker picks; `/health` must answer
+//! 200, `/api/v1/build` 401 without a session and, after a login, the proxy's version. The
+//! container is removed however the check ends, and its logs are shown when it fails.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+use crate::failure::{refuse, refuse_usage};
+use crate::flags::ImageCheckFlags;
+use crate::workspace::Workspace;
+use crate::{gha, process};
+
+/// The ports the image's `CMD` serves: the proxy (with `/health`) and the dashboard.
+const PROXY_PORT: u16 = 8080;
+const DASHBOARD_PORT: u16 = 8081;
+
+/// The Docker command line; `XTASK_DOCKER` names another program with the same commands (the
+/// tests' stand-in).
+fn docker_program() -> String {
+    std::env::var("XTASK_DOCKER").ok().filter(|value| !value.is_empty()).unwrap_or_else(|| "docker".to_string())
+}
+
+pub fn run(flags: &ImageCheckFlags) -> anyhow::Result<()> {
+    if flags.image.trim().is_empty() || flags.image.starts_with('-') {
+        return Err(refuse_usage(
+            format!("--image {:?} is not an image name", flags.image),
+            "give the tag the image was built and loaded with, e.g. --image lumen-argus:ci",
+        ));
+    }
+    if flags.timeout == 0 || flags.timeout > 3600 {
+        return Err(refuse_usage(format!("--timeout {} is out of range", flags.timeout), "give 1 to 3600 seconds"));
+    }
+    let workspace = Workspace::discover()?;
+    let proxy = workspace
+        .sidecar_packages(None)?
+        .into_iter()
+        .find(|sidecar_package| sidecar_package.sidecar.smoke.password_env.is_some())
+        .context("no package of the workspace declares a password-protected service (the proxy)")?;
+    let password_env = proxy.sidecar.smoke.password_env.clone().unwrap_or_default();
+    let password = crate::smoke::random_password();
+    let docker = docker_program();
+    let sh = Shell::new()?;
+    let image = &flags.image;
+    let proxy_publish = format!("127.0.0.1::{PROXY_PORT}");
+    let dashboard_publish = format!("127.0.0.1::{DASHBOARD_PORT}");
+    // `--env NAME` without a value: the password reaches the container from docker's own
+    // environment, never on a command line another user can read.
+    let started = process::read(
+        cmd!(
+            sh,
+            "{docker} run --detach --rm --publish {proxy_publish} --publish {dashboard_publish} --env {password_env} {image}"
+        )
+        .env(&password_env, &password),
+    )
+    .map_err(|error| {
+        refuse(
+            format!("the image did not start: {error:#}"),
+            "build it for this machine's platform and load it first (docker/build-push-action with load: true)",
+        )
+    })?;
+    let container = Container { docker: docker.clone(), id: container_id(&started)? };
+    let deadline = Instant::now() + Duration::from_secs(flags.timeout);
+    let checked = check(&container, &password, &proxy.package.version, deadline);
+    if let Err(error) = &checked {
+        eprintln!("the container's last lines:");
+        let id = &container.id;
+        if let Ok(logs) = process::read(cmd!(sh, "{docker} logs --tail 30 {id}")) {
+            for line in logs.lines() {
+                eprintln!("  {line}");
+            }
+        }
+        gha::error_annotation(&format!("image-check {image}: {error:#}"));
+    }
+    drop(container);
+    checked?;
+    println!("{image}: /health 200, /api/v1/build 401 without a session, {} after a login", proxy.package.version);
+    gha::step_summary(&format!(
+        "### Image check\n\n`{image}`: `/health` 200, `/api/v1/build` 401 without a session, version {} after a login\n",
+        proxy.package.version
+    ))?;
+    Ok(())
+}
+
+/// A started container, removed (stopped first) when dropped.
+struct Container {
+    docker: String,
+    id: String,
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let (docker, id) = (&self.docker, &self.id);
+        if let Ok(sh) = Shell::new() {
+            let _ = process::read(cmd!(sh, "{docker} rm --force {id}"));
+        }
+    }
+}
+
+fn check(container: &Container, password: &str, version: &str, deadline: Instant) -> anyhow::Result<()> {
+    let proxy = published_port(container, PROXY_PORT)?;
+    let dashboard = published_port(container, DASHBOARD_PORT)?;
+    let agent = crate::smoke::http_agent();
+    let health = format!("http://127.0.0.1:{proxy}/health");
+    loop {
+        let last = match crate::smoke::get(&agent, &health, None) {
+            Ok((200, _)) => break,
+            Ok((status, body)) => format!("{status} {body:?}"),
+            Err(error) => format!("{error:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!("{health} never answered 200 (last: {last})");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        // Ctrl-C ends the wait; dropping the container removes it.
+        process::check_interrupted()?;
+    }
+    let build = format!("http://127.0.0.1:{dashboard}/api/v1/build");
+    let (status, body) = crate::smoke::get(&agent, &build, None)?;
+    if status != 401 {
+        bail!("/api/v1/build without a session answered {status} {body:?}, expected 401");
+    }
+    let cookie = crate::smoke::login(&agent, &format!("http://127.0.0.1:{dashboard}/login"), password)?;
+    let (status, body) = crate::smoke::get(&agent, &build, Some(&cookie))?;
+    let reported: Value = serde_json::from_str(&body).with_context(|| format!("{build} answered {status} {body:?}"))?;
+    if status != 200 || reported["version"].as_str() != Some(version) {
+        bail!("/api/v1/build after a login answered {status} {body:?}, expected version {version}");
+    }
+    Ok(())
+}
+
+/// The loopback port Docker published for a container port (`docker port ID 8080/tcp`).
+fn published_port(container: &Container, port: u16) -> anyhow::Result<u16> {
+    let (docker, id) = (&container.docker, &container.id);
+    let sh = Shell::new()?;
+    let spec = format!("{port}/tcp");
+    let answer = process::read(cmd!(sh, "{docker} port {id} {spec}"))?;
+    parse_published_port(&answer).with_context(|| format!("`docker port` answered {answer:?} for {spec}"))
+}
+
+/// The port of the first `HOST:PORT` line (`127.0.0.1:49153`, `[::1]:49153`).
+fn parse_published_port(answer: &str) -> Option<u16> {
+    answer.lines().find_map(|line| line.trim().rsplit_once(':')?.1.parse().ok())
+}
+
+/// The id `docker run --detach` printed: its last line, hexadecimal.
+fn container_id(printed: &str) -> anyhow::Result<String> {
+    let id = printed.lines().last().unwrap_or_default().trim();
+    if id.len() < 12 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        bail!("`docker run --detach` printed {printed:?}, not a container id");
+    }
+    Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_published_port_of_either_address_family() {
+        assert_eq!(parse_published_port("127.0.0.1:49153\n"), Some(49153));
+        assert_eq!(parse_published_port("[::1]:49154"), Some(49154));
+        assert_eq!(parse_published_port("0.0.0.0:1\n[::]:1\n"), Some(1));
+        assert_eq!(parse_published_port("Error: No public port '8080/tcp' published"), None);
+        assert_eq!(parse_published_port(""), None);
+    }
+
+    #[test]
+    fn a_container_id_is_the_last_line_in_hex() {
+        let id = "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e";
+        assert_eq!(container_id(&format!("Unable to find image locally\n{id}\n")).unwrap(), id);
+        assert!(container_id("docker: invalid reference format").is_err());
+        assert!(container_id("").is_err());
+    }
+}
