@@ -187,6 +187,7 @@ def test_a_request_line_sent_a_byte_at_a_time_is_cut_at_the_read_timeout(
     assert seconds < 2.5, "a byte every 0.3 s held the connection"
 
 
+@pytest.mark.needs_stop_signals
 @pytest.mark.parametrize("client", ["half-open request", "idle"])
 def test_a_stop_does_not_wait_for_slow_clients(start_service, slow_client, client):
     relay = start_relay(start_service)

@@ -48,12 +48,14 @@ def test_unknown_path_is_404_json(relay, http):
     assert (status, body) == (404, {"error": "not_found"})
 
 
+@pytest.mark.needs_stop_signals
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signals_exit_zero(relay, signum):
     assert relay.stop(signum) == 0
     assert "Traceback" not in relay.full_output()
 
 
+@pytest.mark.needs_stop_signals
 @pytest.mark.parametrize("round_number", range(3))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_repeated_stop_signals_exit_zero_without_a_traceback(relay, signum, round_number):

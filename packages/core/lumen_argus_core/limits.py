@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
@@ -13,6 +14,10 @@ from dataclasses import dataclass, field, fields
 # per client past this many is not a bound.
 HOUR = 3600.0
 YEAR = 365 * 24 * HOUR
+# On Windows the proxy runs on asyncio's selector loop (see lumen_argus.server), whose select()
+# watches at most 512 sockets for everything: two ports' connections, turned-away ones lingering,
+# and the listeners. 200 per port keeps it well inside.
+MOST_CONNECTIONS = 200 if sys.platform == "win32" else 4096
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,7 @@ class Limits:
     # opening or of its previous answer; an idle keep-alive connection is closed after it too.
     read_timeout_seconds: float = field(default=10.0, metadata={"max": HOUR})
     # Connections open at once, per listening port; one more is answered 503 and closed.
-    max_connections: int = field(default=64, metadata={"max": 4096})
+    max_connections: int = field(default=64, metadata={"max": MOST_CONNECTIONS})
     # A dashboard session ends after this long without a request...
     session_idle_seconds: float = field(default=30 * 60.0, metadata={"max": YEAR})
     # ...and this long after its login, however busy.

@@ -8,19 +8,21 @@ import pytest
 
 # Signals itself the way a one-file sidecar's Python child is signalled after a group-wide
 # Ctrl-C: once directly, once forwarded by the bootloader, and once more late in the shutdown.
+# raise_signal, not os.kill(os.getpid(), ...): on Windows os.kill is TerminateProcess and no
+# handler would run.
 SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys
+    import signal, sys
     from lumen_argus_core.stop_signals import stop_requested_by_signals
 
     signum = getattr(signal, sys.argv[1])
     with stop_requested_by_signals() as stop_request:
-        os.kill(os.getpid(), signum)
-        os.kill(os.getpid(), signum)
+        signal.raise_signal(signum)
+        signal.raise_signal(signum)
         stop_request.wait()
         print("stop requested", flush=True)
-    os.kill(os.getpid(), signal.SIGTERM)
-    os.kill(os.getpid(), signal.SIGINT)
+    signal.raise_signal(signal.SIGTERM)
+    signal.raise_signal(signal.SIGINT)
     print("still alive after late copies", flush=True)
     """
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 
 from aiohttp import web
 from lumen_argus_core.build_info import BuildInfo
@@ -17,6 +18,11 @@ from lumen_argus.http_answers import json_errors, loopback_host_only, one_reques
 
 # What a stop waits at most for requests in progress (they are all quick).
 SHUTDOWN_SECONDS = 1.0
+# asyncio's default loop on Windows (proactor) closes a listening socket for good when a client
+# resets its connection before it is accepted (CPython gh-93821): any client that hangs up at once
+# would take a port down. The selector loop loses only that connection. Its select() watches at
+# most 512 sockets, far more than the default limits let open (None: the platform's default loop).
+EVENT_LOOP = asyncio.SelectorEventLoop if sys.platform == "win32" else None
 
 
 def create_proxy(identity: BuildInfo, loopback_port: int | None = None) -> web.Application:
@@ -106,10 +112,13 @@ def serve(
     ``loop.add_signal_handler``: that one routes signals through a wakeup fd and puts the default
     action back when the loop closes, so a second copy of the signal (a one-file sidecar gets a
     group-wide signal twice) killed the process or wrote to a closed fd. With a handler already in
-    place, ``asyncio.run`` installs no SIGINT handler of its own either.
+    place, ``asyncio.Runner`` installs no SIGINT handler of its own either.
     """
-    with stop_requested_by_signals() as stop_request:
-        asyncio.run(
+    with (
+        stop_requested_by_signals() as stop_request,
+        asyncio.Runner(loop_factory=EVENT_LOOP) as runner,
+    ):
+        runner.run(
             _serve(host, proxy_port, dashboard_port, password, identity, limits, stop_request)
         )
     return 0

@@ -105,12 +105,14 @@ def test_health_needs_no_session(locked_proxy, http):
     assert (status, body["status"]) == (200, "ready")
 
 
+@pytest.mark.needs_stop_signals
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signals_exit_zero(open_proxy, signum):
     assert open_proxy.stop(signum) == 0
     assert "Traceback" not in open_proxy.full_output()
 
 
+@pytest.mark.needs_stop_signals
 @pytest.mark.parametrize("round_number", range(3))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_repeated_stop_signals_exit_zero_without_a_traceback(open_proxy, signum, round_number):
