@@ -62,6 +62,12 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let sh = process::shell_in(&workspace.root)?;
     let mut cargo_test =
         Command::from(cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast").env("XTASK_UV", &uv));
+    // `cargo test` links the xtask again (with the dev-dependencies' features) over
+    // target/debug/xtask, the executable running this: Windows refuses to replace a running
+    // executable, so there the tests build into a folder of their own.
+    if cfg!(windows) {
+        cargo_test.env("CARGO_TARGET_DIR", workspace.target_dir().join("xtask-tests"));
+    }
     steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
 
     let mut pytest = tools::uv_run(&workspace, &uv, Groups::All, &["pytest", "packages"])?;
