@@ -22,7 +22,11 @@ import signal
 import time
 from collections.abc import Iterator
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# Windows has Ctrl-Break (SIGBREAK) too: how `cargo xtask` asks a service it started in a process
+# group of its own to stop (Ctrl-C does not reach such a group there).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT) + (
+    (signal.SIGBREAK,) if hasattr(signal, "SIGBREAK") else ()
+)
 
 # How long the service's main thread sleeps between two looks at the stop request.
 POLL_SECONDS = 0.1

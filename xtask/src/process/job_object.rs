@@ -96,8 +96,10 @@ impl Drop for Job {
 }
 
 /// Ask the child's process group (it was started with [`CREATE_NEW_PROCESS_GROUP`], so its id is
-/// the child's) to stop: Ctrl-Break, which a Python child turns into `SIGBREAK` and whose default
-/// action ends the process. Fails quietly when the xtask has no console to send it through.
+/// the child's) to stop: Ctrl-Break, which a Python child turns into `SIGBREAK` (the services stop
+/// on it with exit 0, like on SIGTERM; elsewhere its default action ends the process). A one-file
+/// bootloader leaves it to its child and removes its unpacked folder once the child ended. Fails
+/// quietly when the xtask has no console to send it through.
 pub fn request_stop(group: u32) {
     unsafe {
         GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, group);
