@@ -680,9 +680,13 @@ mod tests {
         std::fs::write(clone.join("packages/core/.xtask-1"), "").unwrap();
         std::fs::write(clone.join("target/.xtask-ignored.partial"), "").unwrap();
         std::fs::write(clone.join("dist/fine"), "").unwrap();
-        let mut found: Vec<String> =
-            partial_files(clone).iter().map(|path| path.strip_prefix(clone).unwrap().display().to_string()).collect();
+        let mut found: Vec<PathBuf> =
+            partial_files(clone).iter().map(|path| path.strip_prefix(clone).unwrap().to_path_buf()).collect();
         found.sort();
-        assert_eq!(found, ["dist/.xtask-abc.partial", "packages/core/.xtask-1"]);
+        let expected: Vec<PathBuf> = ["dist/.xtask-abc.partial", "packages/core/.xtask-1"]
+            .iter()
+            .map(|path| path.split('/').collect())
+            .collect();
+        assert_eq!(found, expected);
     }
 }

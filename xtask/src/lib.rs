@@ -23,12 +23,12 @@ mod fault_rehearsal;
 mod files;
 mod flags;
 mod gha;
-mod image_check;
-mod install_check;
 mod github_api;
 mod github_release;
 pub mod github_stand_in;
 pub mod hashing;
+mod image_check;
+mod install_check;
 mod interpreter;
 mod manifest;
 mod naming;
@@ -53,6 +53,9 @@ mod version;
 mod wheel_coverage;
 mod wheels;
 mod workspace;
+
+/// How hints quote a path as one shell word (the tests compare hints with it).
+pub use failure::shell_quote;
 
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@
 //! EFBIG as one to a full disk fails with ENOSPC. A read-only folder is a read-only bind mount in a
 //! user namespace (`unshare -rm`): permission bits do not stop root, a read-only mount does.
 
+// Linux only: `unshare -rm` (user namespaces) and ulimit/SIGXFSZ behaviour as described above.
 #![cfg(target_os = "linux")]
 
 mod support;

@@ -5,6 +5,7 @@
 //! the intended output changed (the tree is compared before and after, `target/` aside). Every
 //! failing case stops before `uv sync` and PyInstaller, so the suite takes seconds.
 
+// Unix only: permission bits, symlinks, `sh -c` wrappers with `ulimit -f`, and `geteuid`.
 #![cfg(unix)]
 
 mod support;

@@ -16,7 +16,8 @@ fn generated(root: &Path) -> String {
 fn a_shallow_clone_records_head_and_source_date_epoch_sets_the_time() {
     let folder = tempfile::tempdir().unwrap();
     let clone = folder.path().join("shallow");
-    let url = format!("file://{}", repository_root().display());
+    // `file://C:/...` on Windows: git takes a drive letter after `file://`, with forward slashes.
+    let url = format!("file://{}", repository_root().display().to_string().replace('\\', "/"));
     let status = Command::new("git").args(["clone", "--quiet", "--depth", "1", &url]).arg(&clone).status().unwrap();
     assert!(status.success());
     let head = text(&Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&clone).output().unwrap().stdout);

@@ -4,6 +4,7 @@
 //! the first publishes (and caches) binaries that report the right version and commit; `dist/`
 //! keeps only this build's archives and a manifest that matches the files after a failure.
 
+// Unix only: Ctrl-C is SIGINT sent with `kill`, to a child in a process group of its own.
 #![cfg(unix)]
 
 mod support;

@@ -106,7 +106,8 @@ fn every_refusal_leaves_the_tree_untouched() {
 fn a_real_bump_keeps_every_byte_but_the_version() {
     let (_folder, clone) = fresh_clone();
     let path = clone.join("packages/proxy/pyproject.toml");
-    let original = std::fs::read_to_string(&path).unwrap();
+    // LF first: a checkout that already has CRLF (Git for Windows' default) must not get "\r\r\n".
+    let original = std::fs::read_to_string(&path).unwrap().replace("\r\n", "\n");
     let old = version_of(&clone, "proxy");
     let odd = format!(
         "\u{feff}{}",

@@ -44,7 +44,9 @@ fn each_entry_gets_its_owner_and_links_and_namespace_packages_are_skipped() {
     let work = folder.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let paths = locked_python(&["-c", "import os, pytest; print(os.__file__); print(pytest.__file__)"]);
-    let (runtime_module, installed_module) = paths.trim().split_once('\n').unwrap();
+    // `lines()`, not a split on '\n': Python's stdout ends its lines with "\r\n" on Windows.
+    let mut paths = paths.lines();
+    let (runtime_module, installed_module) = (paths.next().unwrap(), paths.next().unwrap());
     let stray = folder.path().join("stray.txt");
     let library = folder.path().join("libstray.so.1");
     std::fs::write(&stray, "not from any package").unwrap();

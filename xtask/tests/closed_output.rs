@@ -1,6 +1,7 @@
 //! The real xtask with its stdout (and stderr) already closed, as in `cargo xtask ... | head -1`:
 //! no command may print a panic message or a backtrace, whatever `RUST_BACKTRACE` says.
 
+// Unix only: stdout is a `libc::pipe` whose read end is closed, so every write fails with EPIPE.
 #![cfg(unix)]
 
 mod support;

@@ -109,7 +109,8 @@ fn a_500_on_the_second_upload_stops_with_a_draft_and_the_rerun_uploads_only_the_
     let dir = folder.path();
 
     let output = github_release(&stand_in, dir, &[]);
-    let rerun = format!("hint: re-run `cargo xtask github-release --tag v0.2.0 --dir {}`", dir.display());
+    let rerun =
+        format!("hint: re-run `cargo xtask github-release --tag v0.2.0 --dir {}`", shell_word(dir.to_str().unwrap()));
     let stderr = failed_with(&output, 1, &["answered 500", "still a draft", &rerun]);
     assert!(stderr.contains("retrying in"), "{stderr}");
     let first_run = stand_in.requests();
@@ -210,7 +211,7 @@ fn a_local_file_that_disagrees_with_checksums_txt_stops_before_the_first_request
     std::fs::write(dir.join(WINDOWS), b"tampered after checksums").unwrap();
     let output = github_release(&stand_in, dir, &[]);
     // The hint names this folder, not a placeholder: pasted, it rewrites this folder's list.
-    let write_list = format!("`cargo xtask checksums {}`", dir.display());
+    let write_list = format!("`cargo xtask checksums {}`", shell_word(dir.to_str().unwrap()));
     failed_with(&output, 1, &[WINDOWS, "nothing was sent", &write_list]);
     assert!(stand_in.requests().is_empty(), "a request was sent: {:?}", stand_in.requests());
 
@@ -300,6 +301,7 @@ fn an_unfinished_upload_left_by_an_earlier_run_is_redone_and_a_stray_on_the_draf
     succeeded(&verify_release(&stand_in, &[], None), "verify the published release");
 }
 
+// Unix only: the test sends SIGINT with `kill -INT`; Windows has no signal to send to one process.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_during_an_upload_leaves_a_draft_and_exits_130() {

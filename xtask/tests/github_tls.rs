@@ -37,7 +37,7 @@ fn an_untrusted_certificate_is_refused_at_once_with_the_fix() {
         .output()
         .expect("openssl makes the test's self-signed certificate");
     succeeded(&made, "openssl req");
-    let mut server = Command::new("python3")
+    let mut server = Command::new(python())
         .args(["-c", SERVER])
         .arg(&certificate)
         .arg(&key)

@@ -66,10 +66,6 @@ fn serve_index(wheels: &[PathBuf]) -> StandInIndex {
     StandInIndex { server, url: format!("http://127.0.0.1:{port}/simple/"), _folder: folder }
 }
 
-fn python() -> &'static str {
-    if cfg!(windows) { "python" } else { "python3" }
-}
-
 /// The wheels of every package, built from this checkout with uv.
 fn built_wheels(into: &Path) -> Vec<PathBuf> {
     let output = Command::new(uv_path())

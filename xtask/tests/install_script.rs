@@ -1,6 +1,7 @@
 //! `scripts/install.sh` against a local `python3 -m http.server`: a good release installs, a
 //! tampered binary or a missing file installs nothing and says why.
 
+// Unix only: scripts/install.sh is a POSIX shell installer for Linux and macOS.
 #![cfg(unix)]
 
 mod support;

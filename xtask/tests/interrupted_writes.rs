@@ -2,6 +2,7 @@
 //! `checksums`, at a moment the test observes (not after a guessed sleep): the command exits 130
 //! with an `error: interrupted` line and writes nothing, and no child it started is left running.
 
+// Linux only: the moment to signal is read from /proc/<pid>/fd, and the signals are sent with `kill`.
 #![cfg(target_os = "linux")]
 
 mod support;

@@ -52,6 +52,7 @@ fn a_clean_clone_passes_and_preflight_names_each_problem() {
     );
 }
 
+// Not on macOS: there CODESIGN_IDENTITY is a setup that can sign, not a preflight problem.
 #[cfg(not(target_os = "macos"))]
 #[test]
 fn a_signing_setup_that_cannot_sign_is_a_preflight_problem_before_anything_is_built() {
@@ -85,7 +86,9 @@ fn execute_and_push_cut_the_changelog_commit_tag_and_publish_in_order() {
         text(&output.stdout)
     };
     git(folder.path(), &["clone", "--quiet", "--bare", repository_root().to_str().unwrap(), origin.to_str().unwrap()]);
-    git(folder.path(), &["clone", "--quiet", origin.to_str().unwrap(), work.to_str().unwrap()]);
+    // The committed bytes on every platform, as in `fresh_clone` (Git for Windows would check out CRLF).
+    let (origin_text, work_text) = (origin.to_str().unwrap(), work.to_str().unwrap());
+    git(folder.path(), &["clone", "--quiet", "--config", "core.autocrlf=false", origin_text, work_text]);
     let output = xtask_command(&work, &["release", "--execute", "--push"])
         .env("GIT_AUTHOR_NAME", "Release Test")
         .env("GIT_AUTHOR_EMAIL", "release@example.invalid")

@@ -10,6 +10,46 @@ use std::process::Command;
 use support::*;
 
 const BINARIES: [(&str, &str); 2] = [("lumen-argus", "proxy"), ("lumen-argus-agent", "agent")];
+/// What ends a sidecar's file name here: `.exe` on Windows.
+const EXE: &str = std::env::consts::EXE_SUFFIX;
+/// The archive format of this machine's sidecars: `.zip` on Windows, else `.tar.gz`.
+const ARCHIVE_EXTENSION: &str = if cfg!(windows) { "zip" } else { "tar.gz" };
+
+/// `(name, mode, owner)` of each member of a sidecar's archive, read with the crates, not a system
+/// tool: `tar -tv` prints owners differently with GNU tar and bsdtar, and Windows' are zips. A
+/// zip records no owner.
+fn archive_members(path: &Path) -> Vec<(String, u32, Option<(u64, u64)>)> {
+    let bytes = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|extension| extension == "zip") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        return (0..zip.len())
+            .map(|index| {
+                let entry = zip.by_index(index).unwrap();
+                (entry.name().unwrap().into_owned(), entry.unix_mode().unwrap_or(0) & 0o7777, None)
+            })
+            .collect();
+    }
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut tar).unwrap();
+    let octal = |field: &[u8]| {
+        let digits = String::from_utf8_lossy(field).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+        u64::from_str_radix(&digits, 8).unwrap()
+    };
+    let mut members = Vec::new();
+    let mut offset = 0;
+    while offset + 512 <= tar.len() && tar[offset..offset + 512].iter().any(|byte| *byte != 0) {
+        let header = &tar[offset..offset + 512];
+        let name = String::from_utf8_lossy(&header[..100]).trim_end_matches('\0').to_string();
+        let size = octal(&header[124..136]) as usize;
+        members.push((
+            name,
+            octal(&header[100..108]) as u32,
+            Some((octal(&header[108..116]), octal(&header[116..124]))),
+        ));
+        offset += 512 + size.div_ceil(512) * 512;
+    }
+    members
+}
 
 fn package_version(clone: &Path, package: &str) -> String {
     let text = std::fs::read_to_string(clone.join("packages").join(package).join("pyproject.toml")).unwrap();
@@ -42,9 +82,9 @@ fn checked_sbom(dist: &Path, binary: &str, triple: &str) -> Vec<String> {
     assert_eq!(line, format!("{}  {sbom_name}\n", sha256_hex(&dist.join(&sbom_name))));
     let sbom = read_json(&dist.join(&sbom_name));
     assert_eq!((sbom["bomFormat"].as_str(), sbom["specVersion"].as_str()), (Some("CycloneDX"), Some("1.6")));
-    let binary_line = std::fs::read_to_string(dist.join(format!("{binary}-{triple}.sha256"))).unwrap();
+    let binary_line = std::fs::read_to_string(dist.join(format!("{binary}-{triple}{EXE}.sha256"))).unwrap();
     let binary_hash = binary_line.split_whitespace().next().unwrap();
-    assert_eq!(binary_hash, sha256_hex(&dist.join(format!("{binary}-{triple}"))));
+    assert_eq!(binary_hash, sha256_hex(&dist.join(format!("{binary}-{triple}{EXE}"))));
     let main = &sbom["metadata"]["component"];
     assert_eq!(main["name"], binary);
     assert_eq!(main["hashes"][0]["alg"], "SHA-256");
@@ -60,8 +100,9 @@ fn checked_sbom(dist: &Path, binary: &str, triple: &str) -> Vec<String> {
 }
 
 /// Both SBOMs pass the official CycloneDX 1.6 JSON schema, checked by CycloneDX's own library in
-/// the clone's locked environment; a copy with a component type the schema does not know fails it,
-/// so the check can fail.
+/// the repository's locked environment (the `test` group, which `cargo xtask test` syncs; the
+/// clone's holds only the `build` group its sidecar builds sync); a copy with a component type the
+/// schema does not know fails it, so the check can fail.
 fn assert_valid_cyclonedx(clone: &Path, dist: &Path, triple: &str) {
     let validator = repository_root().join("xtask/tests/fixtures/validate_cyclonedx.py");
     let sboms: Vec<std::path::PathBuf> =
@@ -75,7 +116,7 @@ fn assert_valid_cyclonedx(clone: &Path, dist: &Path, triple: &str) {
             .args(["run", "--locked", "--no-sync", "python"])
             .arg(&validator)
             .args(files)
-            .current_dir(clone)
+            .current_dir(repository_root())
             .output()
             .unwrap()
     };
@@ -91,7 +132,8 @@ fn assert_valid_cyclonedx(clone: &Path, dist: &Path, triple: &str) {
 /// A stand-in for codesign: takes codesign's arguments, appends a visible trailer naming the
 /// identity to the file (named last) and logs its arguments. PyInstaller's Linux bootloader
 /// finds its archive through the ELF section table, so the trailer leaves the binary working.
-#[cfg(unix)]
+// Linux only: a `#!/bin/sh` script, and only the ELF bootloader is known to run with a trailer.
+#[cfg(target_os = "linux")]
 fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let log = folder.join("signer.log");
@@ -110,7 +152,7 @@ fn stand_in_signer(folder: &Path, exit_code: i32) -> std::path::PathBuf {
     script
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 const TRAILER: &str = "xtask-stand-in-signature";
 
 fn dist_files(dist: &Path) -> Vec<(String, Vec<u8>)> {
@@ -138,19 +180,20 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
     }
     for (binary, package) in BINARIES {
         let version = package_version(&clone, package);
-        let file = format!("{binary}-{triple}");
-        let archive = format!("{binary}-{version}-{triple}.tar.gz");
+        let file = format!("{binary}-{triple}{EXE}");
+        let archive = format!("{binary}-{version}-{triple}.{ARCHIVE_EXTENSION}");
         for name in [&file, &archive] {
             let line = std::fs::read_to_string(dist.join(format!("{name}.sha256"))).unwrap();
             assert_eq!(line, format!("{}  {name}\n", sha256_hex(&dist.join(name))));
         }
-        // The archive holds the binary alone, under its plain name, mode 0755, owner 0/0.
-        let listing = Command::new("tar").arg("-tvzf").arg(dist.join(&archive)).output().unwrap();
-        let listing = text(&listing.stdout);
-        let lines: Vec<_> = listing.lines().collect();
-        assert_eq!(lines.len(), 1, "{listing}");
-        assert!(lines[0].starts_with("-rwxr-xr-x 0/0"), "{listing}");
-        assert!(lines[0].ends_with(&format!(" {binary}")), "{listing}");
+        // The archive holds the binary alone, under its plain name, mode 0755, owner 0/0 (a tar).
+        let owner = if cfg!(windows) { None } else { Some((0, 0)) };
+        assert_eq!(archive_members(&dist.join(&archive)), [(format!("{binary}{EXE}"), 0o755, owner)], "{archive}");
+        if !cfg!(windows) {
+            // ... and the system's tar reads it so.
+            let listing = Command::new("tar").arg("-tzf").arg(dist.join(&archive)).output().unwrap();
+            assert_eq!(text(&listing.stdout), format!("{binary}\n"), "{}", text(&listing.stderr));
+        }
         let header = std::fs::read(dist.join(&file)).unwrap();
         if cfg!(target_os = "linux") {
             assert_eq!(&header[..4], b"\x7fELF");
@@ -227,11 +270,12 @@ fn build_cache_rebuild_and_smoke_in_a_fresh_clone() {
 
     // 5. Signing, from the warm cache: the stand-in signs a copy, and everything published (the
     //    .sha256, the manifest, the archive, the SBOM, the build_id smoke reads) is the signed bytes.
-    #[cfg(unix)]
+    //    Linux only (see `stand_in_signer`): on macOS the trailer would follow the Mach-O signature.
+    #[cfg(target_os = "linux")]
     signed_from_the_warm_cache(&clone, triple, &first);
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn signed_from_the_warm_cache(clone: &Path, triple: &str, unsigned: &[(String, Vec<u8>)]) {
     let dist = clone.join("dist");
     let signer_folder = tempfile::tempdir().unwrap();
@@ -298,6 +342,7 @@ fn signed_from_the_warm_cache(clone: &Path, triple: &str, unsigned: &[(String, V
     assert!(dist_files(&dist) == unsigned, "the cache kept unsigned bytes");
 }
 
+// Not on macOS: there CODESIGN_IDENTITY without a stand-in means the real codesign, which signs.
 #[cfg(not(target_os = "macos"))]
 #[test]
 fn signing_off_macos_without_a_stand_in_is_refused_before_any_work() {
@@ -365,6 +410,7 @@ fn wheels_and_sdists_never_carry_build_info() {
 }
 
 /// Ctrl-C while PyInstaller runs: exit 130, no process of the build left, no half-written file.
+// Unix only: SIGINT sent with `kill -INT`, leftovers found with `ps`; Windows has neither.
 #[cfg(unix)]
 #[test]
 fn ctrl_c_during_a_build_stops_everything_and_leaves_nothing_half_written() {

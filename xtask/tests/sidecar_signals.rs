@@ -4,6 +4,7 @@
 //! twice, once forwarded by the bootloader), and twice in a row to the group. Every run must exit
 //! 0 without a traceback and leave no `_MEI*` extraction folder, as the source run does.
 
+// Unix only: SIGTERM and SIGINT to a pid and a process group; Windows has no such signals.
 #![cfg(unix)]
 
 mod support;

@@ -3,6 +3,7 @@
 //! stand-in writes its pid, and its children theirs, to `$STAND_IN_PIDS`), and that the xtask's
 //! temp folder (`TMPDIR`) is empty afterwards: no `_MEI*` extraction folder, no private folder.
 
+// Unix only: the stand-in sidecars exec shell scripts (std::os::unix), with FIFOs and permission bits.
 #![cfg(unix)]
 
 mod stand_ins;

@@ -1,6 +1,7 @@
 //! `cargo xtask smoke` against stand-in executables that misbehave on purpose: each failure is a
 //! clear error within the deadline, and nothing the stand-in started is left running.
 
+// Unix only: the stand-in sidecars exec shell scripts (std::os::unix) that misbehave.
 #![cfg(unix)]
 
 mod stand_ins;

@@ -210,15 +210,17 @@ pub fn hinted_command(stderr: &str) -> String {
 }
 
 /// Run a hinted `cargo xtask ...` command line as a shell would: `sh -c` with the xtask binary in
-/// place of `cargo xtask`.
+/// place of `cargo xtask`. On Windows that is Git Bash's `sh` (on PATH in CI's bash steps), given
+/// the binary's path with forward slashes, which it runs as it is.
 pub fn run_pasted(stand_in: &StandIn, command_line: &str) -> Output {
     let rest = command_line.strip_prefix("cargo xtask ").expect("a cargo xtask command");
     let script = format!("exec \"$XTASK_BINARY\" {rest}");
+    let binary = env!("CARGO_BIN_EXE_xtask").replace('\\', "/");
     let mut shell = Command::new("sh");
     shell
         .args(["-c", &script])
         .current_dir(repository_root())
-        .env("XTASK_BINARY", env!("CARGO_BIN_EXE_xtask"))
+        .env("XTASK_BINARY", binary)
         .env("GITHUB_API_URL", &stand_in.url)
         .env("GITHUB_REPOSITORY", OWNER_REPO)
         .env("XTASK_GITHUB_RETRY_BASE_MS", "10")
