@@ -18,6 +18,9 @@ use crate::{gha, process};
 const PROXY_PORT: u16 = 8080;
 const DASHBOARD_PORT: u16 = 8081;
 
+/// How long a `docker` command other than `run` may take (`port`, `logs`, `rm`).
+const DOCKER_COMMAND_LIMIT: Duration = Duration::from_secs(30);
+
 /// The Docker command line; `XTASK_DOCKER` names another program with the same commands (the
 /// tests' stand-in).
 fn docker_program() -> String {
@@ -47,30 +50,38 @@ pub fn run(flags: &ImageCheckFlags) -> anyhow::Result<()> {
     let image = &flags.image;
     let proxy_publish = format!("127.0.0.1::{PROXY_PORT}");
     let dashboard_publish = format!("127.0.0.1::{DASHBOARD_PORT}");
+    let limit = Duration::from_secs(flags.timeout);
+    let deadline = Instant::now() + limit;
     // `--env NAME` without a value: the password reaches the container from docker's own
-    // environment, never on a command line another user can read.
-    let started = process::read(
-        cmd!(
-            sh,
-            "{docker} run --detach --rm --publish {proxy_publish} --publish {dashboard_publish} --env {password_env} {image}"
-        )
-        .env(&password_env, &password),
+    // environment, never on a command line another user can read. `--pull never`: an image that
+    // was not built and loaded here is refused, not fetched from a registry.
+    let run = cmd!(
+        sh,
+        "{docker} run --detach --rm --pull never --publish {proxy_publish} --publish {dashboard_publish} --env {password_env} {image}"
     )
-    .map_err(|error| {
+    .env(&password_env, &password);
+    let started = process::run_within(run, limit)?;
+    // Whatever else happened, a container that was started is removed (when this is dropped).
+    let container = container_id(&started.stdout).map(|id| Container { docker: docker.clone(), id });
+    let started = started.stdout_if_success().map_err(|error| {
         refuse(
             format!("the image did not start: {error:#}"),
             "build it for this machine's platform and load it first (docker/build-push-action with load: true)",
         )
     })?;
-    let container = Container { docker: docker.clone(), id: container_id(&started)? };
-    let deadline = Instant::now() + Duration::from_secs(flags.timeout);
+    let Some(container) = container else {
+        bail!("`docker run --detach` printed {started:?}, not a container id");
+    };
     let checked = check(&container, &password, &proxy.package.version, deadline);
     if let Err(error) = &checked {
-        eprintln!("the container's last lines:");
         let id = &container.id;
-        if let Ok(logs) = process::read(cmd!(sh, "{docker} logs --tail 30 {id}")) {
-            for line in logs.lines() {
-                eprintln!("  {line}");
+        let logs = process::run_within(cmd!(sh, "{docker} logs --tail 30 {id}"), DOCKER_COMMAND_LIMIT);
+        let logs = logs.map(|finished| finished.stdout).unwrap_or_default();
+        let last: Vec<&str> = logs.lines().collect();
+        if !last.is_empty() {
+            eprintln!("the container's last lines:");
+            for line in &last[last.len().saturating_sub(30)..] {
+                eprintln!("  {}", line.chars().take(500).collect::<String>());
             }
         }
         gha::error_annotation(&format!("image-check {image}: {error:#}"));
@@ -94,8 +105,12 @@ struct Container {
 impl Drop for Container {
     fn drop(&mut self) {
         let (docker, id) = (&self.docker, &self.id);
-        if let Ok(sh) = Shell::new() {
-            let _ = process::read(cmd!(sh, "{docker} rm --force {id}"));
+        let removed = Shell::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|sh| process::run_within(cmd!(sh, "{docker} rm --force {id}"), DOCKER_COMMAND_LIMIT))
+            .and_then(|finished| finished.stdout_if_success());
+        if let Err(error) = removed {
+            eprintln!("warning: the container may still run ({error:#}); remove it yourself: {docker} rm --force {id}");
         }
     }
 }
@@ -137,7 +152,8 @@ fn published_port(container: &Container, port: u16) -> anyhow::Result<u16> {
     let (docker, id) = (&container.docker, &container.id);
     let sh = Shell::new()?;
     let spec = format!("{port}/tcp");
-    let answer = process::read(cmd!(sh, "{docker} port {id} {spec}"))?;
+    let answer =
+        process::run_within(cmd!(sh, "{docker} port {id} {spec}"), DOCKER_COMMAND_LIMIT)?.stdout_if_success()?;
     parse_published_port(&answer).with_context(|| format!("`docker port` answered {answer:?} for {spec}"))
 }
 
@@ -146,13 +162,14 @@ fn parse_published_port(answer: &str) -> Option<u16> {
     answer.lines().find_map(|line| line.trim().rsplit_once(':')?.1.parse().ok())
 }
 
-/// The id `docker run --detach` printed: its last line, hexadecimal.
-fn container_id(printed: &str) -> anyhow::Result<String> {
-    let id = printed.lines().last().unwrap_or_default().trim();
-    if id.len() < 12 || !id.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        bail!("`docker run --detach` printed {printed:?}, not a container id");
-    }
-    Ok(id.to_string())
+/// The id `docker run --detach` printed: the first line that is one (12 to 64 hex digits), as
+/// long as one was printed, whatever else was.
+fn container_id(printed: &str) -> Option<String> {
+    printed
+        .lines()
+        .map(str::trim)
+        .find(|line| (12..=64).contains(&line.len()) && line.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -171,8 +188,9 @@ mod tests {
     #[test]
     fn a_container_id_is_the_last_line_in_hex() {
         let id = "3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b2a3f4e";
-        assert_eq!(container_id(&format!("Unable to find image locally\n{id}\n")).unwrap(), id);
-        assert!(container_id("docker: invalid reference format").is_err());
-        assert!(container_id("").is_err());
+        assert_eq!(container_id(&format!("Unable to find image locally\n{id}\n")).as_deref(), Some(id));
+        assert_eq!(container_id(&format!("{id}\nWARNING: something else\n")).as_deref(), Some(id));
+        assert_eq!(container_id("docker: invalid reference format"), None);
+        assert_eq!(container_id(""), None);
     }
 }

@@ -27,8 +27,15 @@ const SERVICE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Between two tries while the index does not list a new version yet.
 const RETRY_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Environment variables that would point uv at other indexes or another environment.
-const UV_SETTINGS_CLEARED: [&str; 12] = [
+/// The longest `--wait`: an hour. Longer is a typo.
+const LONGEST_WAIT_SECONDS: u64 = 60 * 60;
+
+/// One `uv sync` attempt at most: an index that answers a byte at a time must not hold the gate.
+const SYNC_ATTEMPT_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// Environment variables that would point uv at other indexes, settings files or another
+/// environment, or change what it may install; the check sees none of them.
+const UV_SETTINGS_CLEARED: [&str; 22] = [
     "UV_INDEX",
     "UV_INDEX_URL",
     "UV_DEFAULT_INDEX",
@@ -36,17 +43,37 @@ const UV_SETTINGS_CLEARED: [&str; 12] = [
     "UV_FIND_LINKS",
     "UV_NO_INDEX",
     "UV_INDEX_STRATEGY",
+    "UV_CONFIG_FILE",
     "UV_PROJECT_ENVIRONMENT",
     "UV_FROZEN",
     "UV_LOCKED",
     "UV_NO_SYNC",
+    "UV_OFFLINE",
+    "UV_NO_SOURCES",
+    "UV_EXCLUDE_NEWER",
+    "UV_NO_BINARY",
+    "UV_NO_BINARY_PACKAGE",
+    "UV_NO_BUILD",
+    "UV_NO_BUILD_PACKAGE",
+    "UV_PRERELEASE",
+    "UV_RESOLUTION",
     "VIRTUAL_ENV",
 ];
+
+/// What a service under test must not inherit: they would put other code in front of the
+/// installed packages.
+const PYTHON_SETTINGS_CLEARED: [&str; 3] = ["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"];
 
 pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
     let gate = index_url(&flags.index_url, "--index-url")?;
     let fallback = index_url(&flags.fallback_index_url, "--fallback-index-url")?;
-    if gate == fallback {
+    if flags.wait > LONGEST_WAIT_SECONDS {
+        return Err(refuse_usage(
+            format!("--wait {} is longer than an hour", flags.wait),
+            format!("give at most {LONGEST_WAIT_SECONDS} seconds"),
+        ));
+    }
+    if comparable(&gate) == comparable(&fallback) {
         return Err(refuse_usage(
             "--index-url and --fallback-index-url are the same index",
             "the check takes only the workspace's packages from --index-url: give the index they were uploaded to",
@@ -54,9 +81,23 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
     }
     let built = flags.wheels.as_deref().map(built_wheels).transpose()?;
     let workspace = Workspace::discover()?;
+    let packages: Vec<&Package> = workspace.packages.iter().collect();
+    if let (Some(built), Some(folder)) = (&built, &flags.wheels) {
+        let missing: Vec<String> = packages
+            .iter()
+            .map(|package| wheel_prefix(package))
+            .filter(|prefix| !built.keys().any(|name| name.starts_with(prefix)))
+            .map(|prefix| format!("{prefix}*.whl"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(refuse_usage(
+                format!("--wheels {} holds no {}", folder.display(), missing.join(", ")),
+                "give the folder the wheels of these versions were uploaded from (publish.yml: dist/python)",
+            ));
+        }
+    }
     tools::find_python()?;
     let uv = tools::uv(&workspace)?;
-    let packages: Vec<&Package> = workspace.packages.iter().collect();
 
     let folder = tempfile::Builder::new()
         .prefix("xtask-install-check-")
@@ -73,12 +114,12 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
     let lock =
         std::fs::read_to_string(folder.path().join("uv.lock")).context("reading the fresh environment's uv.lock")?;
     let installed = locked_sources(&lock)?;
-    let mut problems = provenance_problems(&installed, &packages, &gate);
+    let mut problems = provenance_problems(&installed, &packages, &gate, &fallback);
     if let Some(built) = &built {
         problems.extend(wheel_problems(&installed, built, &packages));
     }
     for (index, names) in by_index(&installed) {
-        println!("installed from {index}: {}", names.join(", "));
+        println!("installed from {}: {}", without_credentials(&index), names.join(", "));
     }
     if !problems.is_empty() {
         return Err(refuse(
@@ -108,13 +149,14 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
             verdict.map_or_else(|error| format!("fail: {error:#}"), |()| "pass".into())
         ));
     }
+    let shown_gate = without_credentials(&gate);
     gha::step_summary(&format!(
-        "### Installed from {gate}\n\n| service | version | --version, start, /health, /api/v1/build |\n|---|---|---|\n{}",
+        "### Installed from {shown_gate}\n\n| service | version | --version, start, /health, /api/v1/build |\n|---|---|---|\n{}",
         rows.concat()
     ))?;
     if failed > 0 {
         return Err(refuse(
-            format!("{failed} service(s) installed from {gate} do not work"),
+            format!("{failed} service(s) installed from {shown_gate} do not work"),
             "the lines above say which check failed; PyPI is not published while this fails",
         ));
     }
@@ -125,13 +167,41 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
 fn index_url(given: &str, flag: &str) -> anyhow::Result<String> {
     let trimmed = given.trim().trim_end_matches('/');
     let scheme_ok = trimmed.starts_with("https://") || trimmed.starts_with("http://");
-    if !scheme_ok || trimmed.len() <= "https://".len() {
+    // What a URL never holds unescaped; it also keeps the URL one plain TOML string.
+    let odd = trimmed.chars().any(|c| c.is_whitespace() || c.is_control() || "\"\\<>{}|^`".contains(c));
+    if !scheme_ok || odd || trimmed.len() <= "https://".len() {
         return Err(refuse_usage(
             format!("{flag} {given:?} is not an http(s) URL"),
-            "give the simple index's URL, e.g. https://test.pypi.org/simple/",
+            "give the simple index's URL, e.g. https://test.pypi.org/simple/ (percent-encode odd characters)",
         ));
     }
     Ok(trimmed.to_string())
+}
+
+/// An index URL as uv writes it into a lock, for comparing: no credentials, scheme and host in
+/// lower case, no `.` or empty path segments, no trailing slash.
+fn comparable(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty() && *segment != ".").collect();
+    let mut normal = format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase());
+    for segment in segments {
+        normal.push('/');
+        normal.push_str(segment);
+    }
+    normal
+}
+
+/// A URL fit to print: its credentials, if any, left out.
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(authority, path)| (authority, Some(path)));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    match path {
+        Some(path) => format!("{scheme}://{host}/{path}"),
+        None => format!("{scheme}://{host}"),
+    }
 }
 
 /// The throwaway project whose only dependencies are the workspace's packages at their exact
@@ -171,6 +241,7 @@ fn check_project(packages: &[&Package], gate: &str, fallback: &str) -> String {
 /// (an index may list a fresh upload a minute late); the workspace's packages are always asked for
 /// afresh, never from uv's cache of the index.
 fn sync_until_listed(uv: &Path, folder: &Path, packages: &[&Package], wait: Duration) -> anyhow::Result<()> {
+    // `--wait` is at most an hour (checked in `run`): the sum cannot overflow.
     let deadline = Instant::now() + wait;
     let sh = process::shell_in(folder)?;
     let refresh: Vec<String> =
@@ -184,22 +255,46 @@ fn sync_until_listed(uv: &Path, folder: &Path, packages: &[&Package], wait: Dura
         command.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = Supervised::spawn(&mut command, "uv sync")?;
         let output = ChildOutput::tee(&mut child, Echo::Stderr("  uv: ".into()), 12);
-        let status = child.wait()?;
+        let attempt_ends = Instant::now() + SYNC_ATTEMPT_LIMIT;
+        let status = loop {
+            if let Some(status) = child.exited()? {
+                break Some(status);
+            }
+            process::check_interrupted()?;
+            if Instant::now() >= attempt_ends {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let status = match status {
+            Some(_) => Some(child.wait()?),
+            None => {
+                child.stop(process::STOP_GRACE);
+                None
+            }
+        };
         let last_lines = output.finish();
-        if status.success() {
+        if status.is_some_and(|status| status.success()) {
             return Ok(());
         }
         let reason = last_lines.iter().map(|line| line.trim()).filter(|line| !line.is_empty()).collect::<Vec<_>>();
         let reason = reason.iter().rev().take(3).rev().copied().collect::<Vec<_>>().join(" ");
+        let outcome = match status {
+            Some(status) => status.to_string(),
+            None => format!("stopped after {} s", SYNC_ATTEMPT_LIMIT.as_secs()),
+        };
         if Instant::now() + RETRY_INTERVAL > deadline {
             return Err(refuse(
-                format!("the packages could not be installed from the index ({status}): {reason}"),
+                format!("the packages could not be installed from the index ({outcome}): {reason}"),
                 "was every package uploaded? An index may list a new version a minute late: --wait SECONDS",
             ));
         }
         eprintln!("note: not installable yet ({reason}); trying again in {} s", RETRY_INTERVAL.as_secs());
-        std::thread::sleep(RETRY_INTERVAL);
-        process::check_interrupted()?;
+        let retry_at = Instant::now() + RETRY_INTERVAL;
+        while Instant::now() < retry_at {
+            process::check_interrupted()?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -232,7 +327,12 @@ fn locked_sources(lock: &str) -> anyhow::Result<BTreeMap<String, Installed>> {
                     .filter_map(|wheel| {
                         let table = wheel.as_inline_table()?;
                         let name = table.get("url")?.as_str()?.rsplit('/').next()?.to_string();
-                        let hash = table.get("hash")?.as_str()?.strip_prefix("sha256:")?.to_string();
+                        // A wheel listed without a sha256 is kept with none: refused below.
+                        let hash = table
+                            .get("hash")
+                            .and_then(|hash| hash.as_str()?.strip_prefix("sha256:"))
+                            .unwrap_or_default()
+                            .to_string();
                         Some((name, hash))
                     })
                     .collect()
@@ -250,15 +350,25 @@ fn locked_sources(lock: &str) -> anyhow::Result<BTreeMap<String, Installed>> {
     Ok(installed)
 }
 
-/// Each workspace package must come from the gate at its exact version; nothing else may.
-fn provenance_problems(installed: &BTreeMap<String, Installed>, packages: &[&Package], gate: &str) -> Vec<String> {
+/// Each workspace package must come from the gate at its exact version; nothing else may, and
+/// everything else must come from the fallback.
+fn provenance_problems(
+    installed: &BTreeMap<String, Installed>,
+    packages: &[&Package],
+    gate: &str,
+    fallback: &str,
+) -> Vec<String> {
+    let (gate, fallback) = (comparable(gate), comparable(fallback));
+    let shown_gate = without_credentials(&gate);
     let mut problems = Vec::new();
     for package in packages {
         match installed.get(&package.distribution) {
             None => problems.push(format!("{} is not in the environment", package.distribution)),
-            Some(found) if found.index != gate => {
-                problems.push(format!("{} came from {}, not {gate}", package.distribution, found.index))
-            }
+            Some(found) if comparable(&found.index) != gate => problems.push(format!(
+                "{} came from {}, not {shown_gate}",
+                package.distribution,
+                without_credentials(&found.index)
+            )),
             Some(found) if found.version != package.version => problems.push(format!(
                 "{} is {} in the environment, the workspace says {}",
                 package.distribution, found.version, package.version
@@ -267,11 +377,25 @@ fn provenance_problems(installed: &BTreeMap<String, Installed>, packages: &[&Pac
         }
     }
     for (name, found) in installed {
-        if found.index == gate && !packages.iter().any(|package| &package.distribution == name) {
-            problems.push(format!("{name} came from {gate}, which may serve only the workspace's packages"));
+        if packages.iter().any(|package| &package.distribution == name) {
+            continue;
+        }
+        let index = comparable(&found.index);
+        if index == gate {
+            problems.push(format!("{name} came from {shown_gate}, which may serve only the workspace's packages"));
+        } else if index != fallback {
+            problems.push(format!(
+                "{name} came from {}, neither the gate nor the fallback index (a uv.toml of this machine?)",
+                without_credentials(&found.index)
+            ));
         }
     }
     problems
+}
+
+/// The start of a workspace package's wheel names at its version: `lumen_argus_core-0.3.0-`.
+fn wheel_prefix(package: &Package) -> String {
+    format!("{}-{}-", package.distribution.replace('-', "_"), package.version)
 }
 
 /// Every built wheel of a workspace package must be served with the same SHA-256.
@@ -282,7 +406,7 @@ fn wheel_problems(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     for package in packages {
-        let prefix = format!("{}-{}-", package.distribution.replace('-', "_"), package.version);
+        let prefix = wheel_prefix(package);
         let ours: Vec<(&String, &String)> = built.iter().filter(|(name, _)| name.starts_with(&prefix)).collect();
         if ours.is_empty() {
             problems.push(format!("no built wheel {prefix}*.whl in --wheels"));
@@ -291,10 +415,17 @@ fn wheel_problems(
         for (name, hash) in ours {
             match served.and_then(|wheels| wheels.get(name)) {
                 None => problems.push(format!("the index does not serve {name}")),
+                Some(served) if served.is_empty() => problems.push(format!("the index serves {name} without a sha256")),
                 Some(served) if served != hash => {
                     problems.push(format!("the index serves {name} with sha256 {served}, the built file is {hash}"))
                 }
                 Some(_) => {}
+            }
+        }
+        // A wheel nobody built here (another tag, say) could be the one uv installs and tests.
+        for name in served.into_iter().flat_map(|wheels| wheels.keys()) {
+            if !built.contains_key(name) {
+                problems.push(format!("the index serves {name}, which was not built (not in --wheels)"));
             }
         }
     }
@@ -324,7 +455,10 @@ fn built_wheels(folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         let Some(name) = path.file_name().and_then(|name| name.to_str()).filter(|name| name.ends_with(".whl")) else {
             continue;
         };
-        wheels.insert(name.to_string(), hashing::sha256_hex_of_file(&path)?);
+        let hash = hashing::sha256_hex_of_file(&path).map_err(|error| {
+            refuse_usage(format!("--wheels: cannot read {}: {error:#}", path.display()), "remove or replace that file")
+        })?;
+        wheels.insert(name.to_string(), hash);
     }
     Ok(wheels)
 }
@@ -337,9 +471,13 @@ fn console_script(venv: &Path, name: &str) -> PathBuf {
 /// names its service and version (after a login where it has auth).
 fn check_service(script: &Path, package: &Package, sidecar: &crate::workspace::Sidecar) -> anyhow::Result<()> {
     let sh = xshell::Shell::new()?;
-    let printed = process::read(cmd!(sh, "{script} --version"))?;
-    if !printed.split_whitespace().any(|word| word == package.version) {
-        bail!("`--version` printed {printed:?}, not {}", package.version);
+    let mut version = cmd!(sh, "{script} --version");
+    for variable in PYTHON_SETTINGS_CLEARED {
+        version = version.env_remove(variable);
+    }
+    let printed = process::run_within(version, SERVICE_TIMEOUT)?.stdout_if_success()?;
+    if printed.split_whitespace().last() != Some(package.version.as_str()) {
+        bail!("`--version` printed {printed:?}, not ending in {}", package.version);
     }
     let ran = smoke::run_service(script, &sidecar.binary, &sidecar.smoke, SERVICE_TIMEOUT, |service| {
         let cookie = service.session()?;
@@ -418,43 +556,73 @@ source = { virtual = "." }
     }
 
     #[test]
-    fn provenance_is_the_gate_for_ours_and_never_for_the_rest() {
+    fn provenance_is_the_gate_for_ours_the_fallback_for_the_rest_and_nothing_else() {
         let installed = locked_sources(LOCK).unwrap();
         assert_eq!(installed["lumen-argus-core"].index, "https://test.pypi.org/simple");
         assert!(!installed.contains_key("xtask-install-check"), "the project itself came from no index");
+        let (gate, fallback) = ("https://test.pypi.org/simple", PYPI_SIMPLE);
         let core = package("lumen-argus-core", "0.3.0");
-        assert_eq!(provenance_problems(&installed, &[&core], "https://test.pypi.org/simple"), Vec::<String>::new());
+        assert_eq!(provenance_problems(&installed, &[&core], gate, fallback), Vec::<String>::new());
+        // The same indexes written another way (credentials, case, `.` segments) are the same.
+        let written = ("https://token:s3cret@TEST.pypi.org/./simple/", "https://PyPI.org//simple");
+        assert_eq!(provenance_problems(&installed, &[&core], written.0, written.1), Vec::<String>::new());
         let newer = package("lumen-argus-core", "0.3.1");
-        let problems = provenance_problems(&installed, &[&newer], "https://test.pypi.org/simple");
+        let problems = provenance_problems(&installed, &[&newer], gate, fallback);
         assert_eq!(problems, ["lumen-argus-core is 0.3.0 in the environment, the workspace says 0.3.1"]);
         // A third-party package served by the gate is dependency confusion.
-        let problems = provenance_problems(&installed, &[&core], "https://pypi.org/simple");
+        let problems = provenance_problems(&installed, &[&core], fallback, "https://mirror.example/simple");
         assert!(problems.iter().any(|p| p.starts_with("lumen-argus-core came from https://test.pypi.org/simple")));
         assert!(problems.iter().any(|p| p.starts_with("aiohttp came from https://pypi.org/simple, which may serve")));
+        // And one from a third index (a machine's uv.toml) is refused too.
+        let problems = provenance_problems(&installed, &[&core], gate, "https://mirror.example/simple");
+        assert_eq!(
+            problems,
+            [
+                "aiohttp came from https://pypi.org/simple, neither the gate nor the fallback index (a uv.toml of this machine?)"
+            ]
+        );
     }
 
     #[test]
-    fn a_served_wheel_must_have_the_built_hash() {
+    fn a_served_wheel_must_have_the_built_hash_and_every_served_wheel_must_be_built() {
         let installed = locked_sources(LOCK).unwrap();
         let core = package("lumen-argus-core", "0.3.0");
         let name = "lumen_argus_core-0.3.0-py3-none-any.whl".to_string();
         let same = BTreeMap::from([(name.clone(), "c0c0".to_string())]);
         assert_eq!(wheel_problems(&installed, &same, &[&core]), Vec::<String>::new());
-        let other = BTreeMap::from([(name, "beef".to_string())]);
+        let other = BTreeMap::from([(name.clone(), "beef".to_string())]);
         assert_eq!(
             wheel_problems(&installed, &other, &[&core]),
             ["the index serves lumen_argus_core-0.3.0-py3-none-any.whl with sha256 c0c0, the built file is beef"]
         );
+        let mut extra = installed.clone();
+        let served = &mut extra.get_mut("lumen-argus-core").unwrap().wheels;
+        served.insert("lumen_argus_core-0.3.0-py312-none-any.whl".into(), "abab".into());
         assert_eq!(
-            wheel_problems(&installed, &BTreeMap::new(), &[&core]),
-            ["no built wheel lumen_argus_core-0.3.0-*.whl in --wheels"]
+            wheel_problems(&extra, &same, &[&core]),
+            ["the index serves lumen_argus_core-0.3.0-py312-none-any.whl, which was not built (not in --wheels)"]
         );
+        let mut unhashed = installed.clone();
+        unhashed.get_mut("lumen-argus-core").unwrap().wheels.insert(name, String::new());
+        assert_eq!(
+            wheel_problems(&unhashed, &same, &[&core]),
+            ["the index serves lumen_argus_core-0.3.0-py3-none-any.whl without a sha256"]
+        );
+    }
+
+    #[test]
+    fn printed_urls_leave_the_credentials_out() {
+        assert_eq!(without_credentials("https://u:p@host.example/simple"), "https://host.example/simple");
+        assert_eq!(without_credentials("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(comparable("HTTPS://u@Host.Example:8443//a/./b/"), "https://host.example:8443/a/b");
     }
 
     #[test]
     fn index_urls_are_http_and_lose_their_trailing_slash() {
         assert_eq!(index_url("https://test.pypi.org/simple/", "--index-url").unwrap(), "https://test.pypi.org/simple");
-        for bad in ["test.pypi.org/simple", "file:///tmp/index", "https://", ""] {
+        for bad in
+            ["test.pypi.org/simple", "file:///tmp/index", "https://", "", "https://x/si\"mple", "https://x/a\nb = 1"]
+        {
             assert!(index_url(bad, "--index-url").is_err(), "{bad:?} was taken");
         }
     }

@@ -186,6 +186,107 @@ pub fn read(command: Cmd<'_>) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// What [`run_within`] saw of a command: its exit status (`None`: stopped at its time limit), its
+/// standard output (at most [`KEPT_OUTPUT_BYTES`]) and the last lines of its stderr.
+#[derive(Debug)]
+pub struct Finished {
+    pub command_line: String,
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr_tail: Vec<String>,
+    pub limit: Duration,
+}
+
+/// How much of a bounded command's output is kept; the rest is read and dropped.
+pub const KEPT_OUTPUT_BYTES: usize = 1024 * 1024;
+
+impl Finished {
+    /// Its stdout, trimmed, if it exited 0; otherwise an error naming the command line and why
+    /// (its time limit, or its status and last lines of stderr).
+    pub fn stdout_if_success(self) -> anyhow::Result<String> {
+        match self.status {
+            Some(status) if status.success() => Ok(self.stdout.trim().to_string()),
+            Some(status) => {
+                let said = self.stderr_tail.join(" | ");
+                let reason = if said.is_empty() { status.to_string() } else { format!("{status}: {said}") };
+                anyhow::bail!("`{}` failed ({reason})", self.command_line)
+            }
+            None => anyhow::bail!("`{}` did not finish within {} s", self.command_line, self.limit.as_secs()),
+        }
+    }
+}
+
+/// Run a short command that may hang (it talks to a network service, a daemon or code under
+/// test) as a supervised tree, for at most `limit`: past it the tree is stopped and the result
+/// says so. Ctrl-C stops it too (exit 130). Unlike [`read`], the output is kept whatever the
+/// status, so a caller can still use what a failing command printed.
+pub fn run_within(command: Cmd<'_>, limit: Duration) -> anyhow::Result<Finished> {
+    let command_line = command.to_string();
+    let mut command = Command::from(command);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = Supervised::spawn(&mut command, &format!("`{command_line}`"))?;
+    let mut pipes = child.take_output_pipes().into_iter();
+    let stdout_reader = pipes.next().map(|pipe| std::thread::spawn(move || read_bounded(pipe)));
+    let stderr_reader = pipes.next().map(|pipe| {
+        std::thread::spawn(move || {
+            let mut tail = VecDeque::new();
+            read_lines_lossily(pipe, |line| {
+                if !line.trim().is_empty() {
+                    tail.push_back(line.chars().take(500).collect::<String>());
+                }
+                if tail.len() > 5 {
+                    tail.pop_front();
+                }
+            });
+            tail.into_iter().collect::<Vec<String>>()
+        })
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.exited()? {
+            break Some(status);
+        }
+        check_interrupted()?;
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Stops what is left of the tree (everything, past the limit), so the pipes close.
+    let status = match status {
+        Some(_) => Some(child.wait()?),
+        None => {
+            child.stop(STOP_GRACE);
+            check_interrupted()?;
+            None
+        }
+    };
+    let stdout = stdout_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    let stderr_tail = stderr_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    Ok(Finished { command_line, status, stdout, stderr_tail, limit })
+}
+
+/// A pipe read to its end, keeping its first [`KEPT_OUTPUT_BYTES`] (lossy UTF-8).
+fn read_bounded(mut pipe: impl Read) -> String {
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                let room = KEPT_OUTPUT_BYTES.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..read.min(room)]);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
 /// Run a short command to its end with its output shown (what `git push` says is for the user);
 /// the error names the command line. Interrupted, it stops with exit 130 like [`read`].
 pub fn run(command: Cmd<'_>) -> anyhow::Result<()> {
@@ -755,6 +856,31 @@ pub fn report_file_size_limits_as_errors() {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_command_past_its_limit_is_stopped_with_its_tree_and_says_so() {
+        let sh = Shell::new().unwrap();
+        let started = Instant::now();
+        let finished =
+            run_within(xshell::cmd!(sh, "sh -c 'echo before; sleep 30 & sleep 30'"), Duration::from_millis(300))
+                .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+        assert_eq!(finished.status, None);
+        assert_eq!(finished.stdout.trim(), "before", "what it printed before the limit is kept");
+        let error = finished.stdout_if_success().unwrap_err();
+        assert!(format!("{error:#}").contains("did not finish within 0 s"), "{error:#}");
+    }
+
+    #[test]
+    fn a_bounded_command_keeps_its_output_bounded_and_its_last_complaints() {
+        let sh = Shell::new().unwrap();
+        let script = "head -c 3000000 /dev/zero | tr '\\0' x; echo first >&2; echo last >&2; exit 3";
+        let finished = run_within(xshell::cmd!(sh, "sh -c {script}"), Duration::from_secs(20)).unwrap();
+        assert_eq!(finished.stdout.len(), KEPT_OUTPUT_BYTES);
+        assert_eq!(finished.status.and_then(|status| status.code()), Some(3));
+        let error = finished.stdout_if_success().unwrap_err();
+        assert!(format!("{error:#}").ends_with("(exit status: 3: first | last)"), "{error:#}");
+    }
 
     /// Running and not a zombie waiting for a parent that does not reap.
     fn alive(pid: u32) -> bool {

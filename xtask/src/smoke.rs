@@ -329,6 +329,10 @@ fn start_and_check(
     for variable in ["TMPDIR", "TEMP", "TMP"] {
         command.env(variable, private_temp.path());
     }
+    // Code of the machine's choosing must not stand in front of what is under test.
+    for variable in ["PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"] {
+        command.env_remove(variable);
+    }
     if let (Some(variable), Some(password)) = (&launch.password_env, &password) {
         command.env(variable, password);
     }

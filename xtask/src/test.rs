@@ -68,10 +68,13 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     if cfg!(windows) {
         cargo_test.env("CARGO_TARGET_DIR", workspace.target_dir().join("xtask-tests"));
     }
-    steps.push(("cargo test", gha::group("cargo test", || run_counted(&mut cargo_test, count_cargo_test))?));
+    steps.push((
+        "cargo test",
+        gha::group("cargo test", || run_counted(&mut cargo_test, Counting::EveryLine(count_cargo_test)))?,
+    ));
 
     let mut pytest = tools::uv_run(&workspace, &uv, Groups::All, &["pytest", "packages"])?;
-    steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, count_pytest))?));
+    steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, Counting::LastLine(count_pytest)))?));
 
     for (name, args, missing_on) in CHECKS {
         if missing_on == Some(std::env::consts::OS) {
@@ -99,7 +102,7 @@ fn report(steps: &[(&str, Tally)]) -> anyhow::Result<()> {
     gha::step_summary(&summary)?;
     if total.skipped > 0 {
         println!(
-            "{} skipped on {}: not on this platform (pytest -ra above gives each reason)",
+            "{} skipped on {}: checks not on this platform, and tests skipped or ignored (the reasons are above)",
             total.skipped,
             std::env::consts::OS
         );
@@ -111,15 +114,33 @@ fn report(steps: &[(&str, Tally)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run a test runner, echo its output, and count with `count` over its lines. A runner that
-/// fails without reporting a failed test counts as one failure.
-fn run_counted(command: &mut Command, count: fn(&str) -> Tally) -> anyhow::Result<Tally> {
+/// How a runner's lines are counted.
+#[derive(Clone, Copy)]
+enum Counting {
+    /// Every line that counts adds up (cargo: one `test result:` line per test binary).
+    EveryLine(fn(&str) -> Option<Tally>),
+    /// Only the last line that counts (pytest: its closing summary; a test's own output, shown in
+    /// a failure's report, may look like one).
+    LastLine(fn(&str) -> Option<Tally>),
+}
+
+/// Run a test runner, echo its output, and count its lines. A runner that fails without
+/// reporting a failed test counts as one failure.
+fn run_counted(command: &mut Command, counting: Counting) -> anyhow::Result<Tally> {
     command.stdout(Stdio::piped());
     let mut child = Supervised::spawn(command, "a test runner")?;
     let counted = Arc::new(Mutex::new(Tally::default()));
-    let counting = Arc::clone(&counted);
+    let counting_into = Arc::clone(&counted);
     let output = ChildOutput::tee_watching(&mut child, Echo::Stdout, 0, move |line| {
-        *counting.lock().unwrap_or_else(PoisonError::into_inner) += count(line);
+        let mut tally = counting_into.lock().unwrap_or_else(PoisonError::into_inner);
+        match counting {
+            Counting::EveryLine(count) => *tally += count(line).unwrap_or_default(),
+            Counting::LastLine(count) => {
+                if let Some(counted) = count(line) {
+                    *tally = counted;
+                }
+            }
+        }
     });
     let status = child.wait()?;
     output.finish();
@@ -137,28 +158,32 @@ fn run_check(command: &mut Command) -> anyhow::Result<Tally> {
 }
 
 /// `test result: ok. 12 passed; 0 failed; 0 ignored; ...`
-fn count_cargo_test(line: &str) -> Tally {
-    let Some(rest) = line.strip_prefix("test result: ") else { return Tally::default() };
-    Tally {
+fn count_cargo_test(line: &str) -> Option<Tally> {
+    let rest = line.strip_prefix("test result: ")?;
+    Some(Tally {
         passed: number_before(rest, " passed"),
         failed: number_before(rest, " failed"),
         skipped: number_before(rest, " ignored"),
-    }
+    })
 }
 
-/// pytest's closing line: `3 failed, 46 passed, 1 error in 5.30s` (errors count as failures).
-fn count_pytest(line: &str) -> Tally {
+/// pytest's closing line: `=== 3 failed, 46 passed, 2 skipped, 1 error in 5.30s ===` (errors
+/// count as failures): comma-separated `N word` items, then ` in ` and the seconds.
+fn count_pytest(line: &str) -> Option<Tally> {
     let trimmed = line.trim_matches(|c: char| c == '=' || c.is_whitespace());
-    if !trimmed.contains(" in ")
-        || !(trimmed.contains(" passed") || trimmed.contains(" failed") || trimmed.contains(" error"))
-    {
-        return Tally::default();
-    }
-    Tally {
-        passed: number_before(trimmed, " passed"),
-        failed: number_before(trimmed, " failed") + number_before(trimmed, " error"),
-        skipped: number_before(trimmed, " skipped"),
-    }
+    let (counts, seconds) = trimmed.rsplit_once(" in ")?;
+    let seconds = seconds.split_whitespace().next()?.strip_suffix('s')?;
+    seconds.parse::<f64>().ok()?;
+    let items_are_counts = counts.split(", ").all(|item| {
+        item.split_once(' ').is_some_and(|(number, word)| {
+            number.parse::<u64>().is_ok() && !word.is_empty() && word.chars().all(|c| c.is_ascii_lowercase())
+        })
+    });
+    items_are_counts.then(|| Tally {
+        passed: number_before(counts, " passed"),
+        failed: number_before(counts, " failed") + number_before(counts, " error"),
+        skipped: number_before(counts, " skipped"),
+    })
 }
 
 /// The number written just before `word`, e.g. `12` in `..., 12 passed; ...`.
@@ -179,22 +204,28 @@ mod tests {
             count_cargo_test(
                 "test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s"
             ),
-            Tally { passed: 12, failed: 0, skipped: 0 }
+            Some(Tally { passed: 12, failed: 0, skipped: 0 })
         );
         assert_eq!(
             count_cargo_test("test result: FAILED. 3 passed; 2 failed; 0 ignored"),
-            Tally { passed: 3, failed: 2, skipped: 0 }
+            Some(Tally { passed: 3, failed: 2, skipped: 0 })
         );
-        assert_eq!(count_cargo_test("test tests::x ... ok"), Tally::default());
+        assert_eq!(count_cargo_test("test tests::x ... ok"), None);
     }
 
     #[test]
     fn counts_pytest_summary_lines() {
-        assert_eq!(count_pytest("49 passed in 5.30s"), Tally { passed: 49, failed: 0, skipped: 0 });
+        assert_eq!(count_pytest("49 passed in 5.30s"), Some(Tally { passed: 49, failed: 0, skipped: 0 }));
         assert_eq!(
-            count_pytest("========= 2 failed, 47 passed, 4 skipped, 1 error in 6.01s ========="),
-            Tally { passed: 47, failed: 3, skipped: 4 }
+            count_pytest("========= 2 failed, 47 passed, 4 skipped, 1 error in 6.01s (0:00:06) ========="),
+            Some(Tally { passed: 47, failed: 3, skipped: 4 })
         );
-        assert_eq!(count_pytest("packages/core/tests/test_x.py ....  [ 40%]"), Tally::default());
+        assert_eq!(count_pytest("packages/core/tests/test_x.py ....  [ 40%]"), None);
+        // Only skips is a summary too.
+        assert_eq!(count_pytest("==== 2 skipped in 0.02s ===="), Some(Tally { passed: 0, failed: 0, skipped: 2 }));
+        // Lines of a failure's report are not.
+        assert_eq!(count_pytest("E       AssertionError: 7 failed in a row"), None);
+        assert_eq!(count_pytest("    assert False, \"7 failed in a row\""), None);
+        assert_eq!(count_pytest("==== no tests ran in 0.01s ===="), None);
     }
 }

@@ -208,20 +208,34 @@ fn wheel_installs_on(name: &str, target: &Target, python: (u32, u32)) -> bool {
     let Some(stem) = name.strip_suffix(".whl") else { return false };
     let fields: Vec<&str> = stem.split('-').collect();
     let [.., python_tags, abi_tags, platform_tags] = fields.as_slice() else { return false };
+    // A free-threaded build's ABI (`cp313t`) does not load into the runners' CPython.
+    if abi_tags.split('.').all(|abi| abi.starts_with("cp") && abi.ends_with('t')) {
+        return false;
+    }
+    let stable_abi = abi_tags.split('.').any(|abi| abi == "abi3");
     let python_fits = python_tags.split('.').any(|tag| {
-        let Some(version) = tag.strip_prefix("cp").or_else(|| tag.strip_prefix("py")) else { return false };
+        // `py3` and `py3X` (X at most ours) are generic; `cp3X` is this CPython only, or at least
+        // 3.X with the stable ABI.
+        let (generic, version) = match (tag.strip_prefix("py"), tag.strip_prefix("cp")) {
+            (Some(version), _) => (true, version),
+            (_, Some(version)) => (false, version),
+            _ => return false,
+        };
         let (major, minor) = version.split_at(1.min(version.len()));
         match (major.parse::<u32>(), minor.parse::<u32>()) {
-            (Ok(major), Err(_)) => major == python.0,
-            (Ok(major), Ok(minor)) if abi_tags.split('.').any(|abi| abi == "abi3") => {
-                major == python.0 && minor <= python.1
-            }
+            (Ok(major), Err(_)) => generic && major == python.0,
+            (Ok(major), Ok(minor)) if generic || stable_abi => major == python.0 && minor <= python.1,
             (Ok(major), Ok(minor)) => (major, minor) == python,
             _ => false,
         }
     });
     python_fits && platform_tags.split('.').any(|platform| platform_fits(platform, target))
 }
+
+/// The newest glibc of the Linux runners (ubuntu-24.04: 2.39) and macOS of the macOS runners
+/// (macos-15, macos-15-intel): a wheel that needs more does not install there.
+const RUNNER_GLIBC_MINOR: u32 = 39;
+const RUNNER_MACOS_MAJOR: u32 = 15;
 
 fn platform_fits(platform: &str, target: &Target) -> bool {
     if platform == "any" {
@@ -234,14 +248,24 @@ fn platform_fits(platform: &str, target: &Target) -> bool {
                 Arch::X86_64 => "_x86_64",
                 Arch::Aarch64 => "_aarch64",
             };
-            (platform.starts_with("manylinux") || platform.starts_with("linux")) && platform.ends_with(machine)
+            let Some(glibc) = platform.strip_suffix(machine) else { return false };
+            let glibc_minor = match glibc {
+                "manylinux1" => Some(5),
+                "manylinux2010" => Some(12),
+                "manylinux2014" => Some(17),
+                other => other.strip_prefix("manylinux_2_").and_then(|minor| minor.parse().ok()),
+            };
+            glibc_minor.is_some_and(|minor| minor <= RUNNER_GLIBC_MINOR)
         }
         Os::MacOs => {
             let accepted: &[&str] = match target.arch {
                 Arch::X86_64 => &["_x86_64", "_intel", "_universal", "_universal2"],
                 Arch::Aarch64 => &["_arm64", "_universal2"],
             };
-            platform.starts_with("macosx_") && accepted.iter().any(|machine| platform.ends_with(machine))
+            let Some(version) = platform.strip_prefix("macosx_") else { return false };
+            let major: Option<u32> = version.split('_').next().and_then(|major| major.parse().ok());
+            major.is_some_and(|major| major <= RUNNER_MACOS_MAJOR)
+                && accepted.iter().any(|machine| platform.ends_with(machine))
         }
         Os::Windows => platform == "win_amd64",
     }
@@ -389,6 +413,16 @@ sdist = { url = "https://files/linter-from-source-0.1.tar.gz" }
         assert!(!wheel_installs_on("a-1.tar.gz", linux, (3, 12)));
         // A build tag does not shift the fields.
         assert!(wheel_installs_on("a-1-2-py3-none-win_amd64.whl", windows, (3, 12)));
+        // Generic `py3X` tags hold for 3.X and later.
+        assert!(wheel_installs_on("a-1-py310-none-any.whl", linux, (3, 12)));
+        assert!(!wheel_installs_on("a-1-py313-none-any.whl", linux, (3, 12)));
+        // A free-threaded build does not load into the runners' CPython.
+        assert!(!wheel_installs_on("a-1-cp312-cp312t-manylinux_2_17_x86_64.whl", linux, (3, 12)));
+        // Newer than the runners' glibc or macOS.
+        assert!(!wheel_installs_on("a-1-py3-none-manylinux_2_40_x86_64.whl", linux, (3, 12)));
+        assert!(wheel_installs_on("a-1-py3-none-manylinux1_x86_64.whl", linux, (3, 12)));
+        assert!(!wheel_installs_on("a-1-py3-none-macosx_26_0_arm64.whl", mac_arm, (3, 12)));
+        assert!(!wheel_installs_on("a-1-py3-none-linux_x86_64.whl", linux, (3, 12)), "not installable from PyPI");
     }
 
     #[test]
