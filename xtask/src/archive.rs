@@ -218,7 +218,7 @@ mod tests {
         let mut reader = zip::ZipArchive::new(std::io::Cursor::new(first)).unwrap();
         assert_eq!(reader.len(), 2);
         let mut entry = reader.by_index(0).unwrap();
-        assert_eq!(entry.name().unwrap(), "lumen-argus");
+        assert_eq!(entry.name(), "lumen-argus");
         assert_eq!(entry.unix_mode().map(|mode| mode & 0o777), Some(0o755));
         let mut contents = Vec::new();
         entry.read_to_end(&mut contents).unwrap();

@@ -25,7 +25,7 @@ fn archive_members(path: &Path) -> Vec<(String, u32, Option<(u64, u64)>)> {
         return (0..zip.len())
             .map(|index| {
                 let entry = zip.by_index(index).unwrap();
-                (entry.name().unwrap().into_owned(), entry.unix_mode().unwrap_or(0) & 0o7777, None)
+                (entry.name().to_string(), entry.unix_mode().unwrap_or(0) & 0o7777, None)
             })
             .collect();
     }
@@ -396,7 +396,7 @@ fn wheels_and_sdists_never_carry_build_info() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let members = if name.ends_with(".whl") {
             let archive = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
-            archive.file_names().map(|name| name.unwrap().into_owned()).collect::<Vec<_>>().join("\n")
+            archive.file_names().collect::<Vec<_>>().join("\n")
         } else if name.ends_with(".tar.gz") {
             text(&Command::new("tar").arg("-tzf").arg(&path).output().unwrap().stdout)
         } else {
