@@ -1,285 +1,557 @@
-//! Every command and flag of `cargo xtask`, in one place.
+//! Every command and flag of `cargo xtask`, in one place: the command line, written with clap's
+//! builder API (the derive macros cost every cold build a `syn`; docs/development/performance.md),
+//! and the flags each subcommand is handed once it parsed.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{EnumValueParser, PossibleValuesParser};
+use clap::{Arg, ArgAction, ArgMatches, value_parser};
 
 use crate::archive::ArchiveFormat;
 use crate::bump::BumpTo;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    about = "Build, check and release the lumen-argus packages, images and sidecars",
-    disable_version_flag = true
-)]
-pub struct Xtask {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
+/// One parsed command line: the subcommand and its flags.
+#[derive(Debug)]
 pub enum Command {
-    /// Write <import package>/_build_info.py (VERSION, GIT_COMMIT, BUILT_AT) for each sidecar
     BuildInfo(BuildInfoFlags),
-    /// Build the PyInstaller sidecars for a target triple into dist/
     Sidecar(SidecarFlags),
-    /// Start each sidecar and check that it reports its own build_id
     Smoke(SmokeFlags),
-    /// Write checksums.txt and release-notes.md from the *.sha256 files of a folder
     Checksums(ChecksumsFlags),
-    /// Bump one package's version by a step (minor, rc, ...) or to an explicit X.Y.Z
     Bump(BumpFlags),
-    /// The maintainer's release runbook: a dry run unless --execute
     Release(ReleaseFlags),
-    /// Run every test and check of the repository
     Test(TestFlags),
-    /// Report the tools this machine has and how to get the missing ones
     Doctor(DoctorFlags),
-    /// Print the supported target triples and the GitHub runner that builds each
     Targets(TargetsFlags),
-    /// Gather the artifacts of several build runners into one folder and merge their manifests
     Collect(CollectFlags),
-    /// Build the wheels and sdists of the packages into dist/python/
     Wheels(WheelsFlags),
-    /// Publish checksums.txt and the files it lists to the GitHub Release of a tag (safe to re-run)
     GithubRelease(GithubReleaseFlags),
-    /// Time the xtask's hot paths and its cold build against the plain tools; writes target/bench/report.json
     Bench(BenchFlags),
-    /// Put one file into a deterministic .tar.gz or .zip, as `sidecar` archives a binary
     Archive(ArchiveFlags),
-    /// Install every package's exact version from an index (TestPyPI) into a fresh environment and
-    /// start its services: the gate before PyPI
     InstallCheck(InstallCheckFlags),
-    /// Start a built Docker image with a password and check /health and /api/v1/build: the test before a push
     ImageCheck(ImageCheckFlags),
 }
 
-#[derive(Debug, Args)]
+/// The process's command line. `--help` prints and exits 0; a usage error prints the usage and
+/// exits 2 (clap's handling).
+pub fn parse() -> Command {
+    Command::from_matches(command().get_matches())
+}
+
+/// `cargo xtask` with every subcommand, its help text and its flags' rules.
+pub fn command() -> clap::Command {
+    clap::Command::new("cargo xtask")
+        .bin_name("cargo xtask")
+        .about("Build, check and release the lumen-argus packages, images and sidecars")
+        .disable_version_flag(true)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands([
+            clap::Command::new("build-info")
+                .about("Write <import package>/_build_info.py (VERSION, GIT_COMMIT, BUILT_AT) for each sidecar")
+                .arg(package_filter()),
+            clap::Command::new("sidecar")
+                .about("Build the PyInstaller sidecars for a target triple into dist/")
+                .args([
+                    text_option("target", "TRIPLE", "Rust target triple to build for (default: this machine's)"),
+                    package_filter(),
+                    switch("no-cache", "Run PyInstaller even when the build cache has the binary"),
+                ]),
+            clap::Command::new("smoke")
+                .about("Start each sidecar and check that it reports its own build_id")
+                .args([
+                    text_option("target", "TRIPLE", "Check the sidecars in dist/ for this triple (default: this machine's)")
+                        .conflicts_with("binary"),
+                    path_option("binary", "PATH", "Check this file instead (named <binary>-<triple>[.exe]); repeat for several")
+                        .action(ArgAction::Append),
+                    text_option("timeout", "SECONDS", "Seconds each sidecar gets to start and answer")
+                        .value_parser(value_parser!(u64))
+                        .default_value("60"),
+                ]),
+            clap::Command::new("checksums")
+                .about("Write checksums.txt and release-notes.md from the *.sha256 files of a folder")
+                .args([
+                    Arg::new("dir")
+                        .value_name("DIR")
+                        .value_parser(value_parser!(PathBuf))
+                        .help("Folder holding the artifacts and their .sha256 files (default: dist/ of the repository)"),
+                    switch("verify", "Check DIR against its checksums.txt instead of writing it"),
+                    text_option(
+                        "release",
+                        "TAG",
+                        "With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR",
+                    )
+                    .requires("verify"),
+                    text_option("repo", "OWNER/NAME", "With --release: the repository (default: GITHUB_REPOSITORY)")
+                        .requires("release"),
+                    path_option("download", "DIR", "With --release: also download every asset into this folder and hash it")
+                        .requires("release"),
+                ]),
+            clap::Command::new("bump")
+                .about("Bump one package's version by a step (minor, rc, ...) or to an explicit X.Y.Z")
+                .args([
+                    Arg::new("package")
+                        .value_name("PACKAGE")
+                        .value_parser(value_parser!(String))
+                        .required_unless_present("show")
+                        .help("Package to bump: core, agent or proxy (directory name under packages/)"),
+                    Arg::new("kind")
+                        .value_name("KIND|VERSION")
+                        .value_parser(BumpTo::parse)
+                        .required_unless_present("show")
+                        .help(crate::bump::kind_or_version_help()),
+                    switch("dry-run", "Print the diff of every file it would change, and change nothing"),
+                    switch("show", "Print the packages and their versions instead")
+                        .conflicts_with_all(["package", "kind", "dry-run"]),
+                    switch("json", "With --show: print JSON").requires("show"),
+                ]),
+            clap::Command::new("release").about("The maintainer's release runbook: a dry run unless --execute").args([
+                switch("execute", "Rewrite the changelog, commit and tag (without it: a dry run)"),
+                switch("push", "After --execute: push main, then the tag").requires("execute"),
+            ]),
+            clap::Command::new("test").about("Run every test and check of the repository").args([
+                switch(
+                    "long",
+                    "Run the fault-injection loop instead of the suite: SIGINT/SIGTERM at random moments of \
+                     sidecar, smoke, checksums, bump and release --execute, each followed by a check of what was \
+                     left behind and a plain run that must succeed",
+                ),
+                text_option("rounds", "N", "With --long: rounds over the five commands")
+                    .value_parser(value_parser!(u32))
+                    .default_value("4")
+                    .requires("long"),
+                text_option("seed", "SEED", "With --long: the seed of the random delays (printed by every run, to replay one)")
+                    .value_parser(value_parser!(u64))
+                    .requires("long"),
+            ]),
+            clap::Command::new("doctor").about("Report the tools this machine has and how to get the missing ones"),
+            clap::Command::new("targets")
+                .about("Print the supported target triples and the GitHub runner that builds each")
+                .arg(switch("json", "Print JSON (one object per triple) instead of a table")),
+            clap::Command::new("collect")
+                .about("Gather the artifacts of several build runners into one folder and merge their manifests")
+                .args([
+                    Arg::new("folders")
+                        .value_name("FOLDER")
+                        .value_parser(value_parser!(PathBuf))
+                        .action(ArgAction::Append)
+                        .required(true)
+                        .help(
+                            "Folders to gather: each one runner's dist/ (files, .sha256 files, manifest.json), or a \
+                             folder whose sub-folders are such (as actions/download-artifact leaves them)",
+                        ),
+                    path_option(
+                        "into",
+                        "DIR",
+                        "Where to put the files and the merged manifest.json (default: the repository's dist/)",
+                    ),
+                    switch("require-all-targets", "Fail unless every supported triple is present (the release job's check)"),
+                    path_option(
+                        "previous",
+                        "FILE",
+                        "A previous release's sidecars.json: the size table shows the change against it and the \
+                         growth budgets apply",
+                    )
+                    .conflicts_with("previous-release"),
+                    switch(
+                        "previous-release",
+                        "Compare with the sidecars.json of the repository's latest published release on GitHub \
+                         (none yet: nothing to compare with)",
+                    ),
+                    text_option("repo", "OWNER/NAME", "owner/name for --previous-release (default: $GITHUB_REPOSITORY)")
+                        .requires("previous-release"),
+                ]),
+            clap::Command::new("wheels")
+                .about("Build the wheels and sdists of the packages into dist/python/")
+                .arg(package_filter()),
+            clap::Command::new("github-release")
+                .about("Publish checksums.txt and the files it lists to the GitHub Release of a tag (safe to re-run)")
+                .args([
+                    text_option(
+                        "tag",
+                        "TAG",
+                        "The release's tag, e.g. v0.2.0 (a PEP 440 pre-release version makes a GitHub pre-release)",
+                    )
+                    .required(true),
+                    text_option(
+                        "repo",
+                        "OWNER/NAME",
+                        "The repository (default: GITHUB_REPOSITORY); the token comes from GITHUB_TOKEN only",
+                    ),
+                    path_option(
+                        "dir",
+                        "DIR",
+                        "Folder holding checksums.txt, release-notes.md and the files checksums.txt lists \
+                         (default: the repository's dist/)",
+                    ),
+                    switch(
+                        "dry-run",
+                        "Print the plan (create, upload, skip, refuse per file) and send nothing but reads; needs no \
+                         GITHUB_TOKEN for a public repository",
+                    ),
+                    text_option(
+                        "replace",
+                        "NAME",
+                        "Replace this asset when the release has it with another digest (the new file goes up under a \
+                         staging name, is verified, and only then takes the old one's place)",
+                    )
+                    .action(ArgAction::Append)
+                    .num_args(1..),
+                    text_option(
+                        "remove",
+                        "NAME",
+                        "Delete this asset from a published release that checksums.txt does not list (on a draft \
+                         such assets are deleted without asking)",
+                    )
+                    .action(ArgAction::Append)
+                    .num_args(1..),
+                ]),
+            clap::Command::new("bench")
+                .about(
+                    "Time the xtask's hot paths and its cold build against the plain tools; writes \
+                     target/bench/report.json",
+                )
+                .args([
+                    switch("quick", "Smaller inputs and fewer runs: a check that the bench works, not a measurement"),
+                    text_option("only", "NAMES", "Only these comparisons (comma-separated)")
+                        .value_parser(PossibleValuesParser::new(crate::bench::COMPARISONS))
+                        .action(ArgAction::Append)
+                        .value_delimiter(','),
+                ]),
+            clap::Command::new("archive")
+                .about("Put one file into a deterministic .tar.gz or .zip, as `sidecar` archives a binary")
+                .args([
+                    Arg::new("file")
+                        .value_name("FILE")
+                        .value_parser(value_parser!(PathBuf))
+                        .required(true)
+                        .help("The file to archive"),
+                    path_option("out", "PATH", "Where to write the archive").required(true),
+                    Arg::new("format")
+                        .long("format")
+                        .value_name("FORMAT")
+                        .value_parser(EnumValueParser::<ArchiveFormat>::new())
+                        .default_value(ArchiveFormat::TarGz.extension())
+                        .help("Archive format"),
+                    text_option("name", "NAME", "Name of the entry inside the archive (default: the file's name)"),
+                ]),
+            clap::Command::new("install-check")
+                .about(
+                    "Install every package's exact version from an index (TestPyPI) into a fresh environment and \
+                     start its services: the gate before PyPI",
+                )
+                .args([
+                    text_option(
+                        "index-url",
+                        "URL",
+                        "The index the packages were just uploaded to, e.g. https://test.pypi.org/simple/ (only the \
+                         workspace's packages are taken from it)",
+                    )
+                    .required(true),
+                    text_option("fallback-index-url", "URL", "Where every other (third-party) dependency comes from")
+                        .default_value(crate::install_check::PYPI_SIMPLE),
+                    path_option(
+                        "wheels",
+                        "DIR",
+                        "The wheels that were uploaded: each one the index serves must have the same SHA-256",
+                    ),
+                    text_option("wait", "SECONDS", "How long to keep trying while the index does not list a new version yet")
+                        .value_parser(value_parser!(u64))
+                        .default_value("300"),
+                ]),
+            clap::Command::new("image-check")
+                .about("Start a built Docker image with a password and check /health and /api/v1/build: the test before a push")
+                .args([
+                    text_option(
+                        "image",
+                        "NAME",
+                        "The image to start, built and loaded for this machine's platform (e.g. lumen-argus:ci)",
+                    )
+                    .required(true),
+                    text_option("timeout", "SECONDS", "Seconds the container gets to answer /health")
+                        .value_parser(value_parser!(u64))
+                        .default_value("60"),
+                ]),
+        ])
+}
+
+/// `--NAME`: present or not.
+fn switch(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
+}
+
+/// `--NAME VALUE`, once, as text; callers change the parser, the count or the rules.
+fn text_option(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .value_name(value_name)
+        .value_parser(value_parser!(String))
+        .action(ArgAction::Set)
+        .help(help)
+}
+
+/// `--NAME PATH`, once.
+fn path_option(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    text_option(name, value_name, help).value_parser(value_parser!(PathBuf))
+}
+
+/// `--package NAME` of build-info, sidecar and wheels.
+fn package_filter() -> Arg {
+    text_option("package", "NAME", "Only this package (directory name under packages/, e.g. proxy)")
+}
+
+impl Command {
+    /// The flags of the subcommand that `matches` (from [`command`]) holds.
+    fn from_matches(mut matches: ArgMatches) -> Command {
+        let (name, mut flags) = matches.remove_subcommand().expect("the command line requires a subcommand");
+        let m = &mut flags;
+        match name.as_str() {
+            "build-info" => Command::BuildInfo(BuildInfoFlags { package: m.remove_one("package") }),
+            "sidecar" => Command::Sidecar(SidecarFlags {
+                target: m.remove_one("target"),
+                package: m.remove_one("package"),
+                no_cache: m.get_flag("no-cache"),
+            }),
+            "smoke" => Command::Smoke(SmokeFlags {
+                target: m.remove_one("target"),
+                binary: every(m, "binary"),
+                timeout: m.remove_one("timeout").expect("--timeout has a default"),
+            }),
+            "checksums" => Command::Checksums(ChecksumsFlags {
+                dir: m.remove_one("dir"),
+                verify: m.get_flag("verify"),
+                release: m.remove_one("release"),
+                repo: m.remove_one("repo"),
+                download: m.remove_one("download"),
+            }),
+            "bump" => Command::Bump(BumpFlags {
+                package: m.remove_one("package"),
+                kind: m.remove_one("kind"),
+                dry_run: m.get_flag("dry-run"),
+                show: m.get_flag("show"),
+                json: m.get_flag("json"),
+            }),
+            "release" => Command::Release(ReleaseFlags { execute: m.get_flag("execute"), push: m.get_flag("push") }),
+            "test" => Command::Test(TestFlags {
+                long: m.get_flag("long"),
+                rounds: m.remove_one("rounds").expect("--rounds has a default"),
+                seed: m.remove_one("seed"),
+            }),
+            "doctor" => Command::Doctor(DoctorFlags {}),
+            "targets" => Command::Targets(TargetsFlags { json: m.get_flag("json") }),
+            "collect" => Command::Collect(CollectFlags {
+                folders: every(m, "folders"),
+                into: m.remove_one("into"),
+                require_all_targets: m.get_flag("require-all-targets"),
+                previous: m.remove_one("previous"),
+                previous_release: m.get_flag("previous-release"),
+                repo: m.remove_one("repo"),
+            }),
+            "wheels" => Command::Wheels(WheelsFlags { package: m.remove_one("package") }),
+            "github-release" => Command::GithubRelease(GithubReleaseFlags {
+                tag: m.remove_one("tag").expect("--tag is required"),
+                repo: m.remove_one("repo"),
+                dir: m.remove_one("dir"),
+                dry_run: m.get_flag("dry-run"),
+                replace: every(m, "replace"),
+                remove: every(m, "remove"),
+            }),
+            "bench" => Command::Bench(BenchFlags { quick: m.get_flag("quick"), only: every(m, "only") }),
+            "archive" => Command::Archive(ArchiveFlags {
+                file: m.remove_one("file").expect("FILE is required"),
+                out: m.remove_one("out").expect("--out is required"),
+                format: m.remove_one("format").expect("--format has a default"),
+                name: m.remove_one("name"),
+            }),
+            "install-check" => Command::InstallCheck(InstallCheckFlags {
+                index_url: m.remove_one("index-url").expect("--index-url is required"),
+                fallback_index_url: m.remove_one("fallback-index-url").expect("--fallback-index-url has a default"),
+                wheels: m.remove_one("wheels"),
+                wait: m.remove_one("wait").expect("--wait has a default"),
+            }),
+            "image-check" => Command::ImageCheck(ImageCheckFlags {
+                image: m.remove_one("image").expect("--image is required"),
+                timeout: m.remove_one("timeout").expect("--timeout has a default"),
+            }),
+            other => unreachable!("`{other}` is not a subcommand of `command()`"),
+        }
+    }
+}
+
+/// Every value of a repeatable flag or argument, in command-line order.
+fn every<T: Clone + Send + Sync + 'static>(matches: &mut ArgMatches, id: &str) -> Vec<T> {
+    matches.remove_many(id).map(Iterator::collect).unwrap_or_default()
+}
+
+#[derive(Debug)]
 pub struct BuildInfoFlags {
-    /// Only this package (directory name under packages/, e.g. proxy)
-    #[arg(long = "package", value_name = "NAME")]
     pub package: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct SidecarFlags {
-    /// Rust target triple to build for (default: this machine's)
-    #[arg(long, value_name = "TRIPLE")]
     pub target: Option<String>,
-    /// Only this package (directory name under packages/, e.g. proxy)
-    #[arg(long = "package", value_name = "NAME")]
     pub package: Option<String>,
-    /// Run PyInstaller even when the build cache has the binary
-    #[arg(long)]
     pub no_cache: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct SmokeFlags {
-    /// Check the sidecars in dist/ for this triple (default: this machine's)
-    #[arg(long, value_name = "TRIPLE", conflicts_with = "binary")]
     pub target: Option<String>,
-    /// Check this file instead (named <binary>-<triple>[.exe]); repeat for several
-    #[arg(long, value_name = "PATH")]
     pub binary: Vec<PathBuf>,
-    /// Seconds each sidecar gets to start and answer
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ChecksumsFlags {
-    /// Folder holding the artifacts and their .sha256 files (default: dist/ of the repository)
-    #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Check DIR against its checksums.txt instead of writing it
-    #[arg(long)]
     pub verify: bool,
-    /// With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR
-    #[arg(long, value_name = "TAG", requires = "verify")]
     pub release: Option<String>,
-    /// With --release: the repository (default: GITHUB_REPOSITORY)
-    #[arg(long, value_name = "OWNER/NAME", requires = "release")]
     pub repo: Option<String>,
-    /// With --release: also download every asset into this folder and hash it
-    #[arg(long, value_name = "DIR", requires = "release")]
     pub download: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct BumpFlags {
-    /// Package to bump: core, agent or proxy (directory name under packages/)
-    #[arg(value_name = "PACKAGE", required_unless_present = "show")]
     pub package: Option<String>,
-    #[arg(value_name = "KIND|VERSION", required_unless_present = "show")]
-    #[arg(value_parser = BumpTo::parse, help = crate::bump::kind_or_version_help())]
     pub kind: Option<BumpTo>,
-    /// Print the diff of every file it would change, and change nothing
-    #[arg(long)]
     pub dry_run: bool,
-    /// Print the packages and their versions instead
-    #[arg(long, conflicts_with_all = ["package", "kind", "dry_run"])]
     pub show: bool,
-    /// With --show: print JSON
-    #[arg(long, requires = "show")]
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ReleaseFlags {
-    /// Rewrite the changelog, commit and tag (without it: a dry run)
-    #[arg(long)]
     pub execute: bool,
-    /// After --execute: push main, then the tag
-    #[arg(long, requires = "execute")]
     pub push: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct GithubReleaseFlags {
-    /// The release's tag, e.g. v0.2.0 (a PEP 440 pre-release version makes a GitHub pre-release)
-    #[arg(long, value_name = "TAG")]
     pub tag: String,
-    /// The repository (default: GITHUB_REPOSITORY); the token comes from GITHUB_TOKEN only
-    #[arg(long, value_name = "OWNER/NAME")]
     pub repo: Option<String>,
-    /// Folder holding checksums.txt, release-notes.md and the files checksums.txt lists
-    /// (default: the repository's dist/)
-    #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Print the plan (create, upload, skip, refuse per file) and send nothing but reads; needs no
-    /// GITHUB_TOKEN for a public repository
-    #[arg(long)]
     pub dry_run: bool,
-    /// Replace this asset when the release has it with another digest (the new file goes up under a
-    /// staging name, is verified, and only then takes the old one's place)
-    #[arg(long, value_name = "NAME", num_args = 1..)]
     pub replace: Vec<String>,
-    /// Delete this asset from a published release that checksums.txt does not list (on a draft
-    /// such assets are deleted without asking)
-    #[arg(long, value_name = "NAME", num_args = 1..)]
     pub remove: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct TestFlags {
-    /// Run the fault-injection loop instead of the suite: SIGINT/SIGTERM at random moments of
-    /// sidecar, smoke, checksums, bump and release --execute, each followed by a check of what was
-    /// left behind and a plain run that must succeed
-    #[arg(long)]
     pub long: bool,
-    /// With --long: rounds over the five commands
-    #[arg(long, value_name = "N", default_value_t = 4, requires = "long")]
     pub rounds: u32,
-    /// With --long: the seed of the random delays (printed by every run, to replay one)
-    #[arg(long, value_name = "SEED", requires = "long")]
     pub seed: Option<u64>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct DoctorFlags {}
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct TargetsFlags {
-    /// Print JSON (one object per triple) instead of a table
-    #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct CollectFlags {
-    /// Folders to gather: each one runner's dist/ (files, .sha256 files, manifest.json), or a
-    /// folder whose sub-folders are such (as actions/download-artifact leaves them)
-    #[arg(value_name = "FOLDER", required = true)]
     pub folders: Vec<PathBuf>,
-    /// Where to put the files and the merged manifest.json (default: the repository's dist/)
-    #[arg(long, value_name = "DIR")]
     pub into: Option<PathBuf>,
-    /// Fail unless every supported triple is present (the release job's check)
-    #[arg(long)]
     pub require_all_targets: bool,
-    /// A previous release's sidecars.json: the size table shows the change against it and the
-    /// growth budgets apply
-    #[arg(long, value_name = "FILE", conflicts_with = "previous_release")]
     pub previous: Option<PathBuf>,
-    /// Compare with the sidecars.json of the repository's latest published release on GitHub
-    /// (none yet: nothing to compare with)
-    #[arg(long)]
     pub previous_release: bool,
-    /// owner/name for --previous-release (default: $GITHUB_REPOSITORY)
-    #[arg(long, value_name = "OWNER/NAME", requires = "previous_release")]
     pub repo: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct WheelsFlags {
-    /// Only this package (directory name under packages/, e.g. proxy)
-    #[arg(long = "package", value_name = "NAME")]
     pub package: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct InstallCheckFlags {
-    /// The index the packages were just uploaded to, e.g. https://test.pypi.org/simple/ (only the
-    /// workspace's packages are taken from it)
-    #[arg(long, value_name = "URL")]
     pub index_url: String,
-    /// Where every other (third-party) dependency comes from
-    #[arg(long, value_name = "URL", default_value = crate::install_check::PYPI_SIMPLE)]
     pub fallback_index_url: String,
-    /// The wheels that were uploaded: each one the index serves must have the same SHA-256
-    #[arg(long, value_name = "DIR")]
     pub wheels: Option<PathBuf>,
-    /// How long to keep trying while the index does not list a new version yet
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub wait: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ImageCheckFlags {
-    /// The image to start, built and loaded for this machine's platform (e.g. lumen-argus:ci)
-    #[arg(long, value_name = "NAME")]
     pub image: String,
-    /// Seconds the container gets to answer /health
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct BenchFlags {
-    /// Smaller inputs and fewer runs: a check that the bench works, not a measurement
-    #[arg(long)]
     pub quick: bool,
-    /// Only these comparisons (comma-separated)
-    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::bench::COMPARISONS))]
     pub only: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug)]
 pub struct ArchiveFlags {
-    /// The file to archive
-    #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Where to write the archive
-    #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
-    /// Archive format
-    #[arg(long, value_enum, default_value_t = ArchiveFormat::TarGz)]
     pub format: ArchiveFormat,
-    /// Name of the entry inside the archive (default: the file's name)
-    #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Command {
+        let matches = command().try_get_matches_from(std::iter::once("cargo xtask").chain(args.iter().copied()));
+        Command::from_matches(matches.unwrap_or_else(|error| panic!("{args:?}: {error}")))
+    }
 
     #[test]
     fn command_line_definition_is_consistent() {
-        super::Xtask::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_is_turned_into_its_flags() {
+        let names: Vec<String> =
+            command().get_subcommands().map(|subcommand| subcommand.get_name().to_string()).collect();
+        assert_eq!(names.len(), 16, "{names:?}");
+        for name in &names {
+            let args: &[&str] = match name.as_str() {
+                "bump" => &["bump", "--show"],
+                "collect" => &["collect", "a"],
+                "github-release" => &["github-release", "--tag", "v1"],
+                "archive" => &["archive", "f", "--out", "o"],
+                "install-check" => &["install-check", "--index-url", "https://test.pypi.org/simple/"],
+                "image-check" => &["image-check", "--image", "lumen-argus:ci"],
+                other => &[other],
+            };
+            let debug = format!("{:?}", parsed(args));
+            let variant: String = name.split('-').map(|word| word[..1].to_uppercase() + &word[1..]).collect();
+            assert!(debug.starts_with(&format!("{variant}(")), "{name}: {debug}");
+        }
+    }
+
+    #[test]
+    fn values_reach_their_fields() {
+        let Command::Smoke(smoke) = parsed(&["smoke", "--binary", "a", "--binary", "b"]) else { panic!() };
+        assert_eq!((smoke.target, smoke.binary, smoke.timeout), (None, vec!["a".into(), "b".into()], 60));
+        let Command::GithubRelease(release) =
+            parsed(&["github-release", "--tag", "v1", "--replace", "x", "y", "--remove", "z", "--dry-run"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (release.replace, release.remove, release.dry_run),
+            (vec!["x".into(), "y".into()], vec!["z".into()], true)
+        );
+        let Command::Bench(bench) = parsed(&["bench", "--only", "hash,archive", "--only", "smoke"]) else { panic!() };
+        assert_eq!(bench.only, ["hash", "archive", "smoke"]);
+        let Command::Archive(archive) = parsed(&["archive", "f", "--out", "o", "--format", "zip"]) else { panic!() };
+        assert_eq!((archive.format, archive.file), (ArchiveFormat::Zip, "f".into()));
+        let Command::Test(test) = parsed(&["test", "--long", "--rounds", "2", "--seed", "9"]) else { panic!() };
+        assert_eq!((test.long, test.rounds, test.seed), (true, 2, Some(9)));
+        let Command::Bump(bump) = parsed(&["bump", "core", "rc", "--dry-run"]) else { panic!() };
+        assert_eq!((bump.package.as_deref(), bump.kind.is_some(), bump.dry_run), (Some("core"), true, true));
+        let Command::Collect(collect) = parsed(&["collect", "a", "b", "--previous-release", "--repo", "o/n"]) else {
+            panic!()
+        };
+        assert_eq!((collect.folders.len(), collect.previous_release, collect.repo.as_deref()), (2, true, Some("o/n")));
     }
 }

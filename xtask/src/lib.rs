@@ -59,8 +59,6 @@ pub use failure::shell_quote;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Parse the command line, run the command, and turn its outcome into the exit code.
 pub fn main() -> ExitCode {
     failure::report_panics_as_errors();
@@ -68,9 +66,9 @@ pub fn main() -> ExitCode {
     // A panic unwinds to here (dropping temporary files and stopping children on the way) and
     // becomes an exit code; the hook above has already said what happened.
     let outcome = std::panic::catch_unwind(|| {
-        let flags = flags::Xtask::parse();
+        let command = flags::parse();
         process::stop_children_on_interrupt();
-        run(flags.command)
+        run(command)
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ use crate::failure::refuse;
 
 /// How `cargo xtask bump` moves a version forward (docs/reference/versions.md); on the command
 /// line each is its variant's name in lower case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BumpKind {
     Major,
     Minor,
@@ -24,10 +24,50 @@ pub enum BumpKind {
     Release,
 }
 
+impl BumpKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [BumpKind; 9] = [
+        BumpKind::Major,
+        BumpKind::Minor,
+        BumpKind::Patch,
+        BumpKind::Alpha,
+        BumpKind::Beta,
+        BumpKind::Rc,
+        BumpKind::Post,
+        BumpKind::Dev,
+        BumpKind::Release,
+    ];
+
+    /// The kind's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            BumpKind::Major => "major",
+            BumpKind::Minor => "minor",
+            BumpKind::Patch => "patch",
+            BumpKind::Alpha => "alpha",
+            BumpKind::Beta => "beta",
+            BumpKind::Rc => "rc",
+            BumpKind::Post => "post",
+            BumpKind::Dev => "dev",
+            BumpKind::Release => "release",
+        }
+    }
+}
+
+/// Written by hand, as for `ArchiveFormat`: clap's derive macro would bring `syn` into the build.
+impl ValueEnum for BumpKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &BumpKind::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
 impl fmt::Display for BumpKind {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = self.to_possible_value().expect("no bump kind is skipped");
-        formatter.write_str(value.get_name())
+        formatter.write_str(self.name())
     }
 }
 
