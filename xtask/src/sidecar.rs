@@ -234,7 +234,7 @@ fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
             ),
             format!(
                 "remove {} and run again (it is created anew); if that does not help, check that pyinstaller is in \
-                 the dev group of the root pyproject.toml, then `uv lock`",
+                 the build group of the root pyproject.toml, then `uv lock`",
                 tools::project_venv(workspace).display()
             ),
         )),
