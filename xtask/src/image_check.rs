@@ -55,23 +55,25 @@ pub fn run(flags: &ImageCheckFlags) -> anyhow::Result<()> {
     // `--env NAME` without a value: the password reaches the container from docker's own
     // environment, never on a command line another user can read. `--pull never`: an image that
     // was not built and loaded here is refused, not fetched from a registry.
+    // A name chosen here, so the container is removed (when `container` is dropped) whatever
+    // `docker run` printed and however it ended: stopped at its limit, interrupted, failed.
+    let name = format!("xtask-image-check-{}", &crate::smoke::random_password()[..16]);
+    let container = Container { docker: docker.clone(), id: name.clone() };
     let run = cmd!(
         sh,
-        "{docker} run --detach --rm --pull never --publish {proxy_publish} --publish {dashboard_publish} --env {password_env} {image}"
+        "{docker} run --detach --rm --pull never --name {name} --publish {proxy_publish} --publish {dashboard_publish} --env {password_env} {image}"
     )
     .env(&password_env, &password);
     let started = process::run_within(run, limit)?;
-    // Whatever else happened, a container that was started is removed (when this is dropped).
-    let container = container_id(&started.stdout).map(|id| Container { docker: docker.clone(), id });
     let started = started.stdout_if_success().map_err(|error| {
         refuse(
             format!("the image did not start: {error:#}"),
             "build it for this machine's platform and load it first (docker/build-push-action with load: true)",
         )
     })?;
-    let Some(container) = container else {
+    if container_id(&started).is_none() {
         bail!("`docker run --detach` printed {started:?}, not a container id");
-    };
+    }
     let checked = check(&container, &password, &proxy.package.version, deadline);
     if let Err(error) = &checked {
         let id = &container.id;
@@ -96,7 +98,8 @@ pub fn run(flags: &ImageCheckFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A started container, removed (stopped first) when dropped.
+/// A container by its name, removed (stopped first) when dropped; one that was never created is
+/// fine.
 struct Container {
     docker: String,
     id: String,
@@ -108,7 +111,10 @@ impl Drop for Container {
         let removed = Shell::new()
             .map_err(anyhow::Error::from)
             .and_then(|sh| process::run_within(cmd!(sh, "{docker} rm --force {id}"), DOCKER_COMMAND_LIMIT))
-            .and_then(|finished| finished.stdout_if_success());
+            .and_then(|finished| {
+                let never_created = finished.stderr_tail.iter().any(|line| line.contains("No such container"));
+                if never_created { Ok(String::new()) } else { finished.stdout_if_success() }
+            });
         if let Err(error) = removed {
             eprintln!("warning: the container may still run ({error:#}); remove it yourself: {docker} rm --force {id}");
         }

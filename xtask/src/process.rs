@@ -229,9 +229,9 @@ pub fn run_within(command: Cmd<'_>, limit: Duration) -> anyhow::Result<Finished>
         .stderr(std::process::Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("`{command_line}`"))?;
     let mut pipes = child.take_output_pipes().into_iter();
-    let stdout_reader = pipes.next().map(|pipe| std::thread::spawn(move || read_bounded(pipe)));
+    let stdout_reader = pipes.next().map(|pipe| PipeReader::spawn(move || read_bounded(pipe)));
     let stderr_reader = pipes.next().map(|pipe| {
-        std::thread::spawn(move || {
+        PipeReader::spawn(move || {
             let mut tail = VecDeque::new();
             read_lines_lossily(pipe, |line| {
                 if !line.trim().is_empty() {
@@ -264,9 +264,32 @@ pub fn run_within(command: Cmd<'_>, limit: Duration) -> anyhow::Result<Finished>
             None
         }
     };
-    let stdout = stdout_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
-    let stderr_tail = stderr_reader.and_then(|reader| reader.join().ok()).unwrap_or_default();
+    // A descendant the stop could not find (one that left the tree) may still hold a pipe open:
+    // after a short wait that pipe's output is given up on (empty), its reader left to end with it.
+    let stdout = stdout_reader.map(|reader| reader.join_within(PIPE_CLOSE_WAIT)).unwrap_or_default();
+    let stderr_tail = stderr_reader.map(|reader| reader.join_within(PIPE_CLOSE_WAIT)).unwrap_or_default();
     Ok(Finished { command_line, status, stdout, stderr_tail, limit })
+}
+
+/// How long [`run_within`] waits for a stopped command's pipes to close.
+const PIPE_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// A thread reading a pipe, whose result can be waited for a bounded time.
+struct PipeReader<T> {
+    result: std::sync::mpsc::Receiver<T>,
+}
+
+impl<T: Send + Default + 'static> PipeReader<T> {
+    fn spawn(read: impl FnOnce() -> T + Send + 'static) -> PipeReader<T> {
+        let (sender, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || drop(sender.send(read())));
+        PipeReader { result }
+    }
+
+    /// The reader's result, or the default when the pipe stays open past `wait`.
+    fn join_within(self, wait: Duration) -> T {
+        self.result.recv_timeout(wait).unwrap_or_default()
+    }
 }
 
 /// A pipe read to its end, keeping its first [`KEPT_OUTPUT_BYTES`] (lossy UTF-8).
@@ -511,11 +534,14 @@ struct Tree {
     last_walk: Option<Instant>,
     #[cfg_attr(not(windows), allow(dead_code))]
     containment: Containment,
+    /// Windows: whether Ctrl-Break was sent to the group already.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    stop_requested: bool,
 }
 
 impl Tree {
     fn new(root: u32, mark: String, containment: Containment) -> Tree {
-        Tree { root, mark, members: Vec::new(), last_walk: None, containment }
+        Tree { root, mark, members: Vec::new(), last_walk: None, containment, stop_requested: false }
     }
 
     /// [`Tree::remember_members`] at most once per [`TREE_WALK_INTERVAL`], for callers that poll.
@@ -541,7 +567,13 @@ impl Tree {
         #[cfg(windows)]
         if let Some(job) = &self.containment {
             match signal {
-                Signal::Terminate => job_object::request_stop(self.root),
+                // Once: the walk loop repeats Terminate for Unix trees, whose new members need it;
+                // a job needs no walk, and a service may take a second request as "now".
+                Signal::Terminate if !self.stop_requested => {
+                    job_object::request_stop(self.root);
+                    self.stop_requested = true;
+                }
+                Signal::Terminate => {}
                 Signal::Kill => job.terminate(),
             }
             return;
@@ -607,7 +639,10 @@ fn isolate(command: &mut Command) {
 fn contain(child: &mut Child, what: &str) -> anyhow::Result<Containment> {
     let job = job_object::Job::new().and_then(|job| job.assign(child).map(|()| job));
     if let Err(error) = &job {
-        eprintln!("warning: {what} runs outside a job object ({error}); stopping it falls back to taskkill /T");
+        eprintln!(
+            "warning: {what} runs outside a job object ({error}); stopping it falls back to taskkill /T, which \
+             misses processes whose parent has already ended"
+        );
     }
     if let Err(error) = job_object::resume_threads_of(child.id()) {
         let _ = child.kill();

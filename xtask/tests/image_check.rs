@@ -97,6 +97,7 @@ fn a_working_image_passes_and_its_container_is_removed() {
     assert!(!run.contains("PASSWORD="), "{run}");
     assert!(run.contains("--publish 127.0.0.1::8080") && run.contains("--publish 127.0.0.1::8081"), "{run}");
     assert!(run.contains("--pull never"), "an image not loaded here must not be pulled: {run}");
+    assert!(run.contains("--name xtask-image-check-"), "named before it starts, so it can always be removed: {run}");
 }
 
 #[test]
