@@ -16,7 +16,7 @@ use crate::failure::{refuse, refuse_usage};
 use crate::flags::InstallCheckFlags;
 use crate::process::{ChildOutput, Echo, Supervised};
 use crate::workspace::{Package, Workspace};
-use crate::{files, gha, hashing, process, smoke, tools};
+use crate::{files, gha, hashing, process, smoke, tools, wheel_coverage};
 
 /// PyPI's simple index: where third-party dependencies come from by default.
 pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
@@ -255,24 +255,7 @@ fn sync_until_listed(uv: &Path, folder: &Path, packages: &[&Package], wait: Dura
         command.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = Supervised::spawn(&mut command, "uv sync")?;
         let output = ChildOutput::tee(&mut child, Echo::Stderr("  uv: ".into()), 12);
-        let attempt_ends = Instant::now() + SYNC_ATTEMPT_LIMIT;
-        let status = loop {
-            if let Some(status) = child.exited()? {
-                break Some(status);
-            }
-            process::check_interrupted()?;
-            if Instant::now() >= attempt_ends {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let status = match status {
-            Some(_) => Some(child.wait()?),
-            None => {
-                child.stop(process::STOP_GRACE);
-                None
-            }
-        };
+        let status = child.wait_within(SYNC_ATTEMPT_LIMIT)?;
         let last_lines = output.finish();
         if status.is_some_and(|status| status.success()) {
             return Ok(());
@@ -318,26 +301,11 @@ fn locked_sources(lock: &str) -> anyhow::Result<BTreeMap<String, Installed>> {
         let Some(index) = entry.get("source").and_then(|source| source.get("registry")).and_then(|v| v.as_str()) else {
             continue;
         };
-        let wheels = entry
-            .get("wheels")
-            .and_then(|item| item.as_array())
-            .map(|array| {
-                array
-                    .iter()
-                    .filter_map(|wheel| {
-                        let table = wheel.as_inline_table()?;
-                        let name = table.get("url")?.as_str()?.rsplit('/').next()?.to_string();
-                        // A wheel listed without a sha256 is kept with none: refused below.
-                        let hash = table
-                            .get("hash")
-                            .and_then(|hash| hash.as_str()?.strip_prefix("sha256:"))
-                            .unwrap_or_default()
-                            .to_string();
-                        Some((name, hash))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        // A wheel listed without a sha256 is kept with none: refused below.
+        let wheels = wheel_coverage::locked_wheels(entry)
+            .into_iter()
+            .map(|(name, sha256)| (name, sha256.unwrap_or_default()))
+            .collect();
         installed.insert(
             text(entry.get("name")).unwrap_or_default(),
             Installed {

@@ -244,26 +244,8 @@ pub fn run_within(command: Cmd<'_>, limit: Duration) -> anyhow::Result<Finished>
             tail.into_iter().collect::<Vec<String>>()
         })
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.exited()? {
-            break Some(status);
-        }
-        check_interrupted()?;
-        if Instant::now() >= deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
     // Stops what is left of the tree (everything, past the limit), so the pipes close.
-    let status = match status {
-        Some(_) => Some(child.wait()?),
-        None => {
-            child.stop(STOP_GRACE);
-            check_interrupted()?;
-            None
-        }
-    };
+    let status = child.wait_within(limit)?;
     // A descendant the stop could not find (one that left the tree) may still hold a pipe open:
     // after a short wait that pipe's output is given up on (empty), its reader left to end with it.
     let stdout = stdout_reader.map(|reader| reader.join_within(PIPE_CLOSE_WAIT)).unwrap_or_default();
@@ -457,6 +439,24 @@ impl Supervised {
         self.finish();
         check_interrupted()?;
         Ok(status)
+    }
+
+    /// [`Supervised::wait`] for at most `limit`: past it the tree is stopped and the answer is
+    /// `None`. Ctrl-C ends the wait with an error, as everywhere.
+    pub fn wait_within(mut self, limit: Duration) -> anyhow::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.exited()?.is_some() {
+                return self.wait().map(Some);
+            }
+            check_interrupted()?;
+            if Instant::now() >= deadline {
+                self.stop(STOP_GRACE);
+                check_interrupted()?;
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM the tree, wait up to `grace` for all of it to end, then SIGKILL what is left.

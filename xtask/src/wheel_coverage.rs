@@ -113,17 +113,7 @@ fn locked_packages(document: &toml_edit::DocumentMut) -> Vec<LockedPackage> {
                 .get("source")
                 .and_then(|source| source.as_inline_table())
                 .is_some_and(|source| source.contains_key("editable") || source.contains_key("virtual"));
-            let wheels = entry
-                .get("wheels")
-                .and_then(|item| item.as_array())
-                .map(|array| {
-                    array
-                        .iter()
-                        .filter_map(|wheel| wheel.as_inline_table()?.get("url")?.as_str())
-                        .filter_map(|url| url.rsplit('/').next().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let wheels = locked_wheels(entry).into_iter().map(|(name, _)| name).collect();
             let extras = entry
                 .get("optional-dependencies")
                 .and_then(|item| item.as_table_like())
@@ -139,6 +129,20 @@ fn locked_packages(document: &toml_edit::DocumentMut) -> Vec<LockedPackage> {
                 dependencies: dependencies_in(entry.get("dependencies")),
                 extras,
             }
+        })
+        .collect()
+}
+
+/// The wheels a `[[package]]` entry of `uv.lock` lists: file name and, when given, SHA-256 (hex).
+pub fn locked_wheels(entry: &toml_edit::Table) -> Vec<(String, Option<String>)> {
+    let Some(wheels) = entry.get("wheels").and_then(|item| item.as_array()) else { return Vec::new() };
+    wheels
+        .iter()
+        .filter_map(|wheel| {
+            let table = wheel.as_inline_table()?;
+            let name = table.get("url")?.as_str()?.rsplit('/').next()?.to_string();
+            let sha256 = table.get("hash").and_then(|hash| hash.as_str()?.strip_prefix("sha256:")).map(str::to_string);
+            Some((name, sha256))
         })
         .collect()
 }
