@@ -101,7 +101,8 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
     ExitCode::from(exit_code_of(error))
 }
 
-fn exit_code_of(error: &anyhow::Error) -> u8 {
+/// 130 after an interrupt, 2 for a usage error, 1 otherwise.
+pub fn exit_code_of(error: &anyhow::Error) -> u8 {
     if is_interrupt(error) {
         130
     } else if error.chain().any(|cause| cause.downcast_ref::<Hinted>().is_some_and(|hinted| hinted.usage)) {

@@ -8,7 +8,11 @@ use clap::builder::{EnumValueParser, PossibleValuesParser};
 use clap::{Arg, ArgAction, ArgMatches, value_parser};
 
 use crate::archive::ArchiveFormat;
-use crate::bump::BumpTo;
+use crate::targets::{self, Target};
+use crate::version::BumpTo;
+
+/// The default `--fallback-index-url` of install-check: PyPI's simple index.
+pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
 
 /// One parsed command line: the subcommand and its flags.
 #[derive(Debug)]
@@ -52,7 +56,8 @@ pub fn command() -> clap::Command {
             clap::Command::new("sidecar")
                 .about("Build the PyInstaller sidecars for a target triple into dist/")
                 .args([
-                    text_option("target", "TRIPLE", "Rust target triple to build for (default: this machine's)"),
+                    text_option("target", "TRIPLE", "Rust target triple to build for (default: this machine's)")
+                        .value_parser(targets::parse_flag),
                     package_filter(),
                     switch("no-cache", "Run PyInstaller even when the build cache has the binary"),
                 ]),
@@ -60,6 +65,7 @@ pub fn command() -> clap::Command {
                 .about("Start each sidecar and check that it reports its own build_id")
                 .args([
                     text_option("target", "TRIPLE", "Check the sidecars in dist/ for this triple (default: this machine's)")
+                        .value_parser(targets::parse_flag)
                         .conflicts_with("binary"),
                     path_option("binary", "PATH", "Check this file instead (named <binary>-<triple>[.exe]); repeat for several")
                         .action(ArgAction::Append),
@@ -98,11 +104,15 @@ pub fn command() -> clap::Command {
                         .value_name("KIND|VERSION")
                         .value_parser(BumpTo::parse)
                         .required_unless_present("show")
-                        .help(crate::bump::kind_or_version_help()),
+                        .help(BumpTo::help()),
                     switch("dry-run", "Print the diff of every file it would change, and change nothing"),
                     switch("show", "Print the packages and their versions instead")
                         .conflicts_with_all(["package", "kind", "dry-run"]),
-                    switch("json", "With --show: print JSON").requires("show"),
+                    // clap drops a `requires` whose target conflicts with a present argument (`bump proxy patch
+                    // --json` would bump): the conflicts say it instead.
+                    switch("json", "With --show: print JSON")
+                        .requires("show")
+                        .conflicts_with_all(["package", "kind", "dry-run"]),
                 ]),
             clap::Command::new("release").about("The maintainer's release runbook: a dry run unless --execute").args([
                 switch("execute", "Rewrite the changelog, commit and tag (without it: a dry run)"),
@@ -116,7 +126,7 @@ pub fn command() -> clap::Command {
                      left behind and a plain run that must succeed",
                 ),
                 text_option("rounds", "N", "With --long: rounds over the five commands")
-                    .value_parser(value_parser!(u32))
+                    .value_parser(value_parser!(u32).range(1..))
                     .default_value("4")
                     .requires("long"),
                 text_option("seed", "SEED", "With --long: the seed of the random delays (printed by every run, to replay one)")
@@ -158,7 +168,8 @@ pub fn command() -> clap::Command {
                          (none yet: nothing to compare with)",
                     ),
                     text_option("repo", "OWNER/NAME", "owner/name for --previous-release (default: $GITHUB_REPOSITORY)")
-                        .requires("previous-release"),
+                        .requires("previous-release")
+                        .conflicts_with("previous"),
                 ]),
             clap::Command::new("wheels")
                 .about("Build the wheels and sdists of the packages into dist/python/")
@@ -248,7 +259,7 @@ pub fn command() -> clap::Command {
                     )
                     .required(true),
                     text_option("fallback-index-url", "URL", "Where every other (third-party) dependency comes from")
-                        .default_value(crate::install_check::PYPI_SIMPLE),
+                        .default_value(PYPI_SIMPLE),
                     path_option(
                         "wheels",
                         "DIR",
@@ -389,14 +400,14 @@ pub struct BuildInfoFlags {
 
 #[derive(Debug)]
 pub struct SidecarFlags {
-    pub target: Option<String>,
+    pub target: Option<&'static Target>,
     pub package: Option<String>,
     pub no_cache: bool,
 }
 
 #[derive(Debug)]
 pub struct SmokeFlags {
-    pub target: Option<String>,
+    pub target: Option<&'static Target>,
     pub binary: Vec<PathBuf>,
     pub timeout: u64,
 }
@@ -525,6 +536,37 @@ mod tests {
             let debug = format!("{:?}", parsed(args));
             let variant: String = name.split('-').map(|word| word[..1].to_uppercase() + &word[1..]).collect();
             assert!(debug.starts_with(&format!("{variant}(")), "{name}: {debug}");
+        }
+    }
+
+    /// Every flag that only makes sense with another is refused without it (exit 2), also when an
+    /// argument the other one conflicts with is present.
+    #[test]
+    fn flags_that_need_another_are_usage_errors_without_it() {
+        let refused = [
+            &["bump", "proxy", "patch", "--json"][..],
+            &["bump", "--json"],
+            &["bump", "proxy", "patch", "--json", "--dry-run"],
+            &["release", "--push"],
+            &["checksums", "--release", "v1"],
+            &["checksums", "dist", "--repo", "o/n"],
+            &["checksums", "--verify", "--download", "d"],
+            &["test", "--rounds", "3"],
+            &["test", "--long", "--rounds", "0"],
+            &["test", "--seed", "3"],
+            &["collect", "a", "--repo", "o/n"],
+            &["collect", "a", "--previous", "p.json", "--repo", "o/n"],
+            &["smoke", "--target", "x86_64-unknown-linux-gnu", "--binary", "b"],
+            &["sidecar", "--target", "garbage"],
+            &["smoke", "--target", "garbage"],
+            &["bump", "proxy", "1.2.x"],
+            &["bump", "proxy", "1.0+local"],
+            &["archive", "f", "--out", "o", "--format", "rar"],
+        ];
+        for args in refused {
+            let matches = command().try_get_matches_from(std::iter::once("cargo xtask").chain(args.iter().copied()));
+            let error = matches.expect_err(&format!("{args:?} was accepted"));
+            assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
         }
     }
 

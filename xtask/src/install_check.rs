@@ -18,9 +18,6 @@ use crate::process::{ChildOutput, Echo, Supervised};
 use crate::workspace::{Package, Workspace};
 use crate::{files, gha, hashing, process, smoke, tools, wheel_coverage};
 
-/// PyPI's simple index: where third-party dependencies come from by default.
-pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
-
 /// How long a service gets to start and answer.
 const SERVICE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -509,7 +506,7 @@ source = { virtual = "." }
     #[test]
     fn the_project_takes_only_the_workspace_packages_from_the_gate() {
         let (core, proxy) = (package("lumen-argus-core", "0.3.0"), package("lumen-argus-proxy", "0.2.5"));
-        let text = check_project(&[&core, &proxy], "https://test.pypi.org/simple", PYPI_SIMPLE);
+        let text = check_project(&[&core, &proxy], "https://test.pypi.org/simple", crate::flags::PYPI_SIMPLE);
         let document: toml_edit::DocumentMut = text.parse().unwrap();
         let dependencies: Vec<&str> =
             document["project"]["dependencies"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
@@ -528,7 +525,7 @@ source = { virtual = "." }
         let installed = locked_sources(LOCK).unwrap();
         assert_eq!(installed["lumen-argus-core"].index, "https://test.pypi.org/simple");
         assert!(!installed.contains_key("xtask-install-check"), "the project itself came from no index");
-        let (gate, fallback) = ("https://test.pypi.org/simple", PYPI_SIMPLE);
+        let (gate, fallback) = ("https://test.pypi.org/simple", crate::flags::PYPI_SIMPLE);
         let core = package("lumen-argus-core", "0.3.0");
         assert_eq!(provenance_problems(&installed, &[&core], gate, fallback), Vec::<String>::new());
         // The same indexes written another way (credentials, case, `.` segments) are the same.

@@ -45,6 +45,7 @@ pub mod sidecars_json;
 mod size_report;
 mod smoke;
 pub mod targets;
+mod targets_command;
 mod test;
 #[cfg(test)]
 mod tidy;
@@ -95,7 +96,7 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::Release(flags) => release::run(&flags),
         Command::Test(flags) => test::run(&flags),
         Command::Doctor(flags) => doctor::run(&flags),
-        Command::Targets(flags) => targets::run(&flags),
+        Command::Targets(flags) => targets_command::run(&flags),
         Command::Collect(flags) => collect::run(&flags),
         Command::Wheels(flags) => wheels::run(&flags),
         Command::InstallCheck(flags) => install_check::run(&flags),

@@ -44,7 +44,7 @@ pub struct Published {
 
 pub fn run(flags: &SidecarFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
-    let target = targets::buildable(flags.target.as_deref())?;
+    let target = targets::buildable(flags.target)?;
     let packages = workspace.sidecar_packages(flags.package.as_deref())?;
     let published = build_and_publish(&workspace, target, &packages, BuildOptions { use_cache: !flags.no_cache })?;
     let table = render_table(&published);

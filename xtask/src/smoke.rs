@@ -51,7 +51,7 @@ pub fn run(flags: &SmokeFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     let commit = provenance::git_commit(&workspace.root)?;
     let cases = if flags.binary.is_empty() {
-        cases_for_target(&workspace, flags.target.as_deref(), &commit)?
+        cases_for_target(&workspace, flags.target, &commit)?
     } else {
         flags.binary.iter().map(|path| case_for_file(&workspace, path, &commit)).collect::<anyhow::Result<_>>()?
     };
@@ -106,9 +106,13 @@ pub fn verify(cases: &[SmokeCase], timeout: Duration) -> anyhow::Result<Vec<Smok
 }
 
 /// The sidecars in `dist/` for a triple (default: the host's, the only one that can run here).
-pub fn cases_for_target(workspace: &Workspace, triple: Option<&str>, commit: &str) -> anyhow::Result<Vec<SmokeCase>> {
-    let target = match triple {
-        Some(triple) => targets::parse(triple)?,
+pub fn cases_for_target(
+    workspace: &Workspace,
+    target: Option<&'static Target>,
+    commit: &str,
+) -> anyhow::Result<Vec<SmokeCase>> {
+    let target = match target {
+        Some(target) => target,
         None => targets::host()?,
     };
     require_runnable_here(target)?;

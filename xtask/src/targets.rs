@@ -1,12 +1,9 @@
 //! The Rust target triples a sidecar is built for, the GitHub runner that builds each natively,
-//! and which of them this machine is. `cargo xtask targets` prints the table: binaries.yml's build
-//! matrix must equal it (a test compares the two).
-
-use serde_json::{Value, json};
+//! and which of them this machine is. `cargo xtask targets` (targets_command.rs) prints the table:
+//! binaries.yml's build matrix must equal it (a test compares the two).
 
 use crate::archive::ArchiveFormat;
 use crate::failure::refuse;
-use crate::flags::TargetsFlags;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Os {
@@ -50,47 +47,6 @@ impl Target {
     }
 }
 
-/// `cargo xtask targets`: the supported triples and their runners, as a table or as JSON.
-pub fn run(flags: &TargetsFlags) -> anyhow::Result<()> {
-    if flags.json {
-        println!("{}", serde_json::to_string_pretty(&table_json())?);
-    } else {
-        print!("{}", render_table());
-    }
-    Ok(())
-}
-
-/// One object per triple: `triple`, `runner`, `os`, `arch`, `archive`, `executable_suffix`.
-pub fn table_json() -> Value {
-    let rows: Vec<Value> = SUPPORTED
-        .iter()
-        .map(|target| {
-            json!({
-                "triple": target.triple,
-                "runner": target.runner,
-                "os": target.os.name(),
-                "arch": target.arch.name(),
-                "archive": target.archive_format().extension(),
-                "executable_suffix": target.executable_suffix(),
-            })
-        })
-        .collect();
-    Value::Array(rows)
-}
-
-fn render_table() -> String {
-    let mut table = format!("{:<28} {:<18} {}\n", "triple", "runner", "archive");
-    for target in &SUPPORTED {
-        table.push_str(&format!(
-            "{:<28} {:<18} {}\n",
-            target.triple,
-            target.runner,
-            target.archive_format().extension()
-        ));
-    }
-    table
-}
-
 impl Os {
     pub fn name(self) -> &'static str {
         match self {
@@ -114,10 +70,19 @@ pub fn supported_list() -> String {
     SUPPORTED.iter().map(|target| target.triple).collect::<Vec<_>>().join(", ")
 }
 
+/// A supported triple by its name (in file names, manifests and workflow inputs).
 pub fn parse(triple: &str) -> anyhow::Result<&'static Target> {
     SUPPORTED.iter().find(|target| target.triple == triple).ok_or_else(|| {
         refuse(format!("unsupported target triple `{triple}`"), format!("use one of: {}", supported_list()))
     })
+}
+
+/// `--target TRIPLE` on the command line: an unsupported triple is a usage error (exit 2).
+pub fn parse_flag(triple: &str) -> Result<&'static Target, String> {
+    SUPPORTED
+        .iter()
+        .find(|target| target.triple == triple)
+        .ok_or_else(|| format!("unsupported target triple; use one of: {}", supported_list()))
 }
 
 /// The triple of the machine running the xtask.
@@ -134,7 +99,8 @@ pub fn host() -> anyhow::Result<&'static Target> {
     })
 }
 
-fn host_for(os: &str, arch: &str) -> Option<&'static Target> {
+/// The supported triple of an OS and architecture as `std::env::consts` names them.
+pub fn host_for(os: &str, arch: &str) -> Option<&'static Target> {
     let os = match os {
         "linux" => Os::Linux,
         "macos" => Os::MacOs,
@@ -150,10 +116,9 @@ fn host_for(os: &str, arch: &str) -> Option<&'static Target> {
 }
 
 /// The triple to build for: the one asked for, which must be this machine's, or this machine's.
-pub fn buildable(requested: Option<&str>) -> anyhow::Result<&'static Target> {
+pub fn buildable(requested: Option<&'static Target>) -> anyhow::Result<&'static Target> {
     let host = host()?;
-    let Some(requested) = requested else { return Ok(host) };
-    let target = parse(requested)?;
+    let Some(target) = requested else { return Ok(host) };
     if target != host {
         return Err(refuse(
             format!("cannot build {} on this {} machine: PyInstaller does not cross-build", target.triple, host.triple),
@@ -185,21 +150,6 @@ mod tests {
     }
 
     #[test]
-    fn the_printed_table_names_every_triple_once_with_its_runner() {
-        let rows = table_json();
-        let rows = rows.as_array().unwrap();
-        assert_eq!(rows.len(), SUPPORTED.len());
-        for (row, target) in rows.iter().zip(&SUPPORTED) {
-            assert_eq!(row["triple"], target.triple);
-            assert_eq!(row["runner"], target.runner);
-            // The name the host detection maps from is the one printed.
-            assert_eq!(host_for(row["os"].as_str().unwrap(), row["arch"].as_str().unwrap()), Some(target));
-        }
-        let runners: std::collections::BTreeSet<_> = SUPPORTED.iter().map(|target| target.runner).collect();
-        assert_eq!(runners.len(), SUPPORTED.len(), "each triple needs a runner of its own");
-    }
-
-    #[test]
     fn host_detection_maps_os_and_arch() {
         assert_eq!(host_for("linux", "x86_64").unwrap().triple, "x86_64-unknown-linux-gnu");
         assert_eq!(host_for("linux", "aarch64").unwrap().triple, "aarch64-unknown-linux-gnu");
@@ -208,6 +158,16 @@ mod tests {
         assert_eq!(host_for("windows", "x86_64").unwrap().triple, "x86_64-pc-windows-msvc");
         assert_eq!(host_for("windows", "aarch64"), None);
         assert_eq!(host_for("freebsd", "x86_64"), None);
+    }
+
+    #[test]
+    fn a_target_flag_names_a_supported_triple() {
+        for target in &SUPPORTED {
+            assert_eq!(parse_flag(target.triple), Ok(target));
+        }
+        for garbage in ["garbage", "", "X86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"] {
+            assert!(parse_flag(garbage).unwrap_err().contains("x86_64-pc-windows-msvc"), "{garbage:?}");
+        }
     }
 
     #[test]
@@ -222,11 +182,11 @@ mod tests {
     fn a_foreign_triple_is_refused_with_its_runner() {
         let host = host().unwrap();
         let foreign = SUPPORTED.iter().find(|target| *target != host).unwrap();
-        let error = buildable(Some(foreign.triple)).unwrap_err();
+        let error = buildable(Some(foreign)).unwrap_err();
         let Lines { message, hint } = crate::failure::lines(&error);
         assert!(message.contains("does not cross-build"), "{message}");
         assert!(hint.unwrap().contains(foreign.runner));
         assert_eq!(buildable(None).unwrap(), host);
-        assert_eq!(buildable(Some(host.triple)).unwrap(), host);
+        assert_eq!(buildable(Some(host)).unwrap(), host);
     }
 }

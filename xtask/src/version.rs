@@ -71,6 +71,43 @@ impl fmt::Display for BumpKind {
     }
 }
 
+/// Where `cargo xtask bump` takes a version: one step of a kind, or an explicit version. Parsed from
+/// the KIND|VERSION argument, so that a value that is neither is a usage error (exit 2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum BumpTo {
+    Kind(BumpKind),
+    Version(Version),
+}
+
+impl BumpTo {
+    /// A kind's name, else a PEP 440 version without a local part (PyPI refuses `+...`).
+    pub fn parse(text: &str) -> Result<BumpTo, String> {
+        if let Some(kind) = BumpKind::ALL.iter().find(|kind| kind.name() == text) {
+            return Ok(BumpTo::Kind(*kind));
+        }
+        let version = Version::parse(text).map_err(|_| {
+            format!(
+                "`{text}` is neither a bump kind nor a PEP 440 version; use one of {} or a version such as 1.2.3",
+                bump_kind_names()
+            )
+        })?;
+        if version.local.is_some() {
+            return Err(format!("{version} has a local part (+...), which PyPI refuses; drop the +... suffix"));
+        }
+        Ok(BumpTo::Version(version))
+    }
+
+    /// The help of the KIND|VERSION argument: every kind, or a version.
+    pub fn help() -> String {
+        format!("{}, or an explicit PEP 440 version", bump_kind_names())
+    }
+}
+
+/// `major, minor, ...`: every bump kind's name, in `--help` order.
+pub fn bump_kind_names() -> String {
+    BumpKind::ALL.iter().map(|kind| kind.name()).collect::<Vec<_>>().join(", ")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum PreKind {
     Alpha,
@@ -557,6 +594,26 @@ impl fmt::Display for Specifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bump_to_is_a_kind_or_a_version_without_local_part() {
+        assert_eq!(BumpTo::parse("rc"), Ok(BumpTo::Kind(BumpKind::Rc)));
+        let Ok(BumpTo::Version(version)) = BumpTo::parse("1.2.4-RC.1") else { panic!() };
+        assert_eq!(version.to_string(), "1.2.4rc1");
+        for kind in BumpKind::ALL {
+            assert_eq!(BumpTo::parse(kind.name()), Ok(BumpTo::Kind(kind)));
+        }
+        let refused = BumpTo::parse("1.2.x").unwrap_err();
+        assert_eq!(
+            refused,
+            "`1.2.x` is neither a bump kind nor a PEP 440 version; use one of major, minor, patch, alpha, beta, rc, \
+             post, dev, release or a version such as 1.2.3"
+        );
+        for text in ["huge", "", "Minor", "1.3.0+abc"] {
+            assert!(BumpTo::parse(text).is_err(), "{text:?} accepted");
+        }
+        assert!(BumpTo::parse("1.3.0+abc").unwrap_err().contains("local part"));
+    }
 
     const PACKAGING_TABLE: &str = include_str!("../tests/fixtures/pep440.tsv");
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use toml_edit::{DocumentMut, Item};
 
-use crate::failure::refuse;
+use crate::failure::{refuse, refuse_usage};
 use crate::naming;
 use crate::requirements::{Requirement, parse_requirement};
 
@@ -116,9 +116,14 @@ impl Workspace {
         Ok(Workspace { root: root.to_path_buf(), packages })
     }
 
+    /// The package a command line names (`bump proxy`, `--package proxy`), by directory or
+    /// distribution name; another name is a usage error (exit 2).
     pub fn package(&self, name: &str) -> anyhow::Result<&Package> {
         self.packages.iter().find(|package| package.name == name || package.distribution == name).ok_or_else(|| {
-            refuse(format!("no package named `{name}`"), format!("use one of: {}", self.package_names().join(", ")))
+            refuse_usage(
+                format!("no package named `{name}`"),
+                format!("use one of: {}", self.package_names().join(", ")),
+            )
         })
     }
 
@@ -138,7 +143,8 @@ impl Workspace {
             None => self.sidecars().collect(),
         };
         if with_sidecar.is_empty() {
-            return Err(refuse(
+            let refusal = if only.is_some() { refuse_usage } else { refuse };
+            return Err(refusal(
                 format!("{} declares no sidecar", only.unwrap_or("no package")),
                 "a package ships a binary by declaring [tool.xtask.sidecar] in its pyproject.toml",
             ));

@@ -334,7 +334,8 @@ fn hostile_declared_names() {
         (&["build-info", "--package", "../agent"], "no package named `../agent`", "use one of"),
         (&["sidecar", "--package", "core"], "core declares no sidecar", "[tool.xtask.sidecar]"),
     ] {
-        check(&clone, &args.join(" "), xtask_command(&clone, args), &refused(error, hint));
+        let usage = Expect { code: 2, ..refused(error, hint) };
+        check(&clone, &args.join(" "), xtask_command(&clone, args), &usage);
         count += 1;
     }
     eprintln!("{count} hostile name cases");

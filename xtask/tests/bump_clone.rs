@@ -68,18 +68,21 @@ fn a_minor_bump_of_core_edits_the_version_the_requirements_and_the_lock() {
 #[test]
 fn every_refusal_leaves_the_tree_untouched() {
     let (_folder, clone) = fresh_clone();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["bump", "nope", "patch"], "no package named `nope`"),
         (&["bump", "proxy", "huge"], "neither a bump kind nor a PEP 440 version"),
         (&["bump", "proxy", "1.2.x"], "neither a bump kind nor a PEP 440 version"),
         (&["bump", "proxy", "0.0.1"], "is not newer than"),
         (&["bump", "proxy", "9.0.0+local"], "local part"),
+        (&["bump", "proxy", "patch", "--json"], "--json"),
     ];
     for (args, expected) in cases {
         let output = xtask(&clone, args);
         let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected) && stderr.contains("hint: "), "{args:?}: {stderr}");
+        // Usage errors, all of them: the xtask's say what to do in a hint, clap's point at --help.
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("hint: ") || stderr.contains("try '--help'"), "{args:?}: {stderr}");
         assert_eq!(git_status(&clone), "", "{args:?} changed the tree");
     }
     let proxy = clone.join("packages/proxy/pyproject.toml");
