@@ -14,12 +14,18 @@ binary="lumen-argus"
 destination="${HOME:-.}/.local/bin"
 base_url=""
 
+# die MESSAGE [HINT [CODE]]: print the error and its fix, exit CODE (1 unless given).
 die() {
     printf 'error: %s\n' "$1" >&2
     if [ -n "${2:-}" ]; then
         printf 'hint: %s\n' "$2" >&2
     fi
-    exit 1
+    exit "${3:-1}"
+}
+
+# A command line the script cannot take exits 2, like the xtask's usage errors.
+usage_error() {
+    die "$1" "$2" 2
 }
 
 usage() {
@@ -27,7 +33,7 @@ usage() {
 }
 
 needs_value() {
-    [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value" "see install.sh --help"
+    [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value" "see install.sh --help"
 }
 
 while [ $# -gt 0 ]; do
@@ -37,13 +43,13 @@ while [ $# -gt 0 ]; do
         --to) needs_value "$@"; destination=$2; shift 2 ;;
         --base-url) needs_value "$@"; base_url=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
-        *) die "unknown option: $1" "see install.sh --help" ;;
+        *) usage_error "unknown option: $1" "see install.sh --help" ;;
     esac
 done
 
 case "$binary" in
     lumen-argus | lumen-argus-agent) ;;
-    *) die "unknown binary: $binary" "use --binary lumen-argus or --binary lumen-argus-agent" ;;
+    *) usage_error "unknown binary: $binary" "use --binary lumen-argus or --binary lumen-argus-agent" ;;
 esac
 
 suffix=""

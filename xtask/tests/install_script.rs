@@ -107,17 +107,23 @@ fn a_failed_download_installs_nothing() {
     assert!(!destination.path().join("bin/lumen-argus-agent").exists());
 }
 
+/// A command line the script cannot take exits 2 (as the xtask's usage errors do) with the fix,
+/// before anything is downloaded.
 #[test]
-fn bad_options_are_refused() {
-    let output = Command::new("sh")
-        .arg(repository_root().join("scripts/install.sh"))
-        .args(["--binary", "nope"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(text(&output.stderr).contains("error: unknown binary: nope"));
-    let output = Command::new("sh").arg(repository_root().join("scripts/install.sh")).arg("--to").output().unwrap();
-    assert!(text(&output.stderr).contains("error: --to needs a value"));
+fn bad_options_are_usage_errors() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--binary", "nope"], "error: unknown binary: nope"),
+        (&["--to"], "error: --to needs a value"),
+        (&["--version", ""], "error: --version needs a value"),
+        (&["--bogus"], "error: unknown option: --bogus"),
+        (&["extra"], "error: unknown option: extra"),
+    ];
+    for (args, expected) in cases {
+        let output = Command::new("sh").arg(repository_root().join("scripts/install.sh")).args(args).output().unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains("\nhint: "), "{args:?}: {stderr}");
+    }
 }
 
 /// The names in a folder, sorted (not following links).
