@@ -152,12 +152,24 @@ impl Workspace {
         Ok(with_sidecar)
     }
 
+    /// Where the xtask keeps its own files (the build lock, the bootstrapped uv, the sidecar cache
+    /// and work folders, the bench's output): Cargo's target folder, so `CARGO_TARGET_DIR` moves
+    /// them with the build.
     pub fn target_dir(&self) -> PathBuf {
-        self.root.join("target")
+        target_dir_of(&self.root, std::env::var_os("CARGO_TARGET_DIR"))
     }
 
     pub fn dist_dir(&self) -> PathBuf {
         self.root.join("dist")
+    }
+}
+
+/// `CARGO_TARGET_DIR` when set (a relative one is relative to the current directory, as Cargo reads
+/// it), else `target/` in the repository.
+fn target_dir_of(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> PathBuf {
+    match cargo_target_dir.filter(|dir| !dir.is_empty()) {
+        Some(dir) => std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir)),
+        None => root.join("target"),
     }
 }
 
@@ -414,6 +426,17 @@ fn parse_budget(item: Option<&Item>, distribution: &str) -> anyhow::Result<crate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_folder_follows_cargo_target_dir() {
+        let root = Path::new("/repo");
+        assert_eq!(target_dir_of(root, None), root.join("target"));
+        assert_eq!(target_dir_of(root, Some("".into())), root.join("target"));
+        let elsewhere = std::env::temp_dir().join("shared-target");
+        assert_eq!(target_dir_of(root, Some(elsewhere.clone().into())), elsewhere);
+        let relative = target_dir_of(root, Some("build/out".into()));
+        assert_eq!(relative, std::env::current_dir().unwrap().join("build/out"));
+    }
     use crate::failure::Lines;
 
     const WITH_SIDECAR: &str = r#"

@@ -1,5 +1,6 @@
 //! `cargo xtask build-info` where the source comes from: a shallow clone (the commit is HEAD), an
-//! export without `.git` (`unknown`, a warning, exit 0), and `SOURCE_DATE_EPOCH` for the time.
+//! export without `.git` (`unknown`, a warning, exit 0), and `SOURCE_DATE_EPOCH` for the time; its lock follows
+//! `CARGO_TARGET_DIR`.
 
 mod support;
 
@@ -58,4 +59,19 @@ fn an_export_without_git_reports_unknown_with_a_warning() {
     assert!(generated(&export).contains("GIT_COMMIT = \"unknown\""));
     let version_line = generated(&export).lines().find(|line| line.starts_with("VERSION = ")).unwrap().to_string();
     assert!(version_line.len() > "VERSION = \"\"".len(), "{version_line}");
+}
+
+/// The xtask's own files follow `CARGO_TARGET_DIR` as Cargo's do: the build lock lands there and
+/// the clone gets no `target/` of its own.
+#[test]
+fn the_xtask_files_follow_cargo_target_dir() {
+    let (_folder, clone) = fresh_clone();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = xtask_command(&clone, &["build-info", "--package", "agent"])
+        .env("CARGO_TARGET_DIR", elsewhere.path())
+        .output()
+        .unwrap();
+    succeeded(&output, "build-info with CARGO_TARGET_DIR");
+    assert!(elsewhere.path().join("xtask-build.lock").is_file(), "no build lock in CARGO_TARGET_DIR");
+    assert!(!clone.join("target").exists(), "the clone got a target/ folder");
 }

@@ -27,7 +27,14 @@ pub fn fresh_clone() -> (tempfile::TempDir, PathBuf) {
 /// The xtask binary under test, to run in `dir`. Reuses the repository's uv when it has one.
 pub fn xtask_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    command.current_dir(dir).args(args).env_remove("GITHUB_ACTIONS").env_remove("SOURCE_DATE_EPOCH");
+    // Each clone keeps its own target/: a CARGO_TARGET_DIR meant for the outer build would make
+    // every clone share one build lock and cache.
+    command
+        .current_dir(dir)
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("CARGO_TARGET_DIR");
     if let Some(uv) = find_uv() {
         command.env("XTASK_UV", uv);
     }
