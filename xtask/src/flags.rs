@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::builder::{EnumValueParser, PossibleValuesParser};
+use clap::builder::EnumValueParser;
 use clap::{Arg, ArgAction, ArgMatches, value_parser};
 
 use crate::archive::ArchiveFormat;
@@ -224,7 +224,7 @@ pub fn command() -> clap::Command {
                 .args([
                     switch("quick", "Smaller inputs and fewer runs: a check that the bench works, not a measurement"),
                     text_option("only", "NAMES", "Only these comparisons (comma-separated)")
-                        .value_parser(PossibleValuesParser::new(crate::bench::COMPARISONS))
+                        .value_parser(EnumValueParser::<crate::bench::comparison::Comparison>::new())
                         .action(ArgAction::Append)
                         .value_delimiter(','),
                 ]),
@@ -493,7 +493,7 @@ pub struct ImageCheckFlags {
 #[derive(Debug)]
 pub struct BenchFlags {
     pub quick: bool,
-    pub only: Vec<String>,
+    pub only: Vec<crate::bench::comparison::Comparison>,
 }
 
 #[derive(Debug)]
@@ -584,7 +584,10 @@ mod tests {
             (vec!["x".into(), "y".into()], vec!["z".into()], true)
         );
         let Command::Bench(bench) = parsed(&["bench", "--only", "hash,archive", "--only", "smoke"]) else { panic!() };
-        assert_eq!(bench.only, ["hash", "archive", "smoke"]);
+        assert_eq!(
+            bench.only.iter().map(|comparison| comparison.name()).collect::<Vec<_>>(),
+            ["hash", "archive", "smoke"]
+        );
         let Command::Archive(archive) = parsed(&["archive", "f", "--out", "o", "--format", "zip"]) else { panic!() };
         assert_eq!((archive.format, archive.file), (ArchiveFormat::Zip, "f".into()));
         let Command::Test(test) = parsed(&["test", "--long", "--rounds", "2", "--seed", "9"]) else { panic!() };
