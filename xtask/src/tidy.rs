@@ -1,5 +1,6 @@
 //! Repository habits that `cargo test` enforces: no file but a package's own `pyproject.toml`
-//! (and the lock files and changelog history) writes that package's version.
+//! (and the lock files and changelog history) writes that package's version; docs point at files
+//! that exist and name every module and command; only command modules read the parsed flags.
 
 use std::path::Path;
 
@@ -144,6 +145,154 @@ fn the_layout_page_names_every_module() {
     let missing: Vec<String> =
         tracked_files(&root).into_iter().filter(|path| is_module(path) && !named.contains(path)).collect();
     assert!(missing.is_empty(), "docs/development/layout.md does not name these modules:\n{}", missing.join("\n"));
+}
+
+/// The source of a Rust file without its `#[cfg(test)] mod tests { ... }` block (the last item of
+/// a file, by the crate's habit).
+fn without_tests(text: &str) -> &str {
+    text.find("\n#[cfg(test)]\nmod ").map_or(text, |start| &text[..start])
+}
+
+/// The command modules: those `lib.rs` dispatches a parsed command to (`=> sidecar::run(&flags)`).
+fn command_modules(lib: &str) -> Vec<String> {
+    lib.lines()
+        .filter_map(|line| line.trim().split_once(") => ")?.1.strip_suffix("::run(&flags),").map(str::to_string))
+        .collect()
+}
+
+/// Every `crate::` path in `code`, as segments: `crate::a::b::C` gives `[a, b, C]`, and a group
+/// `crate::{a::{B, C}, d}` gives `[a]` and `[d]` (the modules named before any inner group).
+fn crate_paths(code: &str) -> Vec<Vec<String>> {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let path_of = |text: &str| -> Vec<String> {
+        let mut segments = Vec::new();
+        for segment in text.trim_start().split("::") {
+            let word: String = segment.chars().take_while(|c| is_word(*c)).collect();
+            if word.is_empty() || word == "self" {
+                break;
+            }
+            let complete = word.len() == segment.len();
+            segments.push(word);
+            if !complete {
+                break;
+            }
+        }
+        segments
+    };
+    let mut paths = Vec::new();
+    for (start, _) in code.match_indices("crate::") {
+        if code[..start].chars().next_back().is_some_and(is_word) {
+            continue;
+        }
+        let rest = &code[start + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let (mut depth, mut item_start) = (0, 0);
+            for (offset, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        paths.push(path_of(&group[item_start..offset]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        paths.push(path_of(&group[item_start..offset]));
+                        item_start = offset + 1;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            paths.push(path_of(rest));
+        }
+    }
+    paths.retain(|path| !path.is_empty());
+    paths
+}
+
+/// The source file a `crate::` path lands in: the longest prefix that is a module file under
+/// `source` (`[bench, comparison, Comparison]` is `bench/comparison.rs` when that file exists).
+fn module_file_of(source: &Path, path: &[String]) -> Option<String> {
+    (1..=path.len())
+        .rev()
+        .map(|length| path[..length].join("/"))
+        .find(|module| source.join(format!("{module}.rs")).is_file())
+}
+
+/// Every `.rs` file under `source`, as its module path (`bench/comparison`), sorted.
+fn module_files(source: &Path) -> Vec<String> {
+    let mut modules = Vec::new();
+    let mut pending = vec![source.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Some(module) = path.strip_prefix(source).unwrap().to_string_lossy().strip_suffix(".rs") {
+                modules.push(module.replace('\\', "/"));
+            }
+        }
+    }
+    modules.sort();
+    modules
+}
+
+/// The flags are the edge of the crate: a command module reads its flags and hands plain values
+/// (a target, a package, a path) to everything else; `flags.rs` imports no command module, only
+/// the types it parses values into. So no module below a command depends on the command line,
+/// and the command line never pulls a command's internals into the parser.
+#[test]
+fn only_command_modules_use_the_flags() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(source.join("lib.rs")).unwrap();
+    let commands = command_modules(&lib);
+    assert!(commands.len() >= 16 && commands.iter().any(|name| name == "bump"), "{commands:?}");
+    let mut offenders = Vec::new();
+    // tidy.rs is test code as a whole; lib.rs parses and dispatches.
+    for module in module_files(&source).into_iter().filter(|module| module != "tidy" && module != "lib") {
+        let text = std::fs::read_to_string(source.join(format!("{module}.rs"))).unwrap();
+        let uses: Vec<String> =
+            crate_paths(without_tests(&text)).iter().filter_map(|path| module_file_of(&source, path)).collect();
+        if module == "flags" {
+            offenders.extend(uses.iter().filter(|used| commands.contains(used)).map(|used| {
+                format!("flags.rs imports the command module `{used}`: move the type it parses into a lower module")
+            }));
+        } else if uses.iter().any(|used| used == "flags") && !commands.contains(&module) {
+            offenders.push(format!("{module}.rs uses crate::flags but is not a command module: pass it plain values"));
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}
+
+#[test]
+fn crate_paths_are_read_from_uses_groups_and_expressions() {
+    let code = "use crate::failure::{WithHint, refuse};\nuse crate::{diff, files as f, process::{self, Echo}};\n\
+                let x = crate::bench::comparison::Comparison::Hash; mycrate::no;";
+    let paths: Vec<String> = crate_paths(code).iter().map(|path| path.join("::")).collect();
+    assert_eq!(paths, ["failure", "diff", "files", "process", "bench::comparison::Comparison::Hash"]);
+}
+
+#[test]
+fn command_modules_are_read_from_the_dispatch() {
+    let lib = "    match command {\n        Command::Bump(flags) => bump::run(&flags),\n        \
+               Command::Targets(flags) => targets_command::run(&flags),\n    }\n";
+    assert_eq!(command_modules(lib), ["bump", "targets_command"]);
+}
+
+/// docs/reference/commands.md has a `## \`cargo xtask NAME ...\`` section for every subcommand and
+/// none for a command that does not exist.
+#[test]
+fn every_command_has_a_section_in_the_reference() {
+    let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let page = std::fs::read_to_string(root.join("docs/reference/commands.md")).unwrap();
+    let documented: std::collections::BTreeSet<&str> =
+        page.lines().filter_map(|line| line.strip_prefix("## `cargo xtask ")?.split([' ', '`']).next()).collect();
+    let commands: std::collections::BTreeSet<String> =
+        crate::flags::command().get_subcommands().map(|command| command.get_name().to_string()).collect();
+    let missing: Vec<&String> = commands.iter().filter(|name| !documented.contains(name.as_str())).collect();
+    let unknown: Vec<&&str> = documented.iter().filter(|name| !commands.contains(**name)).collect();
+    assert!(missing.is_empty(), "docs/reference/commands.md has no `## cargo xtask` section for {missing:?}");
+    assert!(unknown.is_empty(), "docs/reference/commands.md documents commands that do not exist: {unknown:?}");
 }
 
 /// `DESIGN` as a word of its own (`DESIGN §4`, `(DESIGN: ...)`), not inside `CODESIGN_IDENTITY`.
