@@ -12,9 +12,10 @@ use crate::failure::{WithHint, refuse, refuse_usage};
 use crate::flags::BumpFlags;
 use crate::process::Supervised;
 use crate::requirements::{normalized_name, parse_requirement, widened};
+use crate::uv::Uv;
 use crate::version::{BumpTo, Version};
 use crate::workspace::{Package, Workspace};
-use crate::{diff, files, tools};
+use crate::{diff, files};
 
 pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
@@ -30,7 +31,7 @@ pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
         .with_context(|| format!("the current version of {} in {}", package.distribution, package.dir.display()))?;
     let next = next_version(&current, to)?;
     let mut edits = plan(&workspace, package, &next)?;
-    let uv = tools::uv(&workspace)?;
+    let uv = Uv::get(&workspace)?;
     let lock_path = workspace.root.join("uv.lock");
     let old_lock = std::fs::read_to_string(&lock_path).with_context(|| format!("reading {}", lock_path.display()))?;
     let new_lock = relock(&workspace, &uv, &edits)?;
@@ -253,13 +254,13 @@ fn copy_manifests(workspace: &Workspace, scratch: &Path, edits: &[Edit]) -> anyh
 
 /// The `uv.lock` after the edits: `uv lock` in a scratch copy of the workspace's manifests, so a
 /// failure changes nothing in the repository.
-fn relock(workspace: &Workspace, uv: &Path, edits: &[Edit]) -> anyhow::Result<String> {
+fn relock(workspace: &Workspace, uv: &Uv, edits: &[Edit]) -> anyhow::Result<String> {
     let scratch = tempfile::tempdir().context("creating a scratch folder for uv lock").hint(SCRATCH_HINT)?;
     copy_manifests(workspace, scratch.path(), edits).hint(SCRATCH_HINT)?;
     // stderr goes to a file: nothing to drain while waiting, and the reason survives the child.
     let stderr_path = scratch.path().join(".uv-lock-stderr");
     let stderr = std::fs::File::create(&stderr_path).context("creating a file for uv's messages")?;
-    let sh = crate::process::shell_in(scratch.path())?;
+    let sh = uv.shell_in(scratch.path())?;
     let mut command = Command::from(xshell::cmd!(sh, "{uv} lock --quiet"));
     command.stdin(Stdio::null()).stderr(stderr);
     let status = Supervised::spawn(&mut command, "uv lock")?.wait()?;

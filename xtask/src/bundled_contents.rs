@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::failure::refuse;
 use crate::process::{ChildOutput, Echo, Supervised};
-use crate::tools::{self, Groups};
+use crate::uv::{self, Groups, Uv};
 use crate::workspace::Workspace;
 
 /// Run with `python -I -c` (isolated: no PYTHONPATH, user site-packages or current folder can
@@ -124,9 +124,9 @@ impl BundledContents {
 
 /// What the build in `work_folder` (PyInstaller's `--workpath` for one spec, holding
 /// `PKG-00.toc` and `PYZ-00.toc`) bundled, asked of the locked environment that built it.
-pub fn read(workspace: &Workspace, uv: &Path, work_folder: &Path, binary: &str) -> anyhow::Result<BundledContents> {
+pub fn read(workspace: &Workspace, uv: &Uv, work_folder: &Path, binary: &str) -> anyhow::Result<BundledContents> {
     let work_text = work_folder.to_string_lossy();
-    let mut command = tools::uv_run(workspace, uv, Groups::Build, &["python", "-I", "-c", SCRIPT, &work_text])?;
+    let mut command = uv::run(workspace, uv, Groups::Build, &["python", "-I", "-c", SCRIPT, &work_text])?;
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, &format!("reading what PyInstaller bundled into {binary}"))?;
     let report = std::sync::Arc::new(std::sync::Mutex::new(None));

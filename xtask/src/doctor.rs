@@ -8,7 +8,7 @@ use xshell::{Shell, cmd};
 use crate::failure::{Lines, refuse};
 use crate::flags::DoctorFlags;
 use crate::workspace::Workspace;
-use crate::{interpreter, process, targets, tools, wheel_coverage};
+use crate::{interpreter, process, targets, tools, uv, wheel_coverage};
 
 #[derive(Debug, PartialEq)]
 enum Verdict {
@@ -75,11 +75,11 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
             Finding { what: "python", verdict: Verdict::Missing, detail: message, fix: hint }
         }
     });
-    findings.push(match tools::find_uv(workspace) {
+    findings.push(match uv::find_uv(workspace) {
         Some(path) => match tools::version_of(&path) {
             Ok(version) => Finding::ok("uv", format!("{version} ({})", path.display())),
             // The xtask installs its own again when it does not run (an interrupted install).
-            Err(error) if path.starts_with(tools::bootstrap_dir(workspace)) => Finding {
+            Err(error) if path.starts_with(uv::bootstrap_dir(workspace)) => Finding {
                 what: "uv",
                 verdict: Verdict::Note,
                 detail: format!("{error:#}; installed again on first use"),
@@ -98,7 +98,7 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
                 verdict: Verdict::Note,
                 detail: format!(
                     "not found; installed automatically into {} on first use",
-                    tools::bootstrap_dir(workspace).display()
+                    uv::bootstrap_dir(workspace).display()
                 ),
                 fix: None,
             },
@@ -111,7 +111,7 @@ fn examine(workspace: &Workspace) -> Vec<Finding> {
         },
     });
     findings.push(examine_interpreter(workspace));
-    findings.push(match tools::locked_version(workspace, "pyinstaller") {
+    findings.push(match uv::locked_version(workspace, "pyinstaller") {
         Some(version) => {
             Finding::ok("pyinstaller", format!("{version} pinned in uv.lock; uv installs it on first build"))
         }
@@ -186,7 +186,7 @@ fn examine_interpreter(workspace: &Workspace) -> Finding {
             return Finding { what, verdict: Verdict::Missing, detail: message, fix: hint };
         }
     };
-    let Some(uv) = tools::find_uv(workspace) else {
+    let Some(uv) = uv::find_uv(workspace) else {
         return Finding {
             what,
             verdict: Verdict::Note,

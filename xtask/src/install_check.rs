@@ -15,6 +15,7 @@ use xshell::cmd;
 use crate::failure::{refuse, refuse_usage};
 use crate::flags::InstallCheckFlags;
 use crate::process::{ChildOutput, Echo, Supervised};
+use crate::uv::Uv;
 use crate::workspace::{Package, Workspace};
 use crate::{files, gha, hashing, process, smoke, tools, wheel_coverage};
 
@@ -94,7 +95,7 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
         }
     }
     tools::find_python()?;
-    let uv = tools::uv(&workspace)?;
+    let uv = Uv::get(&workspace)?;
 
     let folder = tempfile::Builder::new()
         .prefix("xtask-install-check-")
@@ -237,10 +238,10 @@ fn check_project(packages: &[&Package], gate: &str, fallback: &str) -> String {
 /// `uv sync` in `folder`, tried again every [`RETRY_INTERVAL`] for up to `wait` while it fails
 /// (an index may list a fresh upload a minute late); the workspace's packages are always asked for
 /// afresh, never from uv's cache of the index.
-fn sync_until_listed(uv: &Path, folder: &Path, packages: &[&Package], wait: Duration) -> anyhow::Result<()> {
+fn sync_until_listed(uv: &Uv, folder: &Path, packages: &[&Package], wait: Duration) -> anyhow::Result<()> {
     // `--wait` is at most an hour (checked in `run`): the sum cannot overflow.
     let deadline = Instant::now() + wait;
-    let sh = process::shell_in(folder)?;
+    let sh = uv.shell_in(folder)?;
     let refresh: Vec<String> =
         packages.iter().flat_map(|package| ["--refresh-package".to_string(), package.distribution.clone()]).collect();
     loop {

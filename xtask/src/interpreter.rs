@@ -1,6 +1,6 @@
 //! The Python the sidecars are frozen with: the version pinned in `.python-version`, as uv finds
-//! it. Every uv command the xtask runs gets that interpreter through `UV_PYTHON`, so one run never
-//! mixes two Pythons.
+//! it. Every uv command the xtask runs gets that interpreter through `UV_PYTHON` on the command
+//! (`uv::Uv::shell_in`), so one run never mixes two Pythons.
 //!
 //! The choice, in order: `UV_PYTHON` when the caller set it (setup-uv's `python-version` input
 //! does); else the pinned version as uv finds it installed (inside GitHub Actions uv may download

@@ -50,6 +50,7 @@ mod test;
 #[cfg(test)]
 mod tidy;
 mod tools;
+mod uv;
 mod version;
 mod wheel_coverage;
 mod wheels;

@@ -12,6 +12,7 @@ use crate::code_signing::{self, SigningEnvironment};
 use crate::failure::{Lines, WithHint, lines, refuse};
 use crate::flags::ReleaseFlags;
 use crate::sidecar::BuildOptions;
+use crate::uv::Uv;
 use crate::version::Version;
 use crate::workspace::Workspace;
 use crate::{changelog, checksums, gha, process, smoke, targets, tools};
@@ -31,7 +32,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     let git = tools::find_git()?;
     tools::find_python()?;
-    let uv = tools::uv(&workspace)?;
+    let uv = Uv::get(&workspace)?;
     let tag_version = workspace.package(crate::workspace::TAG_PACKAGE)?.version.clone();
     let tag = crate::workspace::release_tag(&tag_version);
     let mode = if flags.execute { "execute" } else { "dry run" };
@@ -282,7 +283,7 @@ fn tag_on_origin(root: &Path, git: &Path, tag: &str) -> anyhow::Result<bool> {
 }
 
 /// Everything that must hold before a tag is cut; each failed check is reported, none stops the rest.
-pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent: Intent) -> Vec<Problem> {
+pub fn preflight(workspace: &Workspace, git: &Path, uv: &Uv, tag: &str, intent: Intent) -> Vec<Problem> {
     let mut problems = Vec::new();
     // A git query that fails is an answer here: no branch, no upstream, no such tag, no origin.
     let git_line = |args: &[&str]| git_output(&workspace.root, git, args).ok();
@@ -369,7 +370,7 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Path, tag: &str, intent
         let Lines { message: what, hint: fix } = lines(&error);
         problems.push(problem(what, fix.unwrap_or_default()));
     }
-    let lock = process::shell_in(root).and_then(|sh| process::read(cmd!(sh, "{uv} lock --check --quiet")));
+    let lock = uv.shell_in(root).and_then(|sh| process::read(cmd!(sh, "{uv} lock --check --quiet")));
     match lock {
         Ok(_) => {}
         Err(error) if format!("{error:#}").contains("needs to be updated") => problems

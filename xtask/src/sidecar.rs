@@ -17,7 +17,7 @@ use crate::manifest::{self, ArtifactRecord};
 use crate::process::{ChildOutput, Echo, Supervised};
 use crate::provenance::{self, BuildTime, Provenance};
 use crate::targets::{self, Target};
-use crate::tools::Groups;
+use crate::uv::{self, Groups, Uv};
 use crate::workspace::{Package, Sidecar, SidecarPackage, Workspace};
 use crate::{archive, build_cache, executable_format, files, gha, hashing, naming, sbom, tools};
 
@@ -68,7 +68,7 @@ pub fn build_and_publish(
 ) -> anyhow::Result<Vec<Published>> {
     let _build_lock = workspace.lock_builds()?;
     tools::find_python()?;
-    let uv = tools::uv(workspace)?;
+    let uv = Uv::get(workspace)?;
     let provenance = provenance::provenance(&workspace.root, BuildTime::CommitTime)?;
     let signing = code_signing::plan(&SigningEnvironment::read(), cfg!(target_os = "macos"))?;
     for SidecarPackage { package, sidecar } in packages {
@@ -76,7 +76,7 @@ pub fn build_and_publish(
     }
     let dist = workspace.dist_dir();
     check_output_folder(&dist)?;
-    gha::group("uv sync --locked", || tools::sync(workspace, &uv, Groups::Build))?;
+    gha::group("uv sync --locked", || uv::sync(workspace, &uv, Groups::Build))?;
     let toolchain = toolchain(workspace, &uv)?;
 
     let workspace_digest = build_cache::workspace_digest(workspace)?;
@@ -214,9 +214,9 @@ struct BuiltBinary {
     bundled: BundledContents,
 }
 
-fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
+fn toolchain(workspace: &Workspace, uv: &Uv) -> anyhow::Result<Toolchain> {
     let script = "import platform, PyInstaller; print(platform.python_version(), PyInstaller.__version__)";
-    let mut command = tools::uv_run(workspace, uv, Groups::Build, &["python", "-c", script])?;
+    let mut command = uv::run(workspace, uv, Groups::Build, &["python", "-c", script])?;
     command.stdout(Stdio::piped());
     let mut child = Supervised::spawn(&mut command, "the locked environment's Python")?;
     let output = ChildOutput::tee(&mut child, Echo::Nowhere, 1);
@@ -230,12 +230,12 @@ fn toolchain(workspace: &Workspace, uv: &Path) -> anyhow::Result<Toolchain> {
         _ => Err(refuse(
             format!(
                 "PyInstaller is not importable in the locked environment {}",
-                tools::project_venv(workspace).display()
+                uv::project_venv(workspace).display()
             ),
             format!(
                 "remove {} and run again (it is created anew); if that does not help, check that pyinstaller is in \
                  the build group of the root pyproject.toml, then `uv lock`",
-                tools::project_venv(workspace).display()
+                uv::project_venv(workspace).display()
             ),
         )),
     }
@@ -256,7 +256,7 @@ fn spec_path(package: &Package, sidecar: &Sidecar) -> anyhow::Result<PathBuf> {
 /// binary is cached only when its inputs were the same after PyInstaller as before it.
 fn obtain_binary(
     workspace: &Workspace,
-    uv: &Path,
+    uv: &Uv,
     target: &Target,
     job: &Job<'_>,
     provenance: &Provenance,
@@ -333,7 +333,7 @@ fn check_inputs_unchanged(workspace: &Workspace, job: &Job<'_>, inputs: &BuildIn
 
 fn run_pyinstaller(
     workspace: &Workspace,
-    uv: &Path,
+    uv: &Uv,
     target: &Target,
     job: &Job<'_>,
     provenance: &Provenance,
@@ -347,7 +347,7 @@ fn run_pyinstaller(
     let spec = spec_path(job.package, job.sidecar)?;
     let (spec_text, out_text, work_text) =
         (spec.to_string_lossy(), out_dir.to_string_lossy(), build_dir.join("work").to_string_lossy().into_owned());
-    let mut command = tools::uv_run(
+    let mut command = uv::run(
         workspace,
         uv,
         Groups::Build,

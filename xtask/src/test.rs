@@ -8,9 +8,9 @@ use xshell::cmd;
 use crate::failure::refuse;
 use crate::flags::TestFlags;
 use crate::process::{ChildOutput, Echo, Supervised};
-use crate::tools::Groups;
+use crate::uv::{self, Groups, Uv};
 use crate::workspace::Workspace;
-use crate::{fault_injection, gha, process, tools};
+use crate::{fault_injection, gha, tools};
 
 /// What one step counted. `skipped` is what did not run on this platform: pytest's skips (each
 /// with its reason in pytest's report) and checks whose tool does not exist here.
@@ -44,8 +44,8 @@ const CHECKS: [(&str, &[&str], Option<&str>); 6] = [
 pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     tools::find_python()?;
-    let uv = tools::uv(&workspace)?;
-    gha::group("uv sync --locked", || tools::sync(&workspace, &uv, Groups::All))?;
+    let uv = Uv::get(&workspace)?;
+    gha::group("uv sync --locked", || uv::sync(&workspace, &uv, Groups::All))?;
 
     let mut steps: Vec<(&str, Tally)> = Vec::new();
     if flags.long {
@@ -54,12 +54,13 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
             rounds: flags.rounds,
             seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
         };
-        let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv, options))?;
+        let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv.path, options))?;
         steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed, skipped: 0 }));
         return report(&steps);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let sh = process::shell_in(&workspace.root)?;
+    // The tests build sidecars and run uv with the interpreter this run chose (UV_PYTHON).
+    let sh = uv.shell_in(&workspace.root)?;
     let mut cargo_test =
         Command::from(cmd!(sh, "{cargo} test --workspace --locked --no-fail-fast").env("XTASK_UV", &uv));
     // `cargo test` links the xtask again (with the dev-dependencies' features) over
@@ -73,7 +74,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         gha::group("cargo test", || run_counted(&mut cargo_test, Counting::EveryLine(count_cargo_test)))?,
     ));
 
-    let mut pytest = tools::uv_run(&workspace, &uv, Groups::All, &["pytest", "packages"])?;
+    let mut pytest = uv::run(&workspace, &uv, Groups::All, &["pytest", "packages"])?;
     steps.push(("pytest", gha::group("pytest", || run_counted(&mut pytest, Counting::LastLine(count_pytest)))?));
 
     for (name, args, missing_on) in CHECKS {
@@ -82,7 +83,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
             steps.push((name, Tally { skipped: 1, ..Tally::default() }));
             continue;
         }
-        let mut check = tools::uv_run(&workspace, &uv, Groups::All, args)?;
+        let mut check = uv::run(&workspace, &uv, Groups::All, args)?;
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }
 

@@ -1,23 +1,13 @@
-//! The outside tools the xtask drives (git, Python, uv) and how it gets uv when it is missing.
-//!
-//! Python tools (PyInstaller, pytest, ruff) are never called directly: they run through
-//! `uv run --locked`, pinned by `uv.lock`.
+//! The outside tools the xtask finds on this machine: git, a system Python of at least 3.11, and
+//! any program on PATH with its version. uv and what runs through it live in `uv.rs`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use xshell::{Shell, cmd};
 
-use crate::failure::{WithHint, refuse};
-use crate::files;
-use crate::process::{self, ChildOutput, Echo, Supervised};
-use crate::workspace::Workspace;
+use crate::failure::refuse;
+use crate::process;
 
-/// The uv the bootstrap installs when none is found.
-const BOOTSTRAP_UV_REQUIREMENT: &str = "uv>=0.9,<0.14";
 const MINIMUM_PYTHON: (u32, u32) = (3, 11);
 /// Prints the version of the Python that runs it, e.g. `3.11.2`.
 const PYTHON_VERSION_PROBE: &str = "import sys; print('%d.%d.%d' % sys.version_info[:3])";
@@ -97,213 +87,9 @@ pub fn find_git() -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Where the bootstrap puts uv: a private virtualenv under `target/`.
-pub fn bootstrap_dir(workspace: &Workspace) -> PathBuf {
-    workspace.target_dir().join("xtask-tools").join("uv")
-}
-
-fn venv_executable(venv: &Path, name: &str) -> PathBuf {
+/// `bin/NAME` of a virtualenv, or `Scripts\\NAME.exe` on Windows.
+pub fn venv_executable(venv: &Path, name: &str) -> PathBuf {
     if cfg!(windows) { venv.join("Scripts").join(format!("{name}.exe")) } else { venv.join("bin").join(name) }
-}
-
-/// uv as found without installing anything: `XTASK_UV`, PATH, or an earlier bootstrap.
-pub fn find_uv(workspace: &Workspace) -> Option<PathBuf> {
-    std::env::var_os("XTASK_UV")
-        .map(PathBuf::from)
-        .filter(|path| path.is_file())
-        .or_else(|| find_on_path("uv"))
-        .or_else(|| Some(venv_executable(&bootstrap_dir(workspace), "uv")).filter(|path| path.is_file()))
-}
-
-/// uv, installed into `target/xtask-tools/uv` with the system Python's pip when it is missing,
-/// with the interpreter of this run chosen (see `interpreter`) and exported as `UV_PYTHON` to every
-/// process the xtask starts from here on.
-pub fn uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
-    let uv = find_or_install_uv(workspace)?;
-    let chosen = crate::interpreter::choose(workspace, &uv)?;
-    // SAFETY: called from the main thread before any thread that reads the environment starts
-    // (the only other thread, the Ctrl-C handler, never reads it).
-    unsafe { std::env::set_var("UV_PYTHON", &chosen.path) };
-    Ok(uv)
-}
-
-fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
-    if let Some(chosen) = std::env::var_os("XTASK_UV").filter(|value| !value.is_empty()).map(PathBuf::from)
-        && !chosen.is_file()
-    {
-        return Err(refuse(
-            format!("XTASK_UV={} is not a file", chosen.display()),
-            "point XTASK_UV at a uv executable, or unset it to use uv from PATH (or the one the xtask installs)",
-        ));
-    }
-    let venv = bootstrap_dir(workspace);
-    let bootstrapped = venv_executable(&venv, "uv");
-    if let Some(path) = find_uv(workspace) {
-        if path != bootstrapped {
-            return Ok(path);
-        }
-        // An install stopped half-way (Ctrl-C during pip) can leave a uv that does not run.
-        match version_of(&path) {
-            Ok(_) => return Ok(path),
-            Err(error) => eprintln!("note: {error:#} (an interrupted install?); installing uv again"),
-        }
-    }
-    let python = find_python()?;
-    eprintln!("note: uv was not found; installing it into {} with {}'s pip", venv.display(), python.path.display());
-    let sh = Shell::new()?;
-    let python_path = &python.path;
-    let mut create = Command::from(cmd!(sh, "{python_path} -m venv --clear {venv}"));
-    let created = Supervised::spawn(&mut create, &format!("{} -m venv", python.path.display()))?.wait()?;
-    if !created.success() {
-        return Err(refuse(
-            format!("{} -m venv {} failed", python.path.display(), venv.display()),
-            "install Python's venv module (Debian: apt-get install python3-venv), or install uv yourself: pip install uv",
-        ));
-    }
-    let venv_python = venv_executable(&venv, "python");
-    let mut install = Command::from(cmd!(
-        sh,
-        "{venv_python} -m pip install --quiet --disable-pip-version-check {BOOTSTRAP_UV_REQUIREMENT}"
-    ));
-    let installed = Supervised::spawn(&mut install, "pip install uv")?.wait()?;
-    let runs = if installed.success() { version_of(&bootstrapped) } else { Err(anyhow::anyhow!("pip {installed}")) };
-    if let Err(error) = runs {
-        return Err(refuse(
-            format!("pip could not install uv: {error:#}"),
-            "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
-        ));
-    }
-    Ok(bootstrapped)
-}
-
-/// The dependency groups of the root `pyproject.toml` a command needs in the virtualenv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Groups {
-    /// The packages and PyInstaller, all a sidecar build runs: a build runner never installs a dev
-    /// tool it would have to build from source.
-    Build,
-    /// Every group: the tests and linters too.
-    All,
-}
-
-impl Groups {
-    fn uv_arguments(self) -> &'static [&'static str] {
-        match self {
-            Groups::Build => &["--no-default-groups", "--group", "build"],
-            Groups::All => &["--all-groups"],
-        }
-    }
-}
-
-/// A `uv run --locked <args>` command rooted at the workspace with `groups` installed, for
-/// [`Supervised`]. Like `uv run` itself it adds what is missing and removes nothing.
-pub fn uv_run(workspace: &Workspace, uv: &Path, groups: Groups, args: &[&str]) -> anyhow::Result<Command> {
-    let sh = process::shell_in(&workspace.root)?;
-    let groups = groups.uv_arguments();
-    Ok(cmd!(sh, "{uv} run --locked --quiet {groups...} {args...}").into())
-}
-
-/// The workspace's virtualenv: `UV_PROJECT_ENVIRONMENT` (relative to the root) or `.venv`.
-pub fn project_venv(workspace: &Workspace) -> PathBuf {
-    match std::env::var_os("UV_PROJECT_ENVIRONMENT").filter(|value| !value.is_empty()) {
-        Some(path) => workspace.root.join(path),
-        None => workspace.root.join(".venv"),
-    }
-}
-
-/// Present while a `uv sync` runs; left behind, it says the last one did not finish.
-fn sync_marker(workspace: &Workspace) -> PathBuf {
-    workspace.target_dir().join("xtask-uv-sync.incomplete")
-}
-
-/// `uv sync --locked`: the workspace's virtualenv has `groups` as `uv.lock` pins them, or the lock
-/// is refused. [`Groups::All`] makes the virtualenv exactly the lock's; [`Groups::Build`] only adds
-/// (`--inexact`), so a build after `cargo xtask test` keeps the test tools.
-///
-/// A sync stopped half-way (Ctrl-C, a crash, a full disk) can leave a virtualenv that uv takes
-/// for complete. A marker under `target/` is written before the sync and removed after it
-/// succeeds; finding it (or a virtualenv whose Python does not run) the next sync removes the
-/// virtualenv first, saying so. An interrupted sync exits 130 like any interrupted step.
-pub fn sync(workspace: &Workspace, uv: &Path, groups: Groups) -> anyhow::Result<()> {
-    let target = workspace.target_dir();
-    std::fs::create_dir_all(&target).with_context(|| format!("creating {}", target.display()))?;
-    // One sync at a time per clone (a build and `cargo xtask test` may both sync): the marker is
-    // only judged by the process holding this lock.
-    let lock_path = target.join("xtask-uv-sync.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    if lock.try_lock().is_err() {
-        eprintln!("note: waiting for another `uv sync` in this clone to finish");
-        lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
-    }
-    let venv = project_venv(workspace);
-    let marker = sync_marker(workspace);
-    let damage = if marker.exists() {
-        Some("the last `uv sync` in this clone did not finish")
-    } else if venv.join("pyvenv.cfg").is_file() && !venv_python_runs(&venv) {
-        Some("its Python does not start")
-    } else {
-        None
-    };
-    if let Some(damage) = damage.filter(|_| venv.exists()) {
-        eprintln!("note: {} is unusable ({damage}); removing it so that uv creates it again", venv.display());
-        std::fs::remove_dir_all(&venv)
-            .with_context(|| format!("removing {}", venv.display()))
-            .hint(format!("remove {} yourself (rm -rf {0}) and run again", venv.display()))?;
-    }
-    files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
-
-    let sh = process::shell_in(&workspace.root)?;
-    let inexact = (groups == Groups::Build).then_some("--inexact");
-    let groups = groups.uv_arguments();
-    let mut command = Command::from(cmd!(sh, "{uv} sync --locked --quiet {groups...} {inexact...}"));
-    command.stderr(Stdio::piped());
-    let mut child = Supervised::spawn(&mut command, &format!("{} sync", uv.display()))?;
-    let lock_out_of_date = Arc::new(AtomicBool::new(false));
-    let seen = Arc::clone(&lock_out_of_date);
-    let messages = ChildOutput::tee_watching(&mut child, Echo::Stderr(String::new()), 0, move |line| {
-        if line.contains("needs to be updated") {
-            seen.store(true, Ordering::Relaxed);
-        }
-    });
-    // An interrupt returns here, the marker still in place for the next run.
-    let status = child.wait()?;
-    messages.finish();
-    if lock_out_of_date.load(Ordering::Relaxed) {
-        return Err(refuse(
-            "uv sync --locked failed: uv.lock does not match the pyproject.toml files",
-            "run `uv lock` and commit uv.lock (a pyproject.toml changed without it)",
-        ));
-    }
-    if !status.success() {
-        return Err(refuse(
-            format!("uv sync --locked failed ({status}): a package could not be installed into {}", venv.display()),
-            format!(
-                "read uv's message above; if it is about a damaged environment, remove {} and run again",
-                venv.display()
-            ),
-        ));
-    }
-    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
-    Ok(())
-}
-
-fn venv_python_runs(venv: &Path) -> bool {
-    let python = venv_executable(venv, "python");
-    Shell::new().is_ok_and(|sh| process::read(cmd!(sh, "{python} -c pass")).is_ok())
-}
-
-/// The version of a package pinned in `uv.lock`, e.g. PyInstaller's.
-pub fn locked_version(workspace: &Workspace, package: &str) -> Option<String> {
-    let lock = std::fs::read_to_string(workspace.root.join("uv.lock")).ok()?;
-    let document: toml_edit::DocumentMut = lock.parse().ok()?;
-    document.get("package")?.as_array_of_tables()?.iter().find_map(|entry| {
-        (entry.get("name")?.as_str()? == package).then(|| entry.get("version")?.as_str().map(str::to_string))?
-    })
 }
 
 #[cfg(test)]
@@ -318,14 +104,5 @@ mod tests {
         assert!(!python_is_recent_enough("3.10.12"));
         assert!(!python_is_recent_enough("2.7.18"));
         assert!(!python_is_recent_enough("garbage"));
-    }
-
-    #[test]
-    fn the_lock_pins_pyinstaller() {
-        let root = crate::workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-        let workspace = Workspace::load(&root).unwrap();
-        let version = locked_version(&workspace, "pyinstaller").expect("uv.lock pins pyinstaller");
-        let major: u32 = version.split('.').next().unwrap().parse().unwrap();
-        assert!(major >= 6, "{version}");
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask wheels`: the wheels and sdists of the packages, built with `uv build` into
 //! `dist/python/`. `release` builds them the same way, and publish.yml uploads these files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context;
@@ -10,13 +10,14 @@ use xshell::cmd;
 use crate::failure::refuse;
 use crate::flags::WheelsFlags;
 use crate::process::Supervised;
+use crate::uv::Uv;
 use crate::workspace::Workspace;
-use crate::{gha, process, tools};
+use crate::{gha, tools};
 
 pub fn run(flags: &WheelsFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     tools::find_python()?;
-    let uv = tools::uv(&workspace)?;
+    let uv = Uv::get(&workspace)?;
     let built = build(&workspace, &uv, flags.package.as_deref())?;
     let names: Vec<String> =
         built.iter().filter_map(|path| path.file_name()).map(|name| name.to_string_lossy().into_owned()).collect();
@@ -36,7 +37,7 @@ pub fn output_dir(workspace: &Workspace) -> PathBuf {
 /// `uv build` of every package (or the one named) into a clean `dist/python/`; the files built.
 /// The files are built into a staging folder next to it and swapped in only when every build
 /// succeeded: a failure or an interrupt leaves the previous `dist/python/` as it was.
-pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
+pub fn build(workspace: &Workspace, uv: &Uv, only: Option<&str>) -> anyhow::Result<Vec<PathBuf>> {
     let packages = match only {
         Some(name) => vec![workspace.package(name)?],
         None => workspace.packages.iter().collect(),
@@ -48,7 +49,7 @@ pub fn build(workspace: &Workspace, uv: &Path, only: Option<&str>) -> anyhow::Re
         .prefix(".xtask-python-")
         .tempdir_in(&dist)
         .with_context(|| format!("creating a staging folder in {}", dist.display()))?;
-    let (sh, staging_path) = (process::shell_in(&workspace.root)?, staging.path());
+    let (sh, staging_path) = (uv.shell_in(&workspace.root)?, staging.path());
     for package in packages {
         let distribution = &package.distribution;
         let mut command =

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::comparison::Comparison;
 use super::measure::{BenchContext, Invocation, Sample};
 use super::report::{Metric, metric};
-use crate::tools;
+use crate::uv::Uv;
 use crate::workspace::SidecarPackage;
 
 /// The two PyInstaller runs of a plain workflow, one after the other, with the flags `sidecar` uses.
@@ -35,7 +35,7 @@ pub fn bench_sidecar(context: &BenchContext<'_>, cached: bool, parallel: bool) -
     variants.push(("sidecar-no-cache", context.xtask_invocation(&["sidecar", "--no-cache"])));
     let mut generated_build_info = Vec::new();
     if parallel {
-        let uv = tools::uv(workspace)?;
+        let uv = Uv::get(workspace)?;
         let mut specs = Vec::new();
         for SidecarPackage { package, sidecar } in workspace.sidecar_packages(None)? {
             specs.push(package.dir.join(&sidecar.spec));
@@ -45,10 +45,12 @@ pub fn bench_sidecar(context: &BenchContext<'_>, cached: bool, parallel: bool) -
             }
         }
         let script = Invocation::shell(PYINSTALLER_ONE_AFTER_THE_OTHER, &workspace.root)
-            .arg(uv)
+            .arg(&uv.path)
             .arg(&context.xtask)
             .arg(context.bench_dir.join("pyinstaller"))
-            .args(specs);
+            .args(specs)
+            // The interpreter the xtask's own builds use, so both sides freeze with one Python.
+            .env("UV_PYTHON", &uv.python);
         variants.push(("pyinstaller-one-after-the-other", script));
     }
     // The baseline's build-info files would make source runs report a stale commit: remove them
