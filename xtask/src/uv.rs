@@ -110,17 +110,21 @@ fn find_or_install_uv(workspace: &Workspace) -> anyhow::Result<PathBuf> {
         ));
     }
     let venv_python = venv_executable(&venv, "python");
+    eprintln!("note: pip is installing {BOOTSTRAP_UV_REQUIREMENT} from PyPI");
     let mut install = Command::from(cmd!(
         sh,
         "{venv_python} -m pip install --quiet --disable-pip-version-check {BOOTSTRAP_UV_REQUIREMENT}"
     ));
     let installed = Supervised::spawn(&mut install, "pip install uv")?.wait()?;
     let runs = if installed.success() { version_of(&bootstrapped) } else { Err(anyhow::anyhow!("pip {installed}")) };
-    if let Err(error) = runs {
-        return Err(refuse(
-            format!("pip could not install uv: {error:#}"),
-            "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
-        ));
+    match runs {
+        Ok(version) => eprintln!("note: installed {version} into {}", venv.display()),
+        Err(error) => {
+            return Err(refuse(
+                format!("pip could not install uv: {error:#}"),
+                "check that PyPI is reachable, or install uv yourself (pip install uv) and run again",
+            ));
+        }
     }
     Ok(bootstrapped)
 }
@@ -136,6 +140,14 @@ pub enum Groups {
 }
 
 impl Groups {
+    /// What the groups hold, for the progress line.
+    fn describe(self) -> &'static str {
+        match self {
+            Groups::Build => "the packages and PyInstaller",
+            Groups::All => "the packages, PyInstaller, the test tools and the linters",
+        }
+    }
+
     fn uv_arguments(self) -> &'static [&'static str] {
         match self {
             Groups::Build => &["--no-default-groups", "--group", "build"],
@@ -206,6 +218,8 @@ pub fn sync(workspace: &Workspace, uv: &Uv, groups: Groups) -> anyhow::Result<()
     }
     files::write_atomically(&marker, format!("{}\n", venv.display()).as_bytes())?;
 
+    // The first sync of a clone downloads every package: one line says what the wait is.
+    eprintln!("uv sync: {} as uv.lock pins it ({})", venv.display(), groups.describe());
     let sh = uv.shell_in(&workspace.root)?;
     let inexact = (groups == Groups::Build).then_some("--inexact");
     let groups = groups.uv_arguments();

@@ -52,6 +52,8 @@ pub fn build(workspace: &Workspace, uv: &Uv, only: Option<&str>) -> anyhow::Resu
     let (sh, staging_path) = (uv.shell_in(&workspace.root)?, staging.path());
     for package in packages {
         let distribution = &package.distribution;
+        // uv build is quiet: say what the next seconds are for.
+        eprintln!("[{distribution}] building the wheel and sdist of {}", package.version);
         let mut command =
             Command::from(cmd!(sh, "{uv} build --quiet --package {distribution} --out-dir {staging_path}"));
         let status = Supervised::spawn(&mut command, &format!("uv build for {}", package.distribution))?.wait()?;
