@@ -70,6 +70,19 @@ impl fmt::Display for Token {
     }
 }
 
+/// The token never appears in an error, whatever a server echoed.
+pub fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
+    let Some(token) = token else { return error };
+    let crate::failure::Lines { message, hint } = crate::failure::lines(&error);
+    if !message.contains("***")
+        && token.scrub(&message) == message
+        && hint.as_ref().is_none_or(|h| token.scrub(h) == *h)
+    {
+        return error;
+    }
+    refuse(token.scrub(&message), token.scrub(&hint.unwrap_or_default()))
+}
+
 /// Where and as whom requests go: the API base, the repository and the token.
 #[derive(Clone)]
 pub struct Connection {

@@ -9,11 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 
-use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE};
+use crate::checksums_file::{CHECKSUMS_FILE, NOTES_FILE};
 use crate::failure::{self, refuse, shell_quote};
 use crate::flags::GithubReleaseFlags;
 use crate::gha;
 use crate::github_api::releases::{self, Asset, Release, Written};
+// `collect` takes it from here.
+pub use crate::github_api::scrub_error;
 use crate::github_api::{self, Connection, Token};
 use crate::process::check_interrupted;
 use crate::release_folder::{self, LocalFile, ReleaseFolder};
@@ -1148,19 +1150,6 @@ fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::E
         None => format!("re-run `{rerun}`: it uploads only what is missing, then publishes"),
     };
     refuse(format!("{message}; release {tag} is {state}"), hint)
-}
-
-/// The token never appears in an error, whatever a server echoed.
-pub fn scrub_error(error: anyhow::Error, token: Option<&Token>) -> anyhow::Error {
-    let Some(token) = token else { return error };
-    let failure::Lines { message, hint } = failure::lines(&error);
-    if !message.contains("***")
-        && token.scrub(&message) == message
-        && hint.as_ref().is_none_or(|h| token.scrub(h) == *h)
-    {
-        return error;
-    }
-    refuse(token.scrub(&message), token.scrub(&hint.unwrap_or_default()))
 }
 
 pub fn human_size(bytes: u64) -> String {
