@@ -48,6 +48,9 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
             (workspace.dist_dir(), Some(workspace))
         }
     };
+    if workspace.is_some() && std::fs::symlink_metadata(&dir).is_err() {
+        return Err(no_build_yet(&dir, flags.verify));
+    }
     if !dir.is_dir() {
         return Err(refuse(
             format!("{} is not a folder", dir.display()),
@@ -66,6 +69,26 @@ pub fn run(flags: &ChecksumsFlags) -> anyhow::Result<()> {
     };
     write_release_files(&workspace, &dir)?;
     Ok(())
+}
+
+/// The repository's `dist/` does not exist (a fresh clone): what builds it, or which folder to
+/// pass instead.
+fn no_build_yet(dist: &Path, verify: bool) -> anyhow::Error {
+    let dist_shown = dist.display();
+    let hint = if verify {
+        format!(
+            "build and list the files first: `cargo xtask sidecar` writes the binaries and their .sha256 files \
+             into {dist_shown}, then `cargo xtask checksums` writes its checksums.txt; or point --verify at the \
+             folder that holds a release's checksums.txt: cargo xtask checksums DIR --verify"
+        )
+    } else {
+        format!(
+            "build first: `cargo xtask sidecar` writes the binaries and their .sha256 files into {dist_shown}, \
+             then run `cargo xtask checksums` again; or pass the folder of downloaded artifacts: \
+             cargo xtask checksums DIR"
+        )
+    };
+    refuse(format!("{dist_shown} does not exist: nothing has been built in this checkout yet"), hint)
 }
 
 /// Gather, check and write `checksums.txt`, `release-notes.md` and, when the folder holds sidecar
@@ -154,7 +177,8 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     if sources.is_empty() {
         return Err(refuse(
             format!("{} holds no .sha256 files", dir.display()),
-            "build first (cargo xtask sidecar), or point at the folder of downloaded artifacts",
+            "build first: `cargo xtask sidecar` writes each binary and its .sha256 file into the repository's \
+             dist/; or pass the folder of downloaded artifacts and their .sha256 files",
         ));
     }
     let mut hashes: BTreeMap<String, (String, String)> = BTreeMap::new();

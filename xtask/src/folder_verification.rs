@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::checksums_file::{CHECKSUMS_FILE, NOTES_FILE, check_file_name, parse_lines};
-use crate::failure::refuse;
+use crate::failure::{refuse, shell_quote};
 use crate::{hashing, sidecars_json};
 
 /// Files of a release folder that are not artifacts.
@@ -119,7 +119,12 @@ pub fn read_list(dir: &Path, fix: &str) -> anyhow::Result<(String, Vec<(String, 
 
 /// Check `dir` against its `checksums.txt`; the `(name, hex)` of every file checked, in its order.
 pub fn verify(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let (_, listed) = read_list(dir, "download checksums.txt from the same release into this folder")?;
+    let write_list = format!("cargo xtask checksums {}", shell_quote(&dir.to_string_lossy()));
+    let list_hint = format!(
+        "to check a build, write the list first: `{write_list}`; to check a download, point --verify at the \
+         folder that holds the release's checksums.txt, or download it from the same release into this one"
+    );
+    let (_, listed) = read_list(dir, &list_hint)?;
     if listed.is_empty() {
         return Err(refuse(
             format!("{} lists no files: there is nothing to verify", dir.join(CHECKSUMS_FILE).display()),
