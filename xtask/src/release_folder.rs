@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::checksums::{self, CHECKSUMS_FILE};
+use crate::checksums_file::CHECKSUMS_FILE;
 use crate::failure::{self, refuse, shell_quote};
 use crate::naming::shown;
 use crate::workspace::{self, Workspace};
-use crate::{manifest, sidecars_json};
+use crate::{folder_verification, manifest, sidecars_json};
 
 /// GitHub takes release assets under 2 GiB each.
 pub const GITHUB_ASSET_SIZE_LIMIT: u64 = 2 << 30;
@@ -151,12 +151,13 @@ pub fn read(dir: &Path) -> anyhow::Result<ReleaseFolder> {
     let rebuild_hint =
         format!("rebuild or re-download the named files, then `{write_list}`; never edit a hash by hand");
     let list_hint = format!("run `{write_list}` first, or pass --dir with the release folder");
-    let (text, listed) = checksums::read_list(dir, &list_hint).map_err(|error| nothing_sent(error, &list_hint))?;
+    let (text, listed) =
+        folder_verification::read_list(dir, &list_hint).map_err(|error| nothing_sent(error, &list_hint))?;
     if listed.is_empty() {
         return Err(refuse(format!("{} lists no files", dir.join(CHECKSUMS_FILE).display()), list_hint));
     }
     check_names_and_sizes(dir, &listed)?;
-    let verified = checksums::verify(dir).map_err(|error| nothing_sent(error, &rebuild_hint))?;
+    let verified = folder_verification::verify(dir).map_err(|error| nothing_sent(error, &rebuild_hint))?;
     let (index, artifacts): (Vec<_>, Vec<_>) =
         verified.iter().cloned().partition(|(name, _)| name == sidecars_json::FILE_NAME);
     let (commit, versions) = manifest_binding(dir, &artifacts)?;
@@ -340,7 +341,7 @@ fn check_sidecar_index(dir: &Path, artifacts: &[(String, String)], index_listed:
     let names: BTreeSet<&str> = artifacts.iter().map(|(name, _)| name.as_str()).collect();
     let records = records_of(dir, &names)?.unwrap_or_default();
     let hashes: BTreeMap<String, String> = artifacts.iter().cloned().collect();
-    let expected = sidecars_json::render(&records, &checksums::listed_files(dir, &hashes)?)?;
+    let expected = sidecars_json::render(&records, &folder_verification::listed_files(dir, &hashes)?)?;
     let path = dir.join(sidecars_json::FILE_NAME);
     let fix = format!("run `{}`: it writes sidecars.json from manifest.json and lists it", checksums_command(dir));
     match (expected, index_listed) {

@@ -7,12 +7,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::checksums::{CHECKSUMS_FILE, parse_lines};
+use crate::checksums_file::{CHECKSUMS_FILE, parse_lines};
 use crate::failure::refuse;
 use crate::failure::shell_quote;
 use crate::github_api::releases::{self, Asset};
-use crate::github_api::{self, Token};
-use crate::github_release::scrub_error;
+use crate::github_api::{self, Token, scrub_error};
 
 pub fn run(tag: &str, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
     let token = Token::from_environment();

@@ -260,3 +260,39 @@ fn corrupt_manifest_and_unreadable_sha256_files_get_a_hint() {
     std::fs::write(dir.join("latin1.sha256"), b"\xff\xfe not text\n").unwrap();
     assert_refused_untouched(dir, &[path], "latin1.sha256 is not UTF-8 text");
 }
+
+/// The `error:` and `hint:` lines of a run refused with exit code 1.
+fn refusal_lines(output: &std::process::Output) -> (String, String) {
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let line = |prefix: &str| stderr.lines().find_map(|line| line.strip_prefix(prefix)).map(str::to_string);
+    let (Some(error), Some(hint)) = (line("error: "), line("hint: ")) else { panic!("no error and hint in {stderr}") };
+    (error, hint)
+}
+
+/// A fresh clone has built nothing yet: `checksums` and `checksums --verify` say what is wrong on
+/// the first line, and the hint says what to run first and names the folder they looked in.
+#[test]
+fn a_fresh_clone_is_told_to_build_first() {
+    let (_folder, clone) = fresh_clone();
+    let (error, hint) = refusal_lines(&xtask(&clone, &["checksums"]));
+    let dist = error.strip_suffix(" does not exist: nothing has been built in this checkout yet").expect(&error);
+    assert!(dist.ends_with("dist"), "{error}");
+    assert!(hint.starts_with("build first: `cargo xtask sidecar`") && hint.contains(&format!("into {dist}")), "{hint}");
+    let (verify_error, hint) = refusal_lines(&xtask(&clone, &["checksums", "--verify"]));
+    assert_eq!(verify_error, error);
+    for step in ["`cargo xtask sidecar`", "`cargo xtask checksums`", &format!("into {dist}"), "point --verify at"] {
+        assert!(hint.contains(step), "{step:?} not in {hint}");
+    }
+
+    std::fs::create_dir(clone.join("dist")).unwrap();
+    let (error, hint) = refusal_lines(&xtask(&clone, &["checksums"]));
+    assert_eq!(error, format!("{dist} holds no .sha256 files"));
+    assert!(hint.starts_with("build first: `cargo xtask sidecar`"), "{hint}");
+    let (error, hint) = refusal_lines(&xtask(&clone, &["checksums", "--verify"]));
+    let list = Path::new(dist).join("checksums.txt");
+    assert!(error.starts_with(&list.display().to_string()), "{error}");
+    assert!(error.contains("is missing"), "{error}");
+    let write_list = format!("`cargo xtask checksums {}`", shell_word(dist));
+    assert!(hint.contains(&write_list) && hint.contains("point --verify at the folder"), "{hint}");
+}

@@ -1,8 +1,9 @@
 //! The Releases and Git refs endpoints, as data: find a release (drafts included), list its
 //! assets, create, publish and delete releases, upload, rename, delete and download assets,
-//! where a tag points, the latest release and the attestations of a file. What to do with them
-//! is the business of the commands.
+//! where a tag points, the latest release and the attestations of a file, and an asset's sha256
+//! where GitHub keeps no digest. What to do with them is the business of the commands.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -321,6 +322,39 @@ pub fn download_asset(connection: &Connection, asset: &Asset, path: &Path) -> an
 pub fn hash_asset(connection: &Connection, asset: &Asset) -> anyhow::Result<String> {
     let scratch = tempfile::tempdir().context("creating a temporary folder")?;
     download_asset(connection, asset, &scratch.path().join("asset"))
+}
+
+/// An asset's sha256: its digest, what this run already downloaded, or a download now.
+pub fn asset_sha256(
+    connection: &Connection,
+    asset: &Asset,
+    verified: &mut BTreeMap<u64, String>,
+) -> anyhow::Result<String> {
+    if let Some(hex) = asset.sha256.as_ref().or_else(|| verified.get(&asset.id)) {
+        return Ok(hex.clone());
+    }
+    println!(
+        "  {}: GitHub keeps no digest for it (an older GitHub Enterprise Server, or an asset older than digests): \
+         downloading it to hash it",
+        asset.name
+    );
+    let hex = hash_asset(connection, asset)?;
+    verified.insert(asset.id, hex.clone());
+    Ok(hex)
+}
+
+/// The asset named `name`, after giving an unfinished one two short waits to finish.
+pub fn settled_asset(connection: &Connection, release: &Release, name: &str) -> anyhow::Result<Option<Asset>> {
+    for wait in 0..3u32 {
+        let found = list_assets(connection, release.id)?.into_iter().find(|asset| asset.name == name);
+        match found {
+            Some(asset) if !asset.is_uploaded() && wait < 2 => {
+                super::sleep_interruptibly(connection.backoff_base.saturating_mul(1 << wait))?;
+            }
+            other => return Ok(other),
+        }
+    }
+    Ok(None)
 }
 
 /// The commit a tag points at on GitHub (an annotated tag is followed to its commit); `None` when
