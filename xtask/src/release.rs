@@ -308,13 +308,13 @@ pub fn preflight(workspace: &Workspace, git: &Path, uv: &Uv, tag: &str, intent: 
         }
         _ => problems.push(problem("git status failed", "run from a git clone of the repository")),
     }
-    if let Some(behind) = git_line(&["rev-list", "--count", "HEAD..@{upstream}"]) {
-        if behind != "0" {
-            problems.push(problem(
-                format!("main is {behind} commit(s) behind its upstream (as of the last fetch)"),
-                "git pull --ff-only",
-            ));
-        }
+    if let Some(behind) = git_line(&["rev-list", "--count", "HEAD..@{upstream}"])
+        && behind != "0"
+    {
+        problems.push(problem(
+            format!("main is {behind} commit(s) behind its upstream (as of the last fetch)"),
+            "git pull --ff-only",
+        ));
     }
     if git_line(&["rev-parse", "--quiet", "--verify", &format!("refs/tags/{tag}")]).is_some() {
         problems.push(problem(

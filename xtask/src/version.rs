@@ -125,6 +125,10 @@ impl PreKind {
     }
 }
 
+/// How packaging orders versions: epoch, release (trailing zeros dropped), pre, post, dev (each
+/// `(rank, number)`), and the local label's parts.
+type SortKey = (u64, Vec<u64>, (i8, u64), (i8, u64), (i8, u64), Vec<(i8, u64, String)>);
+
 /// Equality is PEP 440 equality (`1.0 == 1.0.0`), the same as `cmp(..) == Equal`.
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -372,7 +376,7 @@ impl Version {
     }
 
     /// Version as packaging orders it: comparison keys for every part.
-    fn sort_key(&self) -> (u64, Vec<u64>, (i8, u64), (i8, u64), (i8, u64), Vec<(i8, u64, String)>) {
+    fn sort_key(&self) -> SortKey {
         let mut release = self.release.clone();
         while release.len() > 1 && release.last() == Some(&0) {
             release.pop();
