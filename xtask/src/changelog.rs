@@ -8,6 +8,7 @@
 //! (`## unreleased`) is refused by both with the fix, because the cut replaces the whole line.
 
 use crate::failure::refuse;
+use crate::workspace::Tag;
 
 pub const PATH: &str = "docs/development/changelog.md";
 
@@ -34,8 +35,8 @@ pub fn section(changelog: &str, heading_prefix: &str) -> Option<String> {
 
 /// `## vX.Y.Z — YYYY-MM-DD`, plus ` (core A, agent B, proxy C)` when the packages' versions differ.
 /// `versions` is (short name, version) in the order to show.
-pub fn release_header(tag_version: &str, date: &str, versions: &[(&str, &str)]) -> String {
-    let mut header = format!("## v{tag_version} — {date}");
+pub fn release_header(tag: &Tag, date: &str, versions: &[(&str, &str)]) -> String {
+    let mut header = format!("## {tag} — {date}");
     let all_equal = versions.windows(2).all(|pair| pair[0].1 == pair[1].1);
     if !all_equal {
         let listed: Vec<String> = versions.iter().map(|(name, version)| format!("{name} {version}")).collect();
@@ -122,11 +123,15 @@ mod tests {
     #[test]
     fn headers_list_versions_only_when_they_differ() {
         assert_eq!(
-            release_header("0.2.0", "2026-04-18", &[("core", "0.1.1"), ("agent", "0.2.0"), ("proxy", "0.2.0")]),
+            release_header(
+                &Tag::parse("v0.2.0").unwrap(),
+                "2026-04-18",
+                &[("core", "0.1.1"), ("agent", "0.2.0"), ("proxy", "0.2.0")]
+            ),
             "## v0.2.0 — 2026-04-18 (core 0.1.1, agent 0.2.0, proxy 0.2.0)"
         );
         assert_eq!(
-            release_header("1.0.0", "2026-12-01", &[("core", "1.0.0"), ("proxy", "1.0.0")]),
+            release_header(&Tag::parse("v1.0.0").unwrap(), "2026-12-01", &[("core", "1.0.0"), ("proxy", "1.0.0")]),
             "## v1.0.0 — 2026-12-01"
         );
     }

@@ -106,7 +106,7 @@ pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<
     if let Some(text) = &index {
         hashes.insert(sidecars_json::FILE_NAME.to_string(), hashing::sha256_hex_of_bytes(text.as_bytes()));
     }
-    let notes = release_notes::render(&release_notes::input(workspace, &hashes));
+    let notes = release_notes::render(&release_notes::input(workspace, &hashes)?);
     let (list, notes_path) = (dir.join(CHECKSUMS_FILE), dir.join(NOTES_FILE));
     let mut staged = Vec::new();
     let mut written = vec![(&list, render_checksums(&hashes)), (&notes_path, notes.clone())];

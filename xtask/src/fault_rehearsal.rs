@@ -14,7 +14,7 @@ use crate::fault_injection::Random;
 use crate::github_release::is_in_transit;
 use crate::github_stand_in::{Fault, FaultKind, OWNER_REPO, StandIn, Target};
 use crate::hashing::sha256_hex_of_bytes;
-use crate::workspace::{self, Workspace};
+use crate::workspace::Workspace;
 use crate::{hashing, manifest, naming, targets};
 
 /// Where the release scenarios work, made once the build scenarios have filled `dist/`.
@@ -66,7 +66,7 @@ impl Rehearsal {
         let manifest: serde_json::Value = serde_json::from_str(&manifest_text)?;
         let commit = manifest["artifacts"][0]["git_commit"].as_str().unwrap_or_default().to_string();
         let workspace = Workspace::load(clone)?;
-        let tag = workspace::release_tag(&workspace.package(workspace::TAG_PACKAGE)?.version);
+        let tag = workspace.release_tag()?.to_string();
         let replaced_binary = files
             .iter()
             .map(|(name, _)| name)

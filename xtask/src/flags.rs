@@ -2,14 +2,17 @@
 //! builder API (the derive macros cost every cold build a `syn`; docs/development/performance.md),
 //! and the flags each subcommand is handed once it parsed.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
 use clap::builder::EnumValueParser;
+use clap::builder::TypedValueParser;
 use clap::{Arg, ArgAction, ArgMatches, value_parser};
 
 use crate::archive::ArchiveFormat;
 use crate::targets::{self, Target};
 use crate::version::BumpTo;
+use crate::workspace::Tag;
 
 /// The default `--fallback-index-url` of install-check: PyPI's simple index.
 pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
@@ -86,6 +89,7 @@ pub fn command() -> clap::Command {
                         "TAG",
                         "With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR",
                     )
+                    .value_parser(Checked(Tag::parse))
                     .requires("verify"),
                     text_option("repo", "OWNER/NAME", "With --release: the repository (default: GITHUB_REPOSITORY)")
                         .requires("release"),
@@ -182,6 +186,7 @@ pub fn command() -> clap::Command {
                         "TAG",
                         "The release's tag, e.g. v0.2.0 (a PEP 440 pre-release version makes a GitHub pre-release)",
                     )
+                    .value_parser(Checked(Tag::parse))
                     .required(true),
                     text_option(
                         "repo",
@@ -283,6 +288,27 @@ pub fn command() -> clap::Command {
                         .default_value("60"),
                 ]),
         ])
+}
+
+/// A value parser from a function that says what is wrong with a value in its own words: the
+/// error is clap's usage error (exit 2), and it shows the value only as the function does (so a
+/// huge or hostile value is shortened, not echoed).
+#[derive(Clone)]
+struct Checked<T>(fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
+    type Value = T;
+
+    fn parse_ref(&self, command: &clap::Command, arg: Option<&Arg>, value: &OsStr) -> Result<T, clap::Error> {
+        let name = arg.and_then(Arg::get_long).map_or_else(|| "a value".to_string(), |long| format!("--{long}"));
+        let checked = match value.to_str() {
+            Some(text) => (self.0)(text),
+            None => Err("is not UTF-8".to_string()),
+        };
+        checked.map_err(|problem| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{name} {problem}\n")).with_cmd(command)
+        })
+    }
 }
 
 /// `--NAME`: present or not.
@@ -416,7 +442,7 @@ pub struct SmokeFlags {
 pub struct ChecksumsFlags {
     pub dir: Option<PathBuf>,
     pub verify: bool,
-    pub release: Option<String>,
+    pub release: Option<Tag>,
     pub repo: Option<String>,
     pub download: Option<PathBuf>,
 }
@@ -438,7 +464,7 @@ pub struct ReleaseFlags {
 
 #[derive(Debug)]
 pub struct GithubReleaseFlags {
-    pub tag: String,
+    pub tag: Tag,
     pub repo: Option<String>,
     pub dir: Option<PathBuf>,
     pub dry_run: bool,
@@ -562,6 +588,10 @@ mod tests {
             &["bump", "proxy", "1.2.x"],
             &["bump", "proxy", "1.0+local"],
             &["archive", "f", "--out", "o", "--format", "rar"],
+            &["github-release", "--tag", "0.2.0"],
+            &["github-release", "--tag", "v0.2.0 "],
+            &["github-release", "--tag", "nightly"],
+            &["checksums", "--verify", "--release", "v1..2"],
         ];
         for args in refused {
             let matches = command().try_get_matches_from(std::iter::once("cargo xtask").chain(args.iter().copied()));

@@ -21,7 +21,6 @@ use crate::github_api::releases::{self, Asset, Release, asset_sha256};
 pub use crate::github_api::scrub_error;
 use crate::github_api::{self, Connection, Token};
 use crate::release_folder::{self, LocalFile, ReleaseFolder};
-use crate::version::Version;
 
 mod asset_swaps;
 mod release_plan;
@@ -33,15 +32,6 @@ use release_plan::{
     Action, Plan, Standing, logical_name, plan, render_plan, render_plan_table, render_result_table, staged_for,
 };
 use uploads::{execute, withdraw_staged_copies};
-
-/// A pre-release on GitHub exactly when the tag's version is a PEP 440 pre-release (`a`, `b`,
-/// `rc` or `.dev`); a tag that is not `v<PEP 440 version>` is refused.
-pub fn is_prerelease(tag: &str) -> anyhow::Result<bool> {
-    let version = Version::parse(tag).map_err(|_| {
-        refuse(format!("tag {tag:?} is not v<PEP 440 version>"), "release tags look like v1.2.3 or v1.2.3rc1")
-    })?;
-    Ok(version.pre.is_some() || version.dev.is_some())
-}
 
 /// ` --flag a b --flag=-c`: names for a flag, quoted; a name that starts with `-` is attached with
 /// `=`, or it would be read as a flag of its own.
@@ -62,7 +52,7 @@ pub fn names_flag(flag: &str, names: &[&str]) -> String {
 
 /// The command line that resumes this run, every part quoted for a shell, with `more` appended.
 fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove: &[&str]) -> String {
-    let mut command = format!("cargo xtask github-release --tag {}", shell_quote(&flags.tag));
+    let mut command = format!("cargo xtask github-release --tag {}", shell_quote(flags.tag.as_str()));
     if let Some(repo) = &flags.repo {
         command.push_str(&format!(" --repo {}", shell_quote(repo)));
     }
@@ -99,8 +89,7 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
         ));
     }
     let tag = flags.tag.as_str();
-    release_folder::check_tag_text(tag)?;
-    let prerelease = is_prerelease(tag)?;
+    let prerelease = flags.tag.is_prerelease();
     if token.is_none() && !flags.dry_run {
         return Err(refuse(
             "GITHUB_TOKEN is not set: publishing a release needs a token",
@@ -111,7 +100,7 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
     let folder = gha::group("Check the release folder", || release_folder::read(&dir))?;
     println!("{}", release_folder::files_match_line(folder.listed_count(), &dir));
     let expected_tag = folder.release_tag()?;
-    release_folder::check_tag_matches(tag, &expected_tag, &folder)?;
+    release_folder::check_tag_matches(&flags.tag, &expected_tag, &folder)?;
     release_folder::check_built_from_head(&dir, &folder.commit)?;
     check_named_files(flags, &folder)?;
     let anonymous = token.is_none();
@@ -504,21 +493,6 @@ fn rerun_hint(error: anyhow::Error, release: &Release, rerun: &str) -> anyhow::E
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prerelease_follows_pep_440() {
-        for (tag, expected) in [
-            ("v0.2.0", false),
-            ("v0.2.0rc1", true),
-            ("v1.0.0a2", true),
-            ("v1.0.0.dev3", true),
-            ("v1.0.0.post1", false),
-            ("1.0.0b1", true),
-        ] {
-            assert_eq!(is_prerelease(tag).unwrap(), expected, "{tag}");
-        }
-        assert!(is_prerelease("nightly").is_err());
-    }
 
     #[test]
     fn shell_words_survive_a_paste() {

@@ -33,8 +33,8 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let git = tools::find_git()?;
     tools::find_python()?;
     let uv = Uv::get(&workspace)?;
-    let tag_version = workspace.package(crate::workspace::TAG_PACKAGE)?.version.clone();
-    let tag = crate::workspace::release_tag(&tag_version);
+    let release_tag = workspace.release_tag()?;
+    let tag = release_tag.as_str();
     let mode = if flags.execute { "execute" } else { "dry run" };
     println!("release {tag} ({mode})\n");
 
@@ -106,7 +106,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
         let versions = header_versions(&workspace);
         let pairs: Vec<(&str, &str)> =
             versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
-        let header = changelog::release_header(&tag_version, today.get(..10).unwrap_or(&today), &pairs);
+        let header = changelog::release_header(&release_tag, today.get(..10).unwrap_or(&today), &pairs);
         let cut = cut_release(&workspace.root, &git, &tag, &header)?;
         println!("{header}");
         if flags.push {

@@ -15,6 +15,7 @@ pub const DOCKER_IMAGE: &str = "ghcr.io/lumen-argus/lumen-argus-community";
 pub struct NotesInput {
     /// (distribution, version), in display order.
     pub packages: Vec<(String, String)>,
+    /// The version in the release tag (the proxy's), also the Docker image's tag.
     pub proxy_version: String,
     /// (file name, hex) of every artifact, sorted by name.
     pub artifacts: Vec<(String, String)>,
@@ -23,17 +24,17 @@ pub struct NotesInput {
 }
 
 /// The notes of the release of this workspace's proxy version, listing `hashes` (file name → hex).
-pub fn input(workspace: &Workspace, hashes: &BTreeMap<String, String>) -> NotesInput {
-    let proxy_version = workspace.package("proxy").map(|p| p.version.clone()).unwrap_or_else(|_| "unknown".into());
+pub fn input(workspace: &Workspace, hashes: &BTreeMap<String, String>) -> anyhow::Result<NotesInput> {
+    let tag = workspace.release_tag()?;
     let changelog_text = std::fs::read_to_string(workspace.root.join(changelog::PATH)).unwrap_or_default();
-    let changelog = changelog::section(&changelog_text, &format!("v{proxy_version}"))
-        .or_else(|| changelog::section(&changelog_text, "Unreleased"));
-    NotesInput {
+    let changelog =
+        changelog::section(&changelog_text, tag.as_str()).or_else(|| changelog::section(&changelog_text, "Unreleased"));
+    Ok(NotesInput {
         packages: workspace.packages.iter().map(|p| (p.distribution.clone(), p.version.clone())).collect(),
-        proxy_version,
+        proxy_version: tag.version().to_string(),
         artifacts: hashes.iter().map(|(name, hex)| (name.clone(), hex.clone())).collect(),
         changelog,
-    }
+    })
 }
 
 fn is_archive(name: &str) -> bool {

@@ -12,14 +12,14 @@ use crate::failure::refuse;
 use crate::failure::shell_quote;
 use crate::github_api::releases::{self, Asset};
 use crate::github_api::{self, Token, scrub_error};
+use crate::workspace::Tag;
 
-pub fn run(tag: &str, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(tag: &Tag, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
     let token = Token::from_environment();
-    verify_release(tag, repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
+    verify_release(tag.as_str(), repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
 }
 
 fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token: Option<Token>) -> anyhow::Result<()> {
-    crate::release_folder::check_tag_text(tag)?;
     let connection = github_api::connect(repo, token)?;
     let Some(release) = releases::find_release(&connection, tag)? else {
         return Err(refuse(

@@ -13,13 +13,87 @@ use toml_edit::{DocumentMut, Item};
 use crate::failure::{refuse, refuse_usage};
 use crate::naming;
 use crate::requirements::{Requirement, parse_requirement};
+use crate::version::Version;
 
 /// The package whose version names a release: the tag is `v` + its version (docs/reference/versions.md).
 pub const TAG_PACKAGE: &str = "proxy";
 
-/// The release tag of a [`TAG_PACKAGE`] version: `v0.2.0` for `0.2.0`.
-pub fn release_tag(tag_package_version: &str) -> String {
-    format!("v{tag_package_version}")
+/// A release tag: `v` + a PEP 440 version of [`TAG_PACKAGE`], e.g. `v0.2.0`. The rule is written
+/// here only: the workspace makes the tag of its checkout ([`Workspace::release_tag`]) or of a
+/// release folder's recorded versions ([`release_tag_of`]), and a tag from the command line is read
+/// with [`Tag::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag(String);
+
+impl Tag {
+    fn of_tag_package_version(version: &str) -> Tag {
+        Tag(format!("v{version}"))
+    }
+
+    /// `--tag` / `--release`: git's rules for a tag's text, then `v` + a PEP 440 version. The error
+    /// says what is wrong with the (shortened) value and what a tag looks like.
+    pub fn parse(text: &str) -> Result<Tag, String> {
+        let problem = tag_text_problem(text).or_else(|| {
+            let version = text.strip_prefix('v').filter(|rest| !rest.starts_with(['v', 'V']));
+            match version.map(Version::parse) {
+                Some(Ok(_)) => None,
+                _ => Some("is not v<PEP 440 version>".to_string()),
+            }
+        });
+        match problem {
+            Some(problem) => Err(format!(
+                "{} {problem}; release tags look like v1.2.3 or v1.2.3rc1, exactly as `git tag` shows them",
+                naming::shown(text)
+            )),
+            None => Ok(Tag(text.to_string())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The version after the `v`, as written.
+    pub fn version(&self) -> &str {
+        &self.0[1..]
+    }
+
+    /// A pre-release on GitHub exactly when the version is a PEP 440 pre-release (`a`, `b`, `rc`)
+    /// or a dev release.
+    pub fn is_prerelease(&self) -> bool {
+        Version::parse(self.version()).is_ok_and(|version| version.pre.is_some() || version.dev.is_some())
+    }
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// The tag of the packages' versions a release folder records (directory name → version), when
+/// they include [`TAG_PACKAGE`].
+pub fn release_tag_of(versions: &std::collections::BTreeMap<String, String>) -> Option<Tag> {
+    versions.get(TAG_PACKAGE).map(|version| Tag::of_tag_package_version(version))
+}
+
+/// What git refuses in a tag's text (`git check-ref-format`), before any comparison.
+fn tag_text_problem(tag: &str) -> Option<String> {
+    if tag.is_empty() {
+        Some("is empty".to_string())
+    } else if tag.trim() != tag {
+        Some("starts or ends with a space; a git tag has no spaces".to_string())
+    } else if let Some(bad) = tag.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        Some(format!("holds {bad:?}; a git tag has no spaces or control characters"))
+    } else if let Some(bad) = tag.chars().find(|c| matches!(c, '~' | '^' | ':' | '?' | '*' | '[' | '\\')) {
+        Some(format!("holds {bad:?}, which git does not allow in a tag"))
+    } else if tag.contains("..") || tag.contains("@{") || tag.contains("//") {
+        Some("holds `..`, `@{` or `//`, which git does not allow in a tag".to_string())
+    } else if tag.starts_with(['-', '.', '/']) || tag.ends_with(['.', '/']) || tag.ends_with(".lock") {
+        Some("starts or ends in a way git does not allow in a tag".to_string())
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +199,20 @@ impl Workspace {
                 format!("use one of: {}", self.package_names().join(", ")),
             )
         })
+    }
+
+    /// The tag a release of this checkout gets: `v` + the version of [`TAG_PACKAGE`].
+    pub fn release_tag(&self) -> anyhow::Result<Tag> {
+        let package = self.packages.iter().find(|package| package.name == TAG_PACKAGE).ok_or_else(|| {
+            refuse(
+                format!(
+                    "no package `{TAG_PACKAGE}` under {}: its version names a release",
+                    self.root.join("packages").display()
+                ),
+                format!("the release tag is v + the version of packages/{TAG_PACKAGE}; restore that package"),
+            )
+        })?;
+        Ok(Tag::of_tag_package_version(&package.version))
     }
 
     pub fn package_names(&self) -> Vec<&str> {
@@ -426,6 +514,54 @@ fn parse_budget(item: Option<&Item>, distribution: &str) -> anyhow::Result<crate
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_v_and_a_pep_440_version_git_accepts() {
+        for good in ["v0.2.0", "v1.0.0rc1", "v2.0.0.post1", "v1.2.3.dev4", "v1!2.0"] {
+            assert_eq!(Tag::parse(good).unwrap().as_str(), good);
+        }
+        for bad in [
+            "",
+            "v0.2.0 ",
+            " v0.2.0",
+            "v0.2\t0",
+            "v0..2",
+            "v0.2.0.lock",
+            "-v1",
+            "v1:2",
+            "v1\n",
+            "0.2.0",
+            "vv1.0",
+            "v",
+            "nightly",
+            "V1.0",
+            "v1.0/",
+        ] {
+            let message = Tag::parse(bad).unwrap_err();
+            assert!(message.contains("release tags look like v1.2.3"), "{bad:?}: {message}");
+        }
+        assert!(Tag::parse("v0.2.0 ").unwrap_err().contains("space"));
+        assert!(Tag::parse(&"v1".repeat(5_000_000)).unwrap_err().len() < 300, "a huge value is shortened");
+    }
+
+    #[test]
+    fn pre_and_dev_releases_are_github_pre_releases() {
+        for (tag, expected) in [("v1.0.0", false), ("v1.0.0rc1", true), ("v1.0.0a2", true), ("v1.0.0.dev1", true)] {
+            assert_eq!(Tag::parse(tag).unwrap().is_prerelease(), expected, "{tag}");
+        }
+        assert!(!Tag::parse("v1.0.0.post1").unwrap().is_prerelease());
+    }
+
+    #[test]
+    fn the_tag_is_v_and_the_tag_packages_version() {
+        let versions = [("agent".to_string(), "0.4.0".to_string()), ("proxy".to_string(), "0.2.5".to_string())];
+        assert_eq!(release_tag_of(&versions.into_iter().collect()).unwrap().as_str(), "v0.2.5");
+        assert_eq!(release_tag_of(&Default::default()), None);
+        let root = find_root(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let workspace = Workspace::load(&root).unwrap();
+        let tag = workspace.release_tag().unwrap();
+        assert_eq!(tag.version(), workspace.package(TAG_PACKAGE).unwrap().version);
+    }
 
     #[test]
     fn the_target_folder_follows_cargo_target_dir() {

@@ -269,10 +269,14 @@ fn files_of_another_version_or_commit_are_refused_before_any_write() {
     failed_with(&output, 1, &["--tag v9.9.9 does not belong", "proxy 0.2.0", "hint: publish them as v0.2.0"]);
     assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
 
-    // A tag text with a trailing space is not the tag.
-    let args = ["github-release", "--tag", "v0.2.0 ", "--dir", dir.to_str().unwrap()];
-    let output = command(&stand_in, &args, Some(&stand_in.token)).output().unwrap();
-    failed_with(&output, 1, &["space"]);
+    // A tag text with a trailing space is not the tag, and a tag that is not v<PEP 440 version> is
+    // not a release tag: usage errors (exit 2), before the first request.
+    for (tag, expected) in [("v0.2.0 ", "space"), ("0.2.0", "not v<PEP 440 version>"), ("v0.2.0^{}", "'^'")] {
+        let args = ["github-release", "--tag", tag, "--dir", dir.to_str().unwrap()];
+        let output = command(&stand_in, &args, Some(&stand_in.token)).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{tag:?}: {}", text(&output.stderr));
+        assert!(text(&output.stderr).contains(expected), "{tag:?}: {}", text(&output.stderr));
+    }
     assert!(stand_in.requests().is_empty());
 
     // The tag is not on GitHub: creating the release would create the tag on the default branch.
