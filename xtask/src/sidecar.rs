@@ -80,15 +80,15 @@ pub fn build_and_publish(
     gha::group("uv sync --locked", || tools::sync(workspace, &uv, Groups::Build))?;
     let toolchain = toolchain(workspace, &uv)?;
 
-    let workspace_digest = build_cache::workspace_digest(workspace)?;
     let mut jobs = Vec::new();
     let mut generated = GeneratedFiles(Vec::new());
     for &sidecar_package in packages {
         let SidecarPackage { package, sidecar } = sidecar_package;
         let (build_info_path, build_info_text) = build_info::write(sidecar_package, &provenance)?;
         generated.0.push(build_info_path.clone());
+        let sources_digest = build_cache::sources_digest(workspace, package)?;
         let key = build_cache::key(
-            &workspace_digest,
+            &sources_digest,
             &build_cache::KeyInputs {
                 triple: target.triple,
                 binary: &sidecar.binary,
@@ -97,9 +97,8 @@ pub fn build_and_publish(
                 build_info: &build_info_text,
             },
         );
-        jobs.push(Job { package, sidecar, key, build_info_path, build_info_text });
+        jobs.push(Job { package, sidecar, key, sources_digest, build_info_path, build_info_text });
     }
-    let inputs = BuildInputs { workspace_digest: &workspace_digest };
 
     let parallel = std::thread::available_parallelism().map_or(1, usize::from).clamp(1, jobs.len().max(1));
     let mut outcomes: Vec<anyhow::Result<BuiltBinary>> = Vec::new();
@@ -107,7 +106,7 @@ pub fn build_and_publish(
         let batch_outcomes: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = batch
                 .iter()
-                .map(|job| scope.spawn(|| obtain_binary(workspace, &uv, target, job, &provenance, &inputs, options)))
+                .map(|job| scope.spawn(|| obtain_binary(workspace, &uv, target, job, &provenance, options)))
                 .collect();
             handles
                 .into_iter()
@@ -162,15 +161,12 @@ impl Drop for GeneratedFiles {
     }
 }
 
-/// What every sidecar of one build shares and must still be true after PyInstaller ran.
-struct BuildInputs<'a> {
-    workspace_digest: &'a str,
-}
-
 struct Job<'a> {
     package: &'a Package,
     sidecar: &'a Sidecar,
     key: String,
+    /// The [`build_cache::sources_digest`] in `key`: it must still be the same after PyInstaller ran.
+    sources_digest: String,
     build_info_path: PathBuf,
     build_info_text: String,
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use super::{BuildInputs, BuildOptions, BuiltBinary, Job, Toolchain};
+use super::{BuildOptions, BuiltBinary, Job, Toolchain};
 use crate::code_signing::{self, Signing};
 use crate::failure::refuse;
 use crate::process::{ChildOutput, Echo, Supervised};
@@ -67,7 +67,6 @@ pub(super) fn obtain_binary(
     target: &Target,
     job: &Job<'_>,
     provenance: &Provenance,
-    inputs: &BuildInputs<'_>,
     options: BuildOptions,
 ) -> anyhow::Result<BuiltBinary> {
     let plain_name = naming::plain_file_name(&job.sidecar.binary, target);
@@ -85,7 +84,7 @@ pub(super) fn obtain_binary(
     let spec_stem = spec.file_stem().context("the sidecar's spec file has no name")?;
     let work_folder = build_dir(workspace, target, job).join("work").join(spec_stem);
     let bundled = bundled_contents::read(workspace, uv, &work_folder, &job.sidecar.binary)?;
-    check_inputs_unchanged(workspace, job, inputs)?;
+    check_inputs_unchanged(workspace, job)?;
     build_cache::store(workspace, &job.key, &plain_name, &built, &bundled)?;
     Ok(BuiltBinary { path: built, seconds: started.elapsed().as_secs_f64(), cached: false, bundled })
 }
@@ -113,16 +112,16 @@ pub(super) fn sign_if_asked(
 }
 
 /// Refuse a binary whose inputs changed while PyInstaller read them: its `_build_info.py` is not
-/// the one this build wrote, or a source file, the lock or a spec changed. Such a binary is neither
-/// cached nor published.
-fn check_inputs_unchanged(workspace: &Workspace, job: &Job<'_>, inputs: &BuildInputs<'_>) -> anyhow::Result<()> {
+/// the one this build wrote, or a source file, the lock or a spec that its key covers changed. Such
+/// a binary is neither cached nor published.
+fn check_inputs_unchanged(workspace: &Workspace, job: &Job<'_>) -> anyhow::Result<()> {
     let build_info_now = std::fs::read_to_string(&job.build_info_path).ok();
     let mut changed = Vec::new();
     if build_info_now.as_deref() != Some(job.build_info_text.as_str()) {
         let state = if build_info_now.is_none() { "was removed" } else { "was rewritten" };
         changed.push(format!("{} {state}", job.build_info_path.display()));
     }
-    if build_cache::workspace_digest(workspace)? != inputs.workspace_digest {
+    if build_cache::sources_digest(workspace, job.package)? != job.sources_digest {
         changed.push("the sources, uv.lock or a spec changed".to_string());
     }
     if changed.is_empty() {

@@ -297,6 +297,7 @@ mod tests {
             package: &package,
             sidecar: &sidecar,
             key: String::new(),
+            sources_digest: String::new(),
             build_info_path: std::path::PathBuf::new(),
             build_info_text: String::new(),
         };
