@@ -1,6 +1,11 @@
 //! Content-addressed cache of built sidecars under `target/sidecar-cache/<key>/`: when nothing
 //! that shapes a binary changed, the binary is copied from here instead of running PyInstaller.
 //!
+//! A key is per package: it covers the package's own sources and those of the workspace packages
+//! it requires, not another sidecar's, so bumping or editing the proxy leaves the agent's entry
+//! valid (and the other way round). What every build shares (`uv.lock`, the root `pyproject.toml`,
+//! the Python and PyInstaller versions, the triple) is in every key.
+//!
 //! An entry is a folder holding the unsigned binary, what it bundles (`bundled-contents.json`, the
 //! SBOM's source) and a `.sha256` of each, filled under a temporary name and renamed into place; a
 //! lookup hashes both again and ignores (and removes) any entry that is incomplete or does not
@@ -12,13 +17,16 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::bundled_contents::{self, BundledContents};
-use crate::workspace::Workspace;
+use crate::requirements::normalized_name;
+use crate::workspace::{Package, Workspace};
 use crate::{files, hashing, naming};
 
 /// Bump when the key's recipe or an entry's contents change, so old entries stop matching.
 /// v3: entries carry `bundled-contents.json`; signing is no longer part of the build (it is done
 /// after the cache, on a copy), so CODESIGN_IDENTITY and ENTITLEMENTS_FILE left the key.
-const KEY_RECIPE: &str = "xtask sidecar cache v3";
+/// v4: a key covers its package's sources and those of the packages it requires, not every
+/// package's, and `uv.lock` without the entries of the workspace packages it does not require.
+const KEY_RECIPE: &str = "xtask sidecar cache v4";
 
 /// The bundled contents' file in an entry.
 const BUNDLED_CONTENTS_FILE: &str = "bundled-contents.json";
@@ -47,14 +55,14 @@ impl KeyHasher {
     }
 }
 
-/// The key of one sidecar: its own inputs on top of the shared `workspace_digest`.
-pub fn key(workspace_digest: &str, inputs: &KeyInputs<'_>) -> String {
+/// The key of one sidecar: its own inputs on top of its package's [`sources_digest`].
+pub fn key(sources_digest: &str, inputs: &KeyInputs<'_>) -> String {
     let mut hasher = KeyHasher(Sha256::new());
     hasher.field("recipe", KEY_RECIPE.as_bytes());
     // The cache keeps the bundled-contents report beside the binary: a change to the script that
     // reads it must not serve a report the new script would not write.
     hasher.field("bundled_contents", bundled_contents::SCRIPT.as_bytes());
-    hasher.field("workspace", workspace_digest.as_bytes());
+    hasher.field("sources", sources_digest.as_bytes());
     hasher.field("triple", inputs.triple.as_bytes());
     hasher.field("binary", inputs.binary.as_bytes());
     hasher.field("python", inputs.python_version.as_bytes());
@@ -63,26 +71,69 @@ pub fn key(workspace_digest: &str, inputs: &KeyInputs<'_>) -> String {
     hasher.finish()
 }
 
-/// One digest of everything every sidecar shares: the lock, the root manifest and every package's
-/// sources. Read once per build, not once per sidecar. (Signing is not an input: the cache keeps
-/// unsigned binaries, and `code_signing` signs a copy of each.)
-pub fn workspace_digest(workspace: &Workspace) -> anyhow::Result<String> {
+/// One digest of the files a package's sidecar is built from: the root `pyproject.toml`, `uv.lock`
+/// without the entries of the workspace packages `package` does not require, and the sources of
+/// `package` and of every workspace package it requires. Read before the build and again after it.
+/// (Signing is not an input: the cache keeps unsigned binaries, and `code_signing` signs a copy of
+/// each.)
+pub fn sources_digest(workspace: &Workspace, package: &Package) -> anyhow::Result<String> {
+    let read = |path: &Path| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let built_in = packages_built_into(workspace, package);
+    let others: Vec<&str> = workspace
+        .packages
+        .iter()
+        .filter(|candidate| !built_in.iter().any(|member| member.dir == candidate.dir))
+        .map(|other| other.distribution.as_str())
+        .collect();
     let mut hasher = KeyHasher(Sha256::new());
-    let mut field = |name: &str, value: &[u8]| hasher.field(name, value);
-    for name in ["uv.lock", "pyproject.toml"] {
-        let path = workspace.root.join(name);
-        field(name, &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
-    }
-    // Every package's sources: a sidecar bundles its dependencies from the workspace too.
-    let packages_dir = workspace.root.join("packages");
-    for path in source_files(&packages_dir)? {
-        let relative = path.strip_prefix(&workspace.root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-        field(
-            &format!("file {relative}"),
-            &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-        );
+    let lock = read(&workspace.root.join("uv.lock"))?;
+    hasher.field("uv.lock", &lock_without(&lock, &others));
+    hasher.field("pyproject.toml", &read(&workspace.root.join("pyproject.toml"))?);
+    for member in built_in {
+        for path in source_files(&member.dir)? {
+            let relative = path.strip_prefix(&workspace.root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+            hasher.field(&format!("file {relative}"), &read(&path)?);
+        }
     }
     Ok(hasher.finish())
+}
+
+/// `package` and the workspace packages it requires, directly or through another, in workspace
+/// order: what PyInstaller can bundle of the workspace into its sidecar.
+fn packages_built_into<'a>(workspace: &'a Workspace, package: &'a Package) -> Vec<&'a Package> {
+    let mut found = vec![package];
+    let mut next = 0;
+    while let Some(member) = found.get(next).copied() {
+        next += 1;
+        for required in &member.dependencies {
+            let in_workspace = workspace.packages.iter().find(|candidate| required.is_on(&candidate.distribution));
+            if let Some(required) = in_workspace
+                && !found.iter().any(|known| known.dir == required.dir)
+            {
+                found.push(required);
+            }
+        }
+    }
+    workspace.packages.iter().filter(|candidate| found.iter().any(|member| member.dir == candidate.dir)).collect()
+}
+
+/// `uv.lock` without the `[[package]]` entries of `distributions`: a workspace package's entry holds
+/// its version, which a sidecar that does not require it must not depend on. A lock that is not
+/// TOML is taken whole (`uv sync --locked` refuses it before any build anyway).
+fn lock_without(lock: &[u8], distributions: &[&str]) -> Vec<u8> {
+    let left_out: Vec<String> = distributions.iter().map(|name| normalized_name(name)).collect();
+    let Some(mut document) =
+        std::str::from_utf8(lock).ok().and_then(|text| text.parse::<toml_edit::DocumentMut>().ok())
+    else {
+        return lock.to_vec();
+    };
+    if let Some(entries) = document.get_mut("package").and_then(|item| item.as_array_of_tables_mut()) {
+        entries.retain(|entry| {
+            let name = entry.get("name").and_then(|name| name.as_str()).map(normalized_name);
+            !name.is_some_and(|name| left_out.contains(&name))
+        });
+    }
+    document.to_string().into_bytes()
 }
 
 /// Files under `dir` that go into a build, sorted: no tests, caches, hidden or generated files.
@@ -194,7 +245,69 @@ mod tests {
         std::fs::write(root.join("pyproject.toml"), "[tool.uv.workspace]").unwrap();
         std::fs::write(root.join("packages/tool/pyproject.toml"), "[project]\nname='tool'\nversion='1.0'\n").unwrap();
         std::fs::write(root.join("packages/tool/tool/app.py"), "print('v1')").unwrap();
-        let workspace = Workspace { root: root.to_path_buf(), packages: vec![] };
+        let workspace = Workspace { root: root.to_path_buf(), packages: vec![package(root, "tool", &[])] };
+        (folder, workspace)
+    }
+
+    /// The package `packages/<name>` (distribution `lumen-argus-<name>`), requiring the workspace
+    /// packages `requires`.
+    fn package(root: &Path, name: &str, requires: &[&str]) -> Package {
+        let requirement =
+            |required: &str| crate::requirements::parse_requirement(&format!("lumen-argus-{required}>=0.1"));
+        Package {
+            name: name.to_string(),
+            distribution: format!("lumen-argus-{name}"),
+            version: "0.1.0".to_string(),
+            dir: root.join("packages").join(name),
+            dependencies: requires.iter().map(|required| requirement(required).unwrap()).collect(),
+            sidecar: None,
+        }
+    }
+
+    const THREE_PACKAGE_LOCK: &str = r#"version = 1
+requires-python = ">=3.11"
+
+[manifest]
+members = ["lumen-argus-agent", "lumen-argus-core", "lumen-argus-proxy"]
+
+[[package]]
+name = "aiohttp"
+version = "3.14.5"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "lumen-argus-agent"
+version = "0.4.0"
+source = { editable = "packages/agent" }
+dependencies = [{ name = "lumen-argus-core" }]
+
+[[package]]
+name = "lumen-argus-core"
+version = "0.3.1"
+source = { editable = "packages/core" }
+
+[[package]]
+name = "lumen-argus-proxy"
+version = "0.5.0"
+source = { editable = "packages/proxy" }
+dependencies = [{ name = "aiohttp" }, { name = "lumen-argus-core" }]
+"#;
+
+    /// The repository's shape: a library (core) and two sidecar packages that require it.
+    fn three_packages() -> (tempfile::TempDir, Workspace) {
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path();
+        for (name, import) in [("agent", "lumen_argus_agent"), ("core", "lumen_argus_core"), ("proxy", "lumen_argus")] {
+            std::fs::create_dir_all(root.join("packages").join(name).join(import)).unwrap();
+            let manifest = format!("[project]\nname = 'lumen-argus-{name}'\nversion = '0.1.0'\n");
+            std::fs::write(root.join("packages").join(name).join("pyproject.toml"), manifest).unwrap();
+            std::fs::write(root.join("packages").join(name).join(import).join("app.py"), "print('v1')").unwrap();
+        }
+        std::fs::write(root.join("uv.lock"), THREE_PACKAGE_LOCK).unwrap();
+        std::fs::write(root.join("pyproject.toml"), "[tool.uv.workspace]").unwrap();
+        let packages =
+            vec![package(root, "agent", &["core"]), package(root, "core", &[]), package(root, "proxy", &["core"])];
+        let workspace = Workspace { root: root.to_path_buf(), packages };
         (folder, workspace)
     }
 
@@ -207,7 +320,7 @@ mod tests {
     }
 
     fn key_of(workspace: &Workspace, inputs: &KeyInputs<'_>) -> anyhow::Result<String> {
-        Ok(key(&workspace_digest(workspace)?, inputs))
+        Ok(key(&sources_digest(workspace, &workspace.packages[0])?, inputs))
     }
 
     fn inputs<'a>(build_info: &'a str) -> KeyInputs<'a> {
@@ -236,6 +349,93 @@ mod tests {
         assert_ne!(edited, original);
         std::fs::write(root.join("uv.lock"), "lock 2").unwrap();
         assert_ne!(key_of(&workspace, &inputs("VERSION = '1.0'")).unwrap(), edited);
+    }
+
+    #[test]
+    fn a_sidecar_key_covers_its_package_and_what_it_requires_not_the_other_sidecar() {
+        let (folder, workspace) = three_packages();
+        let root = folder.path();
+        let (agent, proxy) = (&workspace.packages[0], &workspace.packages[2]);
+        let keys = || {
+            let key_of = |package| key(&sources_digest(&workspace, package).unwrap(), &inputs("VERSION = '0.1.0'"));
+            (key_of(agent), key_of(proxy))
+        };
+        let mut before = keys();
+        // Which of (agent, proxy) changed their key after `edit`.
+        let mut changed_after = |edit: &dyn Fn()| {
+            edit();
+            let after = keys();
+            let changed = (after.0 != before.0, after.1 != before.1);
+            before = after;
+            changed
+        };
+        let write = |path: &str, text: &str| std::fs::write(root.join(path), text).unwrap();
+        let edit_lock = |from: &str, to: &str| {
+            let lock = std::fs::read_to_string(root.join("uv.lock")).unwrap();
+            assert!(lock.contains(from), "{from}");
+            write("uv.lock", &lock.replace(from, to));
+        };
+
+        let proxy_edited = changed_after(&|| write("packages/proxy/lumen_argus/app.py", "print('v2')"));
+        assert_eq!(proxy_edited, (false, true), "only the proxy's sources changed");
+        let proxy_bumped = changed_after(&|| {
+            write("packages/proxy/pyproject.toml", "[project]\nname = 'lumen-argus-proxy'\nversion = '0.5.1'\n");
+            edit_lock("version = \"0.5.0\"", "version = \"0.5.1\"");
+        });
+        assert_eq!(proxy_bumped, (false, true), "the proxy's version was bumped (its pyproject.toml and lock entry)");
+        let agent_edited = changed_after(&|| write("packages/agent/lumen_argus_agent/app.py", "print('v2')"));
+        assert_eq!(agent_edited, (true, false), "only the agent's sources changed");
+        let agent_bumped = changed_after(&|| edit_lock("version = \"0.4.0\"", "version = \"0.4.1\""));
+        assert_eq!(agent_bumped, (true, false), "the agent's lock entry changed");
+        // What both are built from.
+        let core_edited = changed_after(&|| write("packages/core/lumen_argus_core/app.py", "print('v2')"));
+        assert_eq!(core_edited, (true, true), "the core both require changed");
+        let core_bumped = changed_after(&|| edit_lock("version = \"0.3.1\"", "version = \"0.3.2\""));
+        assert_eq!(core_bumped, (true, true), "the core's lock entry changed");
+        let pin_moved = changed_after(&|| edit_lock("version = \"3.14.5\"", "version = \"3.14.6\""));
+        assert_eq!(pin_moved, (true, true), "a third-party pin in uv.lock is shared");
+        let root_edited = changed_after(&|| write("pyproject.toml", "[tool.uv.workspace]\nmembers = ['packages/*']"));
+        assert_eq!(root_edited, (true, true), "the root pyproject.toml is shared");
+        // Python, PyInstaller and the triple are in every key.
+        let digest = sources_digest(&workspace, agent).unwrap();
+        let base = inputs("VERSION = '0.1.0'");
+        let same = key(&digest, &base);
+        assert_ne!(key(&digest, &KeyInputs { python_version: "3.12.1", ..base }), same);
+        assert_ne!(key(&digest, &KeyInputs { pyinstaller_version: "6.20.0", ..base }), same);
+        assert_ne!(key(&digest, &KeyInputs { triple: "aarch64-unknown-linux-gnu", ..base }), same);
+    }
+
+    #[test]
+    fn a_package_is_built_from_the_workspace_packages_it_requires_directly_or_not() {
+        let root = Path::new("/workspace");
+        let workspace = Workspace {
+            root: root.to_path_buf(),
+            packages: vec![
+                package(root, "agent", &["core"]),
+                package(root, "base", &[]),
+                package(root, "core", &["base"]),
+                package(root, "proxy", &["core"]),
+            ],
+        };
+        let names = |package: &Package| -> Vec<String> {
+            packages_built_into(&workspace, package).iter().map(|member| member.name.clone()).collect()
+        };
+        assert_eq!(names(&workspace.packages[0]), ["agent", "base", "core"]);
+        assert_eq!(names(&workspace.packages[3]), ["base", "core", "proxy"]);
+        assert_eq!(names(&workspace.packages[1]), ["base"]);
+    }
+
+    #[test]
+    fn the_lock_leaves_out_the_entries_of_packages_not_required() {
+        let without_proxy =
+            String::from_utf8(lock_without(THREE_PACKAGE_LOCK.as_bytes(), &["Lumen_Argus.Proxy"])).unwrap();
+        assert!(!without_proxy.contains("version = \"0.5.0\""), "{without_proxy}");
+        for kept in ["name = \"aiohttp\"", "name = \"lumen-argus-agent\"", "name = \"lumen-argus-core\"", "members = "]
+        {
+            assert!(without_proxy.contains(kept), "{kept} is missing:\n{without_proxy}");
+        }
+        assert_eq!(lock_without(THREE_PACKAGE_LOCK.as_bytes(), &[]), THREE_PACKAGE_LOCK.as_bytes());
+        assert_eq!(lock_without(b"not [toml", &["lumen-argus-proxy"]), b"not [toml", "taken whole");
     }
 
     #[test]

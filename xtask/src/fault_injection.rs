@@ -8,9 +8,12 @@
 //! release scenarios (`collect`, `checksums --verify`, `github-release` against a stand-in GitHub
 //! API with transient faults) no half-merged folder and no second, incomplete or shrunken release;
 //! then the same command, run again uninterrupted, succeeds.
+//!
+//! The rounds' signals are drawn in `fault_signals.rs`, what they must not leave is looked for in
+//! `fault_leftovers.rs`, and the release scenarios' folders and stand-in are in `fault_rehearsal.rs`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,15 +21,17 @@ use anyhow::Context;
 use xshell::cmd;
 
 use crate::failure::refuse;
+use crate::fault_leftovers::{MARKER, manifest_problems, partial_files, processes_with_marker};
 use crate::fault_rehearsal::Rehearsal;
+use crate::fault_signals::{Random, Signals};
 use crate::github_stand_in::StandIn;
 use crate::process::{self, ChildOutput, Echo, Supervised};
-use crate::{hashing, manifest};
+
+/// The seed of a run when `--seed` is not given (`test` passes it in [`LoopOptions`]).
+pub use crate::fault_signals::default_seed;
 
 /// How long an injected round may take before it counts as a hang.
 const ROUND_LIMIT: Duration = Duration::from_secs(300);
-/// The environment marker every process of a round inherits: what is left of a round is found by it.
-const MARKER: &str = "XTASK_FAULT_ROUND";
 /// Lines of a run's output kept: its whole output, in which a panic is looked for and whose tail a
 /// failure shows.
 const KEPT_OUTPUT_LINES: usize = 10_000;
@@ -143,35 +148,6 @@ fn completed_problems(scenario: Scenario, setup: &Setup, rehearsal: Option<&Rehe
     }
 }
 
-/// A small deterministic generator (xorshift64*): the printed seed replays a run.
-#[derive(Debug, Clone)]
-pub struct Random(u64);
-
-impl Random {
-    pub fn new(seed: u64) -> Random {
-        Random(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A duration in `[0, limit)`.
-    pub fn below(&mut self, limit: Duration) -> Duration {
-        let nanos = limit.as_nanos().max(1) as u64;
-        Duration::from_nanos(self.next_u64() % nanos)
-    }
-}
-
-pub fn default_seed() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |elapsed| elapsed.as_nanos() as u64)
-}
-
 /// Run the loop in a fresh clone of `root`; each injected round is one pass or one failure.
 pub fn run(root: &Path, uv: &Path, options: LoopOptions) -> anyhow::Result<LoopTally> {
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
@@ -248,68 +224,6 @@ pub fn run(root: &Path, uv: &Path, options: LoopOptions) -> anyhow::Result<LoopT
         }
     }
     Ok(tally)
-}
-
-/// The signals of a round: the first after `delay`, and sometimes a second one `then` later, while
-/// the command cleans up (a second Ctrl-C, or the SIGTERM a cancelled Actions job sends next).
-#[derive(Debug, Clone)]
-struct Signals {
-    delay: Duration,
-    first: Signal,
-    second: Option<(Duration, Signal)>,
-}
-
-impl Signals {
-    fn draw(random: &mut Random, typical: Duration) -> Signals {
-        let delay = random.below(typical.mul_f64(1.1));
-        let pick = |random: &mut Random| {
-            if random.next_u64().is_multiple_of(2) { Signal::Interrupt } else { Signal::Terminate }
-        };
-        let first = pick(random);
-        let second =
-            random.next_u64().is_multiple_of(2).then(|| (random.below(Duration::from_millis(1500)), pick(random)));
-        Signals { delay, first, second }
-    }
-
-    fn describe(&self) -> String {
-        let mut text = format!("{} after {:.3} s", self.first.name(), self.delay.as_secs_f64());
-        if let Some((then, second)) = self.second {
-            text.push_str(&format!(", {} {:.3} s later", second.name(), then.as_secs_f64()));
-        }
-        text
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Signal {
-    Interrupt,
-    Terminate,
-}
-
-impl Signal {
-    fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-        }
-    }
-
-    /// To the whole process group led by `pid` (a supervised child leads its own), as a terminal
-    /// sends Ctrl-C to its foreground group: the xtask and the short commands it runs get it.
-    #[cfg(unix)]
-    fn send_to_group(self, pid: u32) {
-        let number = match self {
-            Signal::Interrupt => libc::SIGINT,
-            Signal::Terminate => libc::SIGTERM,
-        };
-        // SAFETY: kill(2) on the group of a child we started and have not reaped yet.
-        unsafe {
-            libc::kill(-(pid as libc::pid_t), number);
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn send_to_group(self, _pid: u32) {}
 }
 
 /// A started xtask, killed with its marker's processes if the round fails half-way.
@@ -500,80 +414,6 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Pids of live processes whose environment carries the round's marker.
-fn processes_with_marker(marker: &str) -> Vec<u32> {
-    let needle = format!("{MARKER}={marker}");
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != std::process::id())
-        .filter(|pid| {
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|stat| stat.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')));
-            alive
-                && std::fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|environ| environ.split(|byte| *byte == 0).any(|entry| entry == needle.as_bytes()))
-        })
-        .collect()
-}
-
-/// Files named like the xtask's temporaries anywhere in a folder but `target/`, `.git/`, `.venv/`.
-fn partial_files(clone: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![clone.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-                if dir == clone && [".git", "target", ".venv"].contains(&name.as_str()) {
-                    continue;
-                }
-                pending.push(path);
-            } else if name.ends_with(".partial") || name.starts_with(".xtask-") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
-/// The manifest describes exactly the artifacts in `dist/`, each with its hash.
-pub fn manifest_problems(dist: &Path) -> Result<(), String> {
-    let path = dist.join(manifest::FILE_NAME);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
-    let document: serde_json::Value = serde_json::from_str(&text).map_err(|error| format!("not JSON: {error}"))?;
-    let records = document["artifacts"].as_array().ok_or("no artifacts list")?;
-    let mut recorded = BTreeSet::new();
-    for record in records {
-        let file = record["file"].as_str().ok_or("a record without a file")?;
-        recorded.insert(file.to_string());
-        let on_disk = dist.join(file);
-        let actual = hashing::sha256_hex_of_file(&on_disk).map_err(|_| format!("{file} is recorded but missing"))?;
-        if Some(actual.as_str()) != record["sha256"].as_str() {
-            return Err(format!("{file} differs from its record"));
-        }
-    }
-    let unrecorded: Vec<String> = std::fs::read_dir(dist)
-        .map_err(|error| error.to_string())?
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| {
-            crate::naming::parse_sidecar_file_name(name).is_some()
-                || crate::naming::parse_sbom_file_name(name).is_some()
-                || crate::archive::ArchiveFormat::of_file_name(name).is_some()
-        })
-        .filter(|name| !recorded.contains(name))
-        .collect();
-    if !unrecorded.is_empty() {
-        return Err(format!("artifacts without a record: {unrecorded:?}"));
-    }
-    Ok(())
-}
-
 /// No half-made release: either nothing changed in git, or the whole change is there.
 fn git_state_problems(clone: &Path, scenario: Scenario, before: &str, completed: bool) -> anyhow::Result<()> {
     let head = git(clone, &["rev-parse", "HEAD"])?;
@@ -632,61 +472,4 @@ fn restore(clone: &Path, start_commit: &str, scenario: Scenario) -> anyhow::Resu
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
     let sh = process::shell_in(dir)?;
     process::read(cmd!(sh, "git {args...}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_seed_replays_the_same_delays() {
-        let limit = Duration::from_secs(10);
-        let first: Vec<Duration> = {
-            let mut random = Random::new(42);
-            (0..20).map(|_| random.below(limit)).collect()
-        };
-        let mut again = Random::new(42);
-        assert_eq!(first, (0..20).map(|_| again.below(limit)).collect::<Vec<_>>());
-        assert!(first.iter().all(|delay| *delay < limit));
-        let distinct: BTreeSet<_> = first.iter().collect();
-        assert!(distinct.len() > 15, "{first:?}");
-    }
-
-    #[test]
-    fn a_manifest_that_lies_about_dist_is_caught() {
-        let folder = tempfile::tempdir().unwrap();
-        let dist = folder.path();
-        let file = "lumen-argus-x86_64-unknown-linux-gnu";
-        std::fs::write(dist.join(file), b"binary").unwrap();
-        let record = |sha: &str| format!("{{\"artifacts\": [{{\"file\": \"{file}\", \"sha256\": \"{sha}\"}}]}}");
-        std::fs::write(dist.join("manifest.json"), record(&hashing::sha256_hex_of_bytes(b"binary"))).unwrap();
-        assert_eq!(manifest_problems(dist), Ok(()));
-        std::fs::write(dist.join("manifest.json"), record(&"0".repeat(64))).unwrap();
-        assert!(manifest_problems(dist).unwrap_err().contains("differs"));
-        std::fs::write(dist.join("manifest.json"), "{\"artifacts\": []}").unwrap();
-        assert!(manifest_problems(dist).unwrap_err().contains("without a record"));
-        std::fs::write(dist.join("manifest.json"), "{\"artifacts\": [").unwrap();
-        assert!(manifest_problems(dist).unwrap_err().contains("not JSON"));
-    }
-
-    #[test]
-    fn partial_files_are_found_outside_target_and_git() {
-        let folder = tempfile::tempdir().unwrap();
-        let clone = folder.path();
-        for dir in ["dist", "target", ".git", "packages/core"] {
-            std::fs::create_dir_all(clone.join(dir)).unwrap();
-        }
-        std::fs::write(clone.join("dist/.xtask-abc.partial"), "").unwrap();
-        std::fs::write(clone.join("packages/core/.xtask-1"), "").unwrap();
-        std::fs::write(clone.join("target/.xtask-ignored.partial"), "").unwrap();
-        std::fs::write(clone.join("dist/fine"), "").unwrap();
-        let mut found: Vec<PathBuf> =
-            partial_files(clone).iter().map(|path| path.strip_prefix(clone).unwrap().to_path_buf()).collect();
-        found.sort();
-        let expected: Vec<PathBuf> = ["dist/.xtask-abc.partial", "packages/core/.xtask-1"]
-            .iter()
-            .map(|path| path.split('/').collect())
-            .collect();
-        assert_eq!(found, expected);
-    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE};
-use crate::fault_injection::Random;
+use crate::fault_signals::Random;
 use crate::github_release::is_in_transit;
 use crate::github_stand_in::{Fault, FaultKind, OWNER_REPO, StandIn, Target};
 use crate::hashing::sha256_hex_of_bytes;
@@ -198,7 +198,7 @@ impl Rehearsal {
                 .unwrap_or_default();
             return if left.is_empty() { Ok(()) } else { Err(format!("files without a manifest: {left:?}")) };
         }
-        crate::fault_injection::manifest_problems(&self.collected_dir)?;
+        crate::fault_leftovers::manifest_problems(&self.collected_dir)?;
         for entry in std::fs::read_dir(&self.collected_dir).map_err(|error| error.to_string())?.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(file) = name.strip_suffix(".sha256") {

@@ -123,7 +123,7 @@ pub fn resume_threads_of(pid: u32) -> std::io::Result<()> {
     unsafe {
         CloseHandle(snapshot);
     }
-    let owned = super::threads_owned_by(pid, &threads);
+    let owned = super::supervised::threads_owned_by(pid, &threads);
     if owned.is_empty() {
         return Err(std::io::Error::other(format!("process {pid} has no thread to resume")));
     }
