@@ -264,6 +264,80 @@ fn only_command_modules_use_the_flags() {
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
 
+/// The modules import each other in one direction only: no cycle of `crate::` paths between
+/// files (a module's own sub-modules aside: `bench.rs` and `bench/report.rs` are one module). A
+/// cycle means neither side can be read, tested or moved without the other.
+#[test]
+fn no_module_imports_form_a_cycle() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let within_one_module =
+        |a: &str, b: &str| a == b || b.starts_with(&format!("{a}/")) || a.starts_with(&format!("{b}/"));
+    let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for module in module_files(&source) {
+        let text = std::fs::read_to_string(source.join(format!("{module}.rs"))).unwrap();
+        let used = crate_paths(without_tests(&text))
+            .iter()
+            .filter_map(|path| module_file_of(&source, path))
+            .filter(|used| !within_one_module(&module, used))
+            .collect();
+        imports.insert(module, used);
+    }
+    let cycles = cycles_of(&imports);
+    assert!(
+        cycles.is_empty(),
+        "these modules import each other (move what both need into a lower module):\n{}",
+        cycles.iter().map(|cycle| cycle.join(" -> ")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// One cycle through each group of mutually importing modules, as `a -> b -> a`.
+fn cycles_of(imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Depth-first search; a module met again on the current path closes a cycle.
+    fn visit(
+        module: &str,
+        imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+        cycles: &mut Vec<Vec<String>>,
+    ) {
+        if let Some(start) = path.iter().position(|on_path| on_path == module) {
+            let mut cycle = path[start..].to_vec();
+            cycle.push(module.to_string());
+            cycles.push(cycle);
+            return;
+        }
+        if done.contains(module) {
+            return;
+        }
+        path.push(module.to_string());
+        for used in imports.get(module).into_iter().flatten() {
+            visit(used, imports, path, done, cycles);
+        }
+        path.pop();
+        done.insert(module.to_string());
+    }
+    let (mut done, mut cycles) = (Default::default(), Vec::new());
+    for module in imports.keys() {
+        visit(module, imports, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    cycles
+}
+
+#[test]
+fn cycles_are_found_through_any_number_of_modules() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+        for (from, to) in edges {
+            imports.entry(from.to_string()).or_default().insert(to.to_string());
+            imports.entry(to.to_string()).or_default();
+        }
+        imports
+    };
+    assert!(cycles_of(&graph(&[("a", "b"), ("b", "c"), ("a", "c")])).is_empty());
+    assert_eq!(cycles_of(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])), [["a", "b", "c", "a"]]);
+    assert_eq!(cycles_of(&graph(&[("x", "y"), ("y", "x"), ("z", "x")])), [["x", "y", "x"]]);
+}
+
 #[test]
 fn crate_paths_are_read_from_uses_groups_and_expressions() {
     let code = "use crate::failure::{WithHint, refuse};\nuse crate::{diff, files as f, process::{self, Echo}};\n\
