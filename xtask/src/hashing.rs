@@ -29,6 +29,11 @@ fn to_hex(digest: &[u8]) -> String {
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// One line of a `.sha256` file or of `checksums.txt`: `<hex>  <name>\n` (two spaces, text mode).
+pub fn checksum_line(hex: &str, file_name: &str) -> String {
+    format!("{hex}  {file_name}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,9 +51,4 @@ mod tests {
         std::fs::write(&path, &payload).unwrap();
         assert_eq!(sha256_hex_of_file(&path).unwrap(), sha256_hex_of_bytes(&payload));
     }
-}
-
-/// One line of a `.sha256` file or of `checksums.txt`: `<hex>  <name>\n` (two spaces, text mode).
-pub fn checksum_line(hex: &str, file_name: &str) -> String {
-    format!("{hex}  {file_name}\n")
 }

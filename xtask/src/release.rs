@@ -39,7 +39,7 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     println!("release {tag} ({mode})\n");
 
     let intent = Intent { execute: flags.execute, push: flags.push };
-    let problems = gha::group("preflight", || preflight(&workspace, &git, &uv, &tag, intent));
+    let problems = gha::group("preflight", || preflight(&workspace, &git, &uv, tag, intent));
     for found in &problems {
         println!("preflight: {}\n  fix: {}", found.what, found.fix);
     }
@@ -87,10 +87,10 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
     let listed = gha::group("checksums", || checksums::write_release_files(&workspace, &workspace.dist_dir()))?;
     steps.push(("checksums and notes", format!("{listed} files in dist/checksums.txt, dist/release-notes.md")));
 
-    let summary = render_summary(&tag, &steps, &problems);
+    let summary = render_summary(tag, &steps, &problems);
     println!("\n{summary}");
     gha::step_summary(&summary)?;
-    gha::step_output("tag", &tag)?;
+    gha::step_output("tag", tag)?;
     if !problems.is_empty() {
         return Err(refuse(
             format!(
@@ -107,10 +107,10 @@ pub fn run(flags: &ReleaseFlags) -> anyhow::Result<()> {
         let pairs: Vec<(&str, &str)> =
             versions.iter().map(|(name, version)| (name.as_str(), version.as_str())).collect();
         let header = changelog::release_header(&release_tag, today.get(..10).unwrap_or(&today), &pairs);
-        let cut = cut_release(&workspace.root, &git, &tag, &header)?;
+        let cut = cut_release(&workspace.root, &git, tag, &header)?;
         println!("{header}");
         if flags.push {
-            push_release(&workspace.root, &git, &tag, &cut)?;
+            push_release(&workspace.root, &git, tag, &cut)?;
             println!("pushed main, then {tag}: the tag starts publish.yml, docker.yml and binaries.yml");
         } else {
             println!("committed and tagged {tag}; push with `git push origin main && git push origin {tag}`");

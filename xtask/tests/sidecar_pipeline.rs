@@ -15,10 +15,12 @@ const EXE: &str = std::env::consts::EXE_SUFFIX;
 /// The archive format of this machine's sidecars: `.zip` on Windows, else `.tar.gz`.
 const ARCHIVE_EXTENSION: &str = if cfg!(windows) { "zip" } else { "tar.gz" };
 
-/// `(name, mode, owner)` of each member of a sidecar's archive, read with the crates, not a system
-/// tool: `tar -tv` prints owners differently with GNU tar and bsdtar, and Windows' are zips. A
-/// zip records no owner.
-fn archive_members(path: &Path) -> Vec<(String, u32, Option<(u64, u64)>)> {
+/// One member of an archive: its name, mode and (uid, gid) owner (a zip records none).
+type Member = (String, u32, Option<(u64, u64)>);
+
+/// Each member of a sidecar's archive, read with the crates, not a system tool: `tar -tv` prints
+/// owners differently with GNU tar and bsdtar, and Windows' are zips.
+fn archive_members(path: &Path) -> Vec<Member> {
     let bytes = std::fs::read(path).unwrap();
     if path.extension().is_some_and(|extension| extension == "zip") {
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();

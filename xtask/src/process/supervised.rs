@@ -32,7 +32,12 @@ mod tree;
 #[cfg(windows)]
 type Containment = Option<Arc<job_object::Job>>;
 #[cfg(not(windows))]
-type Containment = ();
+type Containment = GroupOnly;
+
+/// Elsewhere nothing but the process group and the tree mark hold a tree.
+#[cfg(not(windows))]
+#[derive(Debug, Clone)]
+struct GroupOnly;
 
 /// The running children: process id (also the process-group id), the mark of their tree, and
 /// what contains it.
@@ -154,10 +159,10 @@ impl Supervised {
         let deadline = Instant::now() + grace;
         let mut next_walk = Instant::now() + TREE_WALK_INTERVAL;
         while Instant::now() < deadline {
-            if self.reaped.is_none() {
-                if let Ok(Some(status)) = self.child.try_wait() {
-                    self.reaped = Some(status);
-                }
+            if self.reaped.is_none()
+                && let Ok(Some(status)) = self.child.try_wait()
+            {
+                self.reaped = Some(status);
             }
             if Instant::now() >= next_walk {
                 // Members that appeared since get their SIGTERM too.
@@ -290,7 +295,7 @@ fn isolate(command: &mut Command) {
 
 #[cfg(unix)]
 fn contain(_child: &mut Child, _what: &str) -> anyhow::Result<Containment> {
-    Ok(())
+    Ok(GroupOnly)
 }
 
 #[cfg(unix)]
