@@ -193,7 +193,7 @@ pub fn gather(dir: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             }
             match hashes.get(&name) {
                 Some((known, first_source)) if *known != hex => {
-                    conflicts.push(format!("{name}: {known} in {first_source}, {hex} in {source}"))
+                    conflicts.push(format!("{name}: {known} in {first_source}, {hex} in {source}"));
                 }
                 Some((_, first_source)) => duplicates.push(format!("{name} in {first_source} and {source}")),
                 None => {

@@ -326,7 +326,7 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
             match runner.files.get(file) {
                 None => problems.push(format!("{}: {file} is in the manifest but was not uploaded", runner.label)),
                 Some(actual) if actual != sha256 => {
-                    problems.push(format!("{}: {file} is {actual}, its manifest record says {sha256}", runner.label))
+                    problems.push(format!("{}: {file} is {actual}, its manifest record says {sha256}", runner.label));
                 }
                 Some(_) if record["size"].as_u64() != runner.sizes.get(file).copied() => {
                     let recorded =
@@ -335,7 +335,7 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
                     problems.push(format!(
                         "{}: {file} is {actual} bytes, its manifest record says {recorded}",
                         runner.label
-                    ))
+                    ));
                 }
                 Some(_) => {}
             }
@@ -637,7 +637,7 @@ mod tests {
     fn hostile_values_make_short_errors() {
         let huge = "x".repeat(5_000_000);
         let mut hostile = runner("one", &[("x-x86_64-unknown-linux-gnu", LINUX, hex('a'))]);
-        hostile.records[0]["sha256"] = json!(huge.clone());
+        hostile.records[0]["sha256"] = json!(huge);
         hostile.records.push(record(&format!("{huge}-x86_64-unknown-linux-gnu"), LINUX, &hex('b'), COMMIT));
         let mut many = runner("two", &[]);
         for n in 0..100 {

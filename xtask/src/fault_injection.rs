@@ -375,7 +375,7 @@ fn inject(
     git_state_problems(clone, scenario, &before, completed)?;
     match (scenario, rehearsal, &setup.stand_in) {
         (Scenario::Collect, Some(rehearsal), _) => {
-            rehearsal.collected_problems().map_err(|problem| anyhow::anyhow!("collected/: {problem}"))?
+            rehearsal.collected_problems().map_err(|problem| anyhow::anyhow!("collected/: {problem}"))?;
         }
         (Scenario::GithubRelease | Scenario::GithubReplace, Some(rehearsal), Some(stand_in)) => rehearsal
             .publication_problems(stand_in, setup.published_before.as_ref())

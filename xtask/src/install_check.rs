@@ -383,7 +383,7 @@ fn wheel_problems(
                 None => problems.push(format!("the index does not serve {name}")),
                 Some(served) if served.is_empty() => problems.push(format!("the index serves {name} without a sha256")),
                 Some(served) if served != hash => {
-                    problems.push(format!("the index serves {name} with sha256 {served}, the built file is {hash}"))
+                    problems.push(format!("the index serves {name} with sha256 {served}, the built file is {hash}"));
                 }
                 Some(_) => {}
             }
@@ -568,7 +568,7 @@ source = { virtual = "." }
             wheel_problems(&extra, &same, &[&core]),
             ["the index serves lumen_argus_core-0.3.0-py312-none-any.whl, which was not built (not in --wheels)"]
         );
-        let mut unhashed = installed.clone();
+        let mut unhashed = installed;
         unhashed.get_mut("lumen-argus-core").unwrap().wheels.insert(name, String::new());
         assert_eq!(
             wheel_problems(&unhashed, &same, &[&core]),

@@ -43,7 +43,7 @@ pub fn check_against_lock(binary: &str, contents: &BundledContents, locked: &Loc
         match locked.get(name) {
             None => problems.push(format!("{name} {version} is not in uv.lock")),
             Some(versions) if !versions.iter().any(|locked_version| locked_version == version) => {
-                problems.push(format!("{name} {version} is bundled but uv.lock pins {}", versions.join(" or ")))
+                problems.push(format!("{name} {version} is bundled but uv.lock pins {}", versions.join(" or ")));
             }
             Some(_) => {}
         }

@@ -303,7 +303,7 @@ pub fn run_service(
     name: &str,
     launch: &SmokeLaunch,
     timeout: Duration,
-    check: impl FnOnce(&ReadyService) -> anyhow::Result<()>,
+    check: impl FnOnce(&ReadyService<'_>) -> anyhow::Result<()>,
 ) -> ServiceRun {
     let observed = Arc::new(Mutex::new(Observed::default()));
     let verdict = start_and_check(program, name, launch, Instant::now() + timeout, &observed, check);
@@ -317,7 +317,7 @@ fn start_and_check(
     launch: &SmokeLaunch,
     deadline: Instant,
     observed: &Arc<Mutex<Observed>>,
-    check: impl FnOnce(&ReadyService) -> anyhow::Result<()>,
+    check: impl FnOnce(&ReadyService<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let password = launch.password_env.as_ref().map(|_| random_password());
 

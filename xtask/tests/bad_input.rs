@@ -63,7 +63,7 @@ struct Expect<'a> {
 const SUCCEEDS: Expect<'static> = Expect { code: 0, error: &[], hint: false, writes: &[] };
 
 /// Run `command` and check it against `expect`, with `root` snapshotted before and after.
-fn case(label: &str, root: &Path, command: &mut Command, expect: Expect) -> Output {
+fn case(label: &str, root: &Path, command: &mut Command, expect: Expect<'_>) -> Output {
     CASES.fetch_add(1, Ordering::SeqCst);
     let before = snapshot(root);
     let output = command.output().unwrap();

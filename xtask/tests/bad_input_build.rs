@@ -374,6 +374,7 @@ fn output_folders_that_cannot_take_the_build() {
     // in a mount namespace of its own.
     std::fs::create_dir(&dist).unwrap();
     std::fs::write(dist.join("keep.txt"), "kept").unwrap();
+    // SAFETY: geteuid reads the process's user id and cannot fail.
     let read_only = if unsafe { libc::geteuid() } == 0 {
         let probe = Command::new("unshare").args(["-m", "true"]).status();
         assert!(
@@ -594,7 +595,7 @@ fn tools_that_fail_or_say_too_much() {
     std::fs::create_dir(&broken_git_folder).unwrap();
     let broken_git = script("broken-git/git", "echo 'git is broken here' >&2; exit 3");
     let path = std::env::join_paths(
-        std::iter::once(broken_git_folder.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+        std::iter::once(broken_git_folder).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
     )
     .unwrap();
     let mut doctor = xtask_command(&clone, &["doctor"]);

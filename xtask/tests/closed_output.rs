@@ -15,7 +15,9 @@ use support::*;
 /// A pipe whose read end is already closed: every write to the returned end fails with EPIPE.
 fn closed_pipe() -> OwnedFd {
     let mut ends = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array of two it is given.
     assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0, "pipe() failed");
+    // SAFETY: both descriptors were just created and nothing else owns them.
     let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
     drop(read_end);
     write_end

@@ -195,7 +195,7 @@ fn the_images_install_start_and_health_check_commands_work_from_the_built_wheels
     };
     let health_now: Vec<String> = health_command.iter().map(|arg| arg.replace(&image_port, &port)).collect();
     let path_with_venv = std::env::join_paths(
-        std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap();
     let check = Command::new(&health_now[0]).args(&health_now[1..]).env("PATH", path_with_venv).output().unwrap();

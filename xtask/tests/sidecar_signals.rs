@@ -74,6 +74,7 @@ fn start(binary: &Path, args: &[&str], temp: &Path, wanted: usize) -> Started {
 }
 
 fn signal(pid: i32, signum: i32) {
+    // SAFETY: kill only sends a signal.
     assert_eq!(unsafe { libc::kill(pid, signum) }, 0, "kill({pid}, {signum})");
 }
 

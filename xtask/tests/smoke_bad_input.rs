@@ -97,6 +97,7 @@ impl Case {
 
 /// Running and not a zombie.
 fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
     let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
@@ -430,6 +431,7 @@ fn an_interrupted_smoke_stops_its_sidecar_and_removes_its_temp_folder() {
         assert!(Instant::now() < deadline, "the stand-in never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // SAFETY: kill only sends a signal.
     unsafe {
         libc::kill(smoke.id() as libc::pid_t, libc::SIGINT);
     }

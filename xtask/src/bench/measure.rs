@@ -232,8 +232,9 @@ pub fn rotate_with_fresh_baselines(
 /// User + system seconds of every finished child this process waited for.
 #[cfg(unix)]
 fn children_cpu_seconds() -> Option<f64> {
-    // SAFETY: getrusage fills the struct it is given and reads nothing else.
+    // SAFETY: rusage is plain integers and timevals, for which all zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct it is given and reads nothing else.
     if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
         return None;
     }

@@ -25,7 +25,7 @@ pub fn execute(
     if !published {
         delete_extras(connection, plan)?;
     }
-    let mut swaps: Vec<Swap> = Vec::new();
+    let mut swaps: Vec<Swap<'_>> = Vec::new();
     for (file, action) in &plan.files {
         check_interrupted()?;
         match action {
@@ -96,10 +96,10 @@ fn delete_extras(connection: &Connection, plan: &Plan) -> anyhow::Result<()> {
                 println!(
                     "deleting {} from the draft: checksums.txt does not list it, so it is not published",
                     asset.name
-                )
+                );
             }
             Extra::Remove if !asset.is_uploaded() => {
-                println!("deleting {}: an unfinished upload nobody can download", asset.name)
+                println!("deleting {}: an unfinished upload nobody can download", asset.name);
             }
             Extra::Remove => println!("deleting {} (--remove)", asset.name),
             Extra::Refuse => continue,

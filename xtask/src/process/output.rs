@@ -112,7 +112,7 @@ impl ChildOutput {
                         if kept.len() > keep {
                             kept.pop_front();
                         }
-                    })
+                    });
                 })
             })
             .collect();

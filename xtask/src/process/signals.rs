@@ -55,6 +55,7 @@ pub fn was_interrupted() -> bool {
 /// write fails with "File too large" instead and the xtask reports it like a full disk.
 pub fn report_file_size_limits_as_errors() {
     #[cfg(unix)]
+    // SAFETY: SIG_IGN installs no handler code; it only changes how the kernel treats SIGXFSZ.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }

@@ -301,7 +301,8 @@ fn contain(_child: &mut Child, _what: &str) -> anyhow::Result<Containment> {
 #[cfg(unix)]
 fn signal_group(group: u32, signal: Signal) {
     let Ok(group) = libc::pid_t::try_from(group) else { return };
-    // A negative pid addresses the whole process group. ESRCH (already gone) is fine.
+    // SAFETY: kill only sends a signal. A negative pid addresses the whole process group; ESRCH
+    // (already gone) is fine.
     unsafe {
         libc::kill(-group, unix_signal(signal));
     }
@@ -378,6 +379,7 @@ mod unix_tests {
 
     /// Running and not a zombie waiting for a parent that does not reap.
     fn alive(pid: u32) -> bool {
+        // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
         let exists = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 };
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()

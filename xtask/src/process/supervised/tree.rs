@@ -131,6 +131,7 @@ pub fn signal_member(member: &Member, signal: super::Signal) {
         return;
     }
     let Ok(pid) = libc::pid_t::try_from(member.pid) else { return };
+    // SAFETY: kill only sends a signal; a pid that is gone gives ESRCH, which is fine here.
     unsafe {
         libc::kill(pid, super::unix_signal(signal));
     }
