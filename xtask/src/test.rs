@@ -10,7 +10,7 @@ use crate::flags::TestFlags;
 use crate::process::{ChildOutput, Echo, Supervised};
 use crate::uv::{self, Groups, Uv};
 use crate::workspace::Workspace;
-use crate::{fault_injection, gha, tools};
+use crate::{fault_injection, gha, process, tools};
 
 /// What one step counted. `skipped` is what did not run on this platform: pytest's skips (each
 /// with its reason in pytest's report) and checks whose tool does not exist here.
@@ -28,6 +28,17 @@ impl std::ops::AddAssign for Tally {
         self.skipped += other.skipped;
     }
 }
+
+/// The Rust checks, before the tests (fast first): the crate is formatted as `rustfmt.toml` says,
+/// and clippy (with the `[lints]` of Cargo.toml) finds nothing, every warning an error.
+const RUST_CHECKS: [(&str, &str, &[&str]); 2] = [
+    ("cargo fmt --check", "rustfmt", &["fmt", "--all", "--check"]),
+    (
+        "cargo clippy",
+        "clippy",
+        &["clippy", "--workspace", "--all-targets", "--locked", "--quiet", "--", "-D", "warnings"],
+    ),
+];
 
 /// The linters `cargo xtask test` runs through `uv run`, and the platforms that lack one.
 const CHECKS: [(&str, &[&str], Option<&str>); 6] = [
@@ -59,6 +70,18 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         return report(&steps);
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for (name, component, args) in RUST_CHECKS {
+        let sh = process::shell_in(&workspace.root)?;
+        // A toolchain installed with rustup's minimal profile has neither: say how to add them.
+        if process::read(cmd!(sh, "{cargo} {component} --version").quiet()).is_err() {
+            return Err(refuse(
+                format!("`cargo {}` is not installed: `cargo xtask test` runs {name}", args[0]),
+                format!("rustup component add {component} (CI: `components: clippy, rustfmt` on the toolchain step)"),
+            ));
+        }
+        let mut check = Command::from(cmd!(sh, "{cargo} {args...}"));
+        steps.push((name, gha::group(name, || run_check(&mut check))?));
+    }
     // The tests build sidecars and run uv with the interpreter this run chose (UV_PYTHON).
     let sh = uv.shell_in(&workspace.root)?;
     let mut cargo_test =
