@@ -175,7 +175,7 @@ fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidec
         let source = format!("{} of release {}", sidecars_json::FILE_NAME, release.tag);
         Ok(Some((sidecars_json::parse(&text, &source)?, release.tag)))
     };
-    let found = found().map_err(|error| crate::github_release::scrub_error(error, token.as_ref()))?;
+    let found = found().map_err(|error| crate::github_api::scrub_error(error, token.as_ref()))?;
     Ok(found.map_or((Vec::new(), None), |(sidecars, tag)| (sidecars, Some(tag))))
 }
 
@@ -314,7 +314,7 @@ pub fn merge(runners: &[RunnerFolder]) -> anyhow::Result<Vec<Value>> {
                 problems.push(format!("{}: {} is not a file name", runner.label, shown(file)));
                 continue;
             }
-            if let Err(problem) = checksums::check_file_name(file) {
+            if let Err(problem) = crate::checksums_file::check_file_name(file) {
                 problems.push(format!("{}: {problem}", runner.label));
                 continue;
             }

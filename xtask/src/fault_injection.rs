@@ -28,7 +28,6 @@ use crate::github_stand_in::StandIn;
 use crate::process::{self, ChildOutput, Echo, Supervised};
 
 /// The seed of a run when `--seed` is not given (`test` passes it in [`LoopOptions`]).
-pub use crate::fault_signals::default_seed;
 
 /// How long an injected round may take before it counts as a hang.
 const ROUND_LIMIT: Duration = Duration::from_secs(300);
@@ -130,7 +129,7 @@ fn setup(scenario: Scenario, rehearsal: Option<&Rehearsal>, random: Option<&mut 
         _ => {
             let stand_in = rehearsal.stand_in_for_replacement()?;
             let mut args = publish;
-            args.extend(words(&["--replace", &rehearsal.replaced_binary, crate::checksums::CHECKSUMS_FILE]));
+            args.extend(words(&["--replace", &rehearsal.replaced_binary, crate::checksums_file::CHECKSUMS_FILE]));
             let published_before = rehearsal.published_assets(&stand_in);
             Setup { args, environment: Rehearsal::environment(&stand_in), stand_in: Some(stand_in), published_before }
         }
@@ -254,7 +253,7 @@ fn start(xtask: &Path, clone: &Path, uv: &Path, setup: &Setup, temp: &Path) -> a
         std::fs::remove_dir_all(temp).with_context(|| format!("clearing {}", temp.display()))?;
     }
     std::fs::create_dir_all(temp).with_context(|| format!("creating {}", temp.display()))?;
-    let marker = format!("{}-{}", std::process::id(), default_seed());
+    let marker = format!("{}-{}", std::process::id(), crate::fault_signals::default_seed());
     let (sh, args) = (process::shell_in(clone)?, &setup.args);
     let mut xtask_under_test =
         cmd!(sh, "{xtask} {args...}").env(MARKER, &marker).env("XTASK_UV", uv).env("TMPDIR", temp);

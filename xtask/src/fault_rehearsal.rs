@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::checksums::{CHECKSUMS_FILE, NOTES_FILE};
+use crate::checksums_file::{CHECKSUMS_FILE, NOTES_FILE, parse_lines};
 use crate::fault_signals::Random;
 use crate::github_release::is_in_transit;
 use crate::github_stand_in::{Fault, FaultKind, OWNER_REPO, StandIn, Target};
@@ -57,10 +57,8 @@ impl Rehearsal {
         let runner = runners_dir.join(format!("sidecars-{triple}"));
         copy_files(&dist, &runner, |name| !name.starts_with('.') && name != CHECKSUMS_FILE && name != NOTES_FILE)?;
         let listed = std::fs::read_to_string(release_dir.join(CHECKSUMS_FILE)).context("reading checksums.txt")?;
-        let mut files: Vec<(String, String)> = crate::checksums::parse_lines(&listed, CHECKSUMS_FILE)?
-            .into_iter()
-            .map(|(hex, name)| (name, hex))
-            .collect();
+        let mut files: Vec<(String, String)> =
+            parse_lines(&listed, CHECKSUMS_FILE)?.into_iter().map(|(hex, name)| (name, hex)).collect();
         files.push((CHECKSUMS_FILE.to_string(), sha256_hex_of_bytes(listed.as_bytes())));
         let manifest_text = std::fs::read_to_string(release_dir.join(manifest::FILE_NAME))?;
         let manifest: serde_json::Value = serde_json::from_str(&manifest_text)?;

@@ -18,7 +18,6 @@ use crate::flags::GithubReleaseFlags;
 use crate::gha;
 use crate::github_api::releases::{self, Asset, Release, asset_sha256};
 // `collect` takes it from here.
-pub use crate::github_api::scrub_error;
 use crate::github_api::{self, Connection, Token};
 use crate::release_folder::{self, LocalFile, ReleaseFolder};
 
@@ -73,7 +72,7 @@ fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove:
 
 pub fn run(flags: &GithubReleaseFlags) -> anyhow::Result<()> {
     let token = Token::from_environment();
-    publish(flags, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
+    publish(flags, token.clone()).map_err(|error| github_api::scrub_error(error, token.as_ref()))
 }
 
 fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<()> {

@@ -63,7 +63,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         // The long run is the fault-injection loop alone: the suite is the default run.
         let options = fault_injection::LoopOptions {
             rounds: flags.rounds,
-            seed: flags.seed.unwrap_or_else(fault_injection::default_seed),
+            seed: flags.seed.unwrap_or_else(crate::fault_signals::default_seed),
         };
         let counted = gha::group("fault injection", || fault_injection::run(&workspace.root, &uv.path, options))?;
         steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed, skipped: 0 }));
