@@ -27,8 +27,6 @@ use crate::fault_signals::{Random, Signals};
 use crate::github_stand_in::StandIn;
 use crate::process::{self, ChildOutput, Echo, Supervised};
 
-/// The seed of a run when `--seed` is not given (`test` passes it in [`LoopOptions`]).
-
 /// How long an injected round may take before it counts as a hang.
 const ROUND_LIMIT: Duration = Duration::from_secs(300);
 /// Lines of a run's output kept: its whole output, in which a panic is looked for and whose tail a
