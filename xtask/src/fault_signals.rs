@@ -29,6 +29,7 @@ impl Random {
     }
 }
 
+/// The seed of a run when `--seed` is not given (`test` passes it in `fault_injection::LoopOptions`).
 pub fn default_seed() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |elapsed| elapsed.as_nanos() as u64)
 }
