@@ -28,6 +28,13 @@ STARTUP_DEADLINE_SECONDS = 20
 STOP_DEADLINE_SECONDS = 10
 # How long a service given options it refuses (or --version) takes at most to exit.
 RUN_DEADLINE_SECONDS = 30
+# Where the system cannot say when a service handles SIGTERM (no /proc: macOS), it is taken to be
+# starting this long after its launch: true of the proxy (importing aiohttp), while the relay has
+# usually announced its port by then.
+STARTING_SECONDS = 0.3
+# Seen handling SIGTERM, a service is given this long to handle SIGINT too (its next statement;
+# /proc cannot tell Python's own SIGINT handler from the service's).
+SIGINT_AFTER_SIGTERM_SECONDS = 0.02
 
 STOP_SIGNALS_CANNOT_BE_SENT = sys.platform == "win32"
 NO_STOP_SIGNALS_REASON = (
@@ -221,15 +228,58 @@ def start_service() -> Iterator[Callable[..., RunningService]]:
             running.process.wait(timeout=10)
 
 
+def handles_sigterm(pid: int) -> bool | None:
+    """Whether process ``pid`` has a SIGTERM handler, read from its caught-signal mask in
+    /proc/PID/status (Linux); None where the system has no such file."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return None
+
+
+@dataclass
+class StartingService:
+    process: subprocess.Popen[str]
+    # True when it was caught at its first stop-signal handler (Linux), long before it could
+    # announce a port; False when it was only given STARTING_SECONDS.
+    caught_at_first_handler: bool
+
+
 @pytest.fixture
-def service_command() -> Callable[[str], list[str]]:
-    """service_command("agent" | "proxy") -> the command line that serves it on free ports."""
+def starting_service() -> Iterator[Callable[[str], StartingService]]:
+    """starting_service("agent" | "proxy") -> the service caught while it starts, its output piped:
+    on Linux as soon as it handles SIGTERM (its entry point's first act, before its imports), on
+    other systems STARTING_SECONDS after its launch. Killed after the test if it still runs."""
+    launched: list[subprocess.Popen[str]] = []
 
-    def command(package: str) -> list[str]:
+    def launch(package: str) -> StartingService:
         service = SERVICES[package]
-        return [sys.executable, "-m", service.module, *service.on_free_ports]
+        process = subprocess.Popen(
+            [sys.executable, "-m", service.module, *service.on_free_ports],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=service_environment(False, {}, {}),
+        )
+        launched.append(process)
+        # Popen returns once the child has exec'd: no handler of this process is left in it.
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+        while (handled := handles_sigterm(process.pid)) is False and process.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{service.module} never handled SIGTERM")
+            time.sleep(0.0005)
+        time.sleep(STARTING_SECONDS if handled is None else SIGINT_AFTER_SIGTERM_SECONDS)
+        return StartingService(process, caught_at_first_handler=handled is True)
 
-    return command
+    yield launch
+    for process in launched:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_DEADLINE_SECONDS)
 
 
 @pytest.fixture

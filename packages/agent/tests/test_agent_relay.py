@@ -1,6 +1,6 @@
-"""The relay as a real process on loopback: endpoints, refusal of other hosts, clean shutdown."""
+"""The relay as a real process on loopback: endpoints and refusal of other hosts (its stop signals
+are tested with the proxy's, in packages/core/tests/test_core_stop_signals.py)."""
 
-import signal
 import sys
 
 import pytest
@@ -43,21 +43,6 @@ def test_status_is_operational(relay, http, pyproject_version):
 def test_unknown_path_is_404_json(relay, http):
     status, _, body = http(relay.url("/nope"))
     assert (status, body) == (404, {"error": "not_found"})
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signals_exit_zero(relay, signum):
-    assert relay.stop(signum) == 0
-    assert "Traceback" not in relay.full_output()
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("round_number", range(3))
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_repeated_stop_signals_exit_zero_without_a_traceback(relay, signum, round_number):
-    assert relay.stop_under_repeated_signals(signum) == 0
-    assert "Traceback" not in relay.full_output()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::"])

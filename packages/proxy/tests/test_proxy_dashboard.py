@@ -1,6 +1,6 @@
-"""The proxy and its dashboard as a real process: endpoints, password auth, refusals, shutdown."""
+"""The proxy and its dashboard as a real process: endpoints, password auth, refusals (its stop
+signals are tested with the relay's, in packages/core/tests/test_core_stop_signals.py)."""
 
-import signal
 import sys
 import urllib.parse
 
@@ -92,21 +92,6 @@ def test_forged_cookie_is_refused(locked_proxy, http):
 def test_health_needs_no_session(locked_proxy, http):
     status, _, body = http(locked_proxy.url("/health"))
     assert (status, body["status"]) == (200, "ready")
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signals_exit_zero(open_proxy, signum):
-    assert open_proxy.stop(signum) == 0
-    assert "Traceback" not in open_proxy.full_output()
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("round_number", range(3))
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_repeated_stop_signals_exit_zero_without_a_traceback(open_proxy, signum, round_number):
-    assert open_proxy.stop_under_repeated_signals(signum) == 0
-    assert "Traceback" not in open_proxy.full_output()
 
 
 def test_non_loopback_without_password_refuses_to_start(run_service):
