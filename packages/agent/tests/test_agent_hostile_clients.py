@@ -10,7 +10,7 @@ import time
 import pytest
 
 
-def split_answer(answer: bytes) -> tuple[int, str, dict]:
+def split_answer(answer: bytes) -> tuple[int, str, dict[str, object]]:
     """(status, head, JSON body) of a whole HTTP answer."""
     head, _, body = answer.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), head.decode(), json.loads(body)
@@ -153,7 +153,10 @@ def test_slow_clients_are_bounded_in_time_and_in_threads(start_service, slow_cli
             pass
     time.sleep(0.5)
     if threads_before is not None:
-        assert thread_count(relay.process.pid) <= threads_before + 8, "a thread per client"
+        threads_during = thread_count(relay.process.pid)
+        assert threads_during is not None and threads_during <= threads_before + 8, (
+            "a thread per client"
+        )
     started = time.monotonic()
     for connection in half_open:
         assert slow_client.closed_within(connection, 3)
