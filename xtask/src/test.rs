@@ -41,9 +41,11 @@ const RUST_CHECKS: [(&str, &str, &[&str]); 2] = [
 ];
 
 /// The linters `cargo xtask test` runs through `uv run`, and the platforms that lack one.
-const CHECKS: [(&str, &[&str], Option<&str>); 6] = [
+const CHECKS: [(&str, &[&str], Option<&str>); 7] = [
     ("ruff check", &["ruff", "check", "."], None),
     ("ruff format --check", &["ruff", "format", "--check", "."], None),
+    // The packages and their tests, as `[tool.mypy]` in the root pyproject.toml says.
+    ("mypy", &["mypy"], None),
     ("shellcheck", &["shellcheck", "scripts/install.sh", ".ci/run"], None),
     // actionlint also runs shellcheck on every `run:` script of the workflows.
     ("actionlint", &["actionlint"], None),

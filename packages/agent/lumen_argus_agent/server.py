@@ -9,8 +9,11 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
+from typing import Any, cast
 
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.http_errors import error_name
@@ -29,11 +32,15 @@ BUSY_ANSWER = (
     + BUSY_BODY
 )
 
+# What socketserver hands a server for each request: a TCP server's is the connection's socket
+# (the tuple is a datagram server's).
+_Request = socket.socket | tuple[bytes, socket.socket]
+
 
 class _RelayServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, listener, identity: BuildInfo, limits: Limits) -> None:
+    def __init__(self, listener: socket.socket, identity: BuildInfo, limits: Limits) -> None:
         # The socket is already bound and listening: skip bind/activate.
         super().__init__(listener.getsockname()[:2], _RelayHandler, bind_and_activate=False)
         self.socket.close()
@@ -47,10 +54,10 @@ class _RelayServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(limits.max_connections)
         self.deadlines = _ConnectionDeadlines()
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: _Request, client_address: object) -> None:
         if not self._slots.acquire(blocking=False):
             try:
-                request.sendall(BUSY_ANSWER)
+                cast(socket.socket, request).sendall(BUSY_ANSWER)
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -61,13 +68,13 @@ class _RelayServer(ThreadingHTTPServer):
             self._slots.release()
             raise
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: _Request, client_address: object) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: _Request, client_address: object) -> None:
         """A client that reset, hung up or ran out of time is not news; anything else is one line
         on stderr, not a traceback a client can repeat at will."""
         error = sys.exc_info()[1]
@@ -121,7 +128,7 @@ class _LastLineKept:
     """The request stream, remembering the last line read from it: the headers end at a blank
     line, or, for a request never finished, at the end of the stream."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: BufferedIOBase) -> None:
         self._stream = stream
         self.last_line = b""
 
@@ -129,22 +136,27 @@ class _LastLineKept:
         self.last_line = self._stream.readline(limit)
         return self.last_line
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
 class _RelayHandler(BaseHTTPRequestHandler):
     server: _RelayServer
+    # Set by http.server before it parses a request (its stub does not declare it).
+    raw_requestline: bytes
     server_version = "lumen-argus-agent"
     sys_version = ""
     error_content_type = "application/json"
 
     def setup(self) -> None:
         # One request per connection (HTTP/1.0): the whole connection has the read timeout.
-        self.timeout = self.server.limits.read_timeout_seconds
-        self.server.deadlines.add(self.request, self.timeout)
+        seconds = self.server.limits.read_timeout_seconds
+        self.server.deadlines.add(self.request, seconds)
         super().setup()
-        self.rfile = _LastLineKept(self.rfile)
+        self.connection.settimeout(seconds)
+        self._request_stream = _LastLineKept(self.rfile)
+        # http.server only calls readline on it (the relay reads no request body).
+        self.rfile = cast(BufferedIOBase, self._request_stream)
 
     def finish(self) -> None:
         try:
@@ -156,13 +168,13 @@ class _RelayHandler(BaseHTTPRequestHandler):
         if len(self.raw_requestline.split()) == 2:
             # A bare "GET /path" line (HTTP/0.9) has no headers to wait for, and its answer would
             # have no status line.
-            self.command, self.request_version = None, "HTTP/1.0"
+            self.command, self.request_version = "", "HTTP/1.0"
             self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
             self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED)
             return False
         if not super().parse_request():
             return False
-        if self.rfile.last_line not in (b"\r\n", b"\n"):
+        if self._request_stream.last_line not in (b"\r\n", b"\n"):
             # The headers ended at the end of the stream (a hang-up or the deadline), not at a
             # blank line: the request was never finished, and gets no answer.
             self.close_connection = True
@@ -194,7 +206,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "not_found"})
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[[], None]:
         # http.server looks up do_<METHOD> and answers an HTML 501 when there is none: every
         # method but GET is a JSON 405 instead.
         if name.startswith("do_"):
@@ -225,7 +237,12 @@ class _RelayHandler(BaseHTTPRequestHandler):
         status = HTTPStatus(code)
         self._send_json(status, {"error": error_name(status.phrase)})
 
-    def _send_json(self, status: HTTPStatus, body: dict, headers: dict | None = None) -> None:
+    def _send_json(
+        self,
+        status: HTTPStatus,
+        body: Mapping[str, object],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -236,7 +253,7 @@ class _RelayHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (inherited signature)
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (inherited signature)
         pass
 
 

@@ -4,28 +4,16 @@ import pytest
 from lumen_argus_agent.cli import main
 
 
-@pytest.fixture(autouse=True)
-def usage_width(monkeypatch):
-    # argparse wraps its usage line to the terminal's width: fix it to the width of a pipe.
-    monkeypatch.setenv("COLUMNS", "80")
-
-
-def refusal(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    return exit_info.value.code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("port", ["70000", "65536", "-1"])
-def test_refuses_a_port_out_of_range(capsys, port):
-    assert refusal(capsys, "relay", "--port", port) == (
+def test_refuses_a_port_out_of_range(cli_refusal, port):
+    assert cli_refusal(main, "relay", "--port", port) == (
         2,
         f"lumen-argus-agent: error: port {port} is out of range 0-65535\n",
     )
 
 
-def test_a_foreign_host_is_refused_before_the_port(capsys):
-    assert refusal(capsys, "relay", "--host", "0.0.0.0", "--port", "70000") == (
+def test_a_foreign_host_is_refused_before_the_port(cli_refusal):
+    assert cli_refusal(main, "relay", "--host", "0.0.0.0", "--port", "70000") == (
         2,
         "lumen-argus-agent: error: refusing to bind to 0.0.0.0: the relay serves unauthenticated "
         "endpoints and only listens on loopback\n"
@@ -33,8 +21,8 @@ def test_a_foreign_host_is_refused_before_the_port(capsys):
     )
 
 
-def test_a_port_that_is_not_a_number_is_a_usage_error(capsys):
-    code, stderr = refusal(capsys, "relay", "--port", "abc")
+def test_a_port_that_is_not_a_number_is_a_usage_error(cli_refusal):
+    code, stderr = cli_refusal(main, "relay", "--port", "abc")
     assert code == 2
     assert stderr.startswith("usage: lumen-argus-agent relay [-h] [--host HOST] [--port PORT]\n")
     assert stderr.endswith(

@@ -1,18 +1,15 @@
-"""The relay as a real process on loopback: endpoints, refusal of other hosts, clean shutdown."""
+"""The relay as a real process on loopback: endpoints and refusal of other hosts (its stop signals
+are tested with the proxy's, in packages/core/tests/test_core_stop_signals.py)."""
 
-import signal
-import subprocess
 import sys
 
 import pytest
 from lumen_argus_core.build_info import compute_build_id
 
-MODULE = "lumen_argus_agent"
-
 
 @pytest.fixture
 def relay(start_service):
-    return start_service(MODULE, "relay", "--port", "0")
+    return start_service("agent")
 
 
 def test_health_reports_ready_and_version(relay, http, pyproject_version):
@@ -48,37 +45,15 @@ def test_unknown_path_is_404_json(relay, http):
     assert (status, body) == (404, {"error": "not_found"})
 
 
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signals_exit_zero(relay, signum):
-    assert relay.stop(signum) == 0
-    assert "Traceback" not in relay.full_output()
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("round_number", range(3))
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_repeated_stop_signals_exit_zero_without_a_traceback(relay, signum, round_number):
-    assert relay.stop_under_repeated_signals(signum) == 0
-    assert "Traceback" not in relay.full_output()
-
-
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::"])
-def test_refuses_a_non_loopback_host(host):
-    result = subprocess.run(
-        [sys.executable, "-m", MODULE, "relay", "--host", host, "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def test_refuses_a_non_loopback_host(run_service, host):
+    result = run_service("agent", "relay", "--host", host, "--port", "0")
     assert result.returncode == 2
     assert f"refusing to bind to {host}" in result.stderr
     assert "listening on" not in result.stdout
 
 
-def test_version_flag(pyproject_version):
-    result = subprocess.run(
-        [sys.executable, "-m", MODULE, "--version"], capture_output=True, text=True, timeout=30
-    )
+def test_version_flag(run_service, pyproject_version):
+    result = run_service("agent", "--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"lumen-argus-agent {pyproject_version('agent')}"

@@ -15,6 +15,7 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, field
+from types import ModuleType
 
 UNKNOWN = "unknown"
 UNKNOWN_BUILD_ID = "sha256:unknown"
@@ -71,7 +72,7 @@ class BuildInfo:
         }
 
 
-def _generated_module(import_package: str):
+def _generated_module(import_package: str) -> ModuleType | None:
     """The ``<import_package>._build_info`` module, or None when it was not generated."""
     module_name = f"{import_package}._build_info"
     try:

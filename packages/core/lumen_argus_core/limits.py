@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 # The largest value each limit takes: a read timeout past an hour protects nothing (and past
 # about 24 days no socket takes it), sessions past a year do not end, and a thread or connection
@@ -39,7 +40,8 @@ class Limits:
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Limits:
         """The defaults, with each ``LUMEN_ARGUS_<NAME>`` that is set; ValueError naming the
         variable and what it takes for a value that is not a number in the limit's range."""
-        values = {}
+        # Any: each value has its own field's type (``whole`` for the int fields).
+        values: dict[str, Any] = {}
         for limit in fields(cls):
             variable = f"LUMEN_ARGUS_{limit.name.upper()}"
             text = environ.get(variable, "").strip()

@@ -21,6 +21,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from types import FrameType
 
 # Windows has Ctrl-Break (SIGBREAK) too: how `cargo xtask` asks a service it started in a process
 # group of its own to stop (Ctrl-C does not reach such a group there).
@@ -64,7 +65,7 @@ def exit_zero_on_stop_signals() -> None:
         signal.signal(signum, _exit_zero)
 
 
-def _exit_zero(signum, frame) -> None:
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
     os._exit(0)
 
 
@@ -77,7 +78,7 @@ def stop_requested_by_signals() -> Iterator[StopRequest]:
     """
     stop_request = StopRequest()
 
-    def record_stop_request(signum, frame) -> None:
+    def record_stop_request(signum: int, frame: FrameType | None) -> None:
         stop_request.set()
 
     for signum in STOP_SIGNALS:

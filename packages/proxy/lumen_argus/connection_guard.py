@@ -16,6 +16,7 @@ import json
 import socket
 import struct
 from collections.abc import Callable
+from typing import cast
 
 from lumen_argus_core.limits import Limits
 
@@ -62,6 +63,8 @@ class _TurnedAway(asyncio.Protocol):
     the answer."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream server's connections are given a Transport (asyncio types the base class).
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._linger = asyncio.get_running_loop().call_later(
             REFUSAL_LINGER_SECONDS, transport.abort
@@ -95,7 +98,7 @@ class _GuardedConnection(asyncio.Protocol):
         self._headers_tail: bytes | None = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)
         self._guard.connections.add(self)
         self._handler = self._guard.make_handler()
         self._handler.connection_made(transport)
@@ -108,7 +111,8 @@ class _GuardedConnection(asyncio.Protocol):
             seen = self._headers_tail + data
             if HEADERS_END in seen:
                 # The headers are in; what follows (a body) is the handler's to time.
-                self._read_deadline.cancel()
+                if self._read_deadline is not None:
+                    self._read_deadline.cancel()
                 self._read_deadline = None
                 self._headers_tail = None
             else:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_protocol import RequestPayloadError
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.limits import Limits
@@ -90,7 +91,9 @@ class SessionStore:
 
     def close(self, token: str | None) -> bool:
         """End the session of ``token``; False when there was none."""
-        return bool(token) and self._sessions.pop(_digest(token), None) is not None
+        if not token:
+            return False
+        return self._sessions.pop(_digest(token), None) is not None
 
     def _forget_ended(self, now: float) -> None:
         ended = [
@@ -111,7 +114,7 @@ THROTTLE = web.AppKey("throttle", LoginThrottle)
 
 
 @web.middleware
-async def require_session(request: web.Request, handler):
+async def require_session(request: web.Request, handler: Handler) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
     if (
         sessions.required
@@ -195,7 +198,7 @@ def create_dashboard(
 ) -> web.Application:
     """The dashboard; with ``loopback_port`` (bound to loopback) only loopback Host values for
     that port are answered."""
-    middlewares = [one_request_per_connection, json_errors]
+    middlewares: list[Middleware] = [one_request_per_connection, json_errors]
     if loopback_port is not None:
         middlewares.append(loopback_host_only(loopback_port))
     app = web.Application(middlewares=[*middlewares, require_session])

@@ -7,12 +7,13 @@ from __future__ import annotations
 import sys
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from lumen_argus_core.http_errors import error_name
 from lumen_argus_core.request_guards import loopback_host_allowed
 
 
 @web.middleware
-async def one_request_per_connection(request: web.Request, handler):
+async def one_request_per_connection(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer closes its connection (``Connection: close``). aiohttp answers every request
     a client has pipelined on a connection without giving other connections a turn, so 40
     connections of 20,000 requests each starved the service (and its stop) for seconds."""
@@ -22,7 +23,7 @@ async def one_request_per_connection(request: web.Request, handler):
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own error pages (404, 405, 413, ...) as ``{"error": "<reason>"}``; a failure in
     a handler as a JSON 500 and one line on stderr, not a traceback a client can repeat at will."""
     try:
@@ -43,12 +44,12 @@ async def json_errors(request: web.Request, handler):
         return web.json_response({"error": "internal_server_error"}, status=500)
 
 
-def loopback_host_only(port: int):
+def loopback_host_only(port: int) -> Middleware:
     """A middleware answering 403 ``host_not_allowed`` to a Host other than a loopback name
     for ``port``."""
 
     @web.middleware
-    async def check_host(request: web.Request, handler):
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not loopback_host_allowed(request.headers.get("Host"), port):
             return web.json_response({"error": "host_not_allowed"}, status=403)
         return await handler(request)

@@ -7,6 +7,7 @@ import socket
 import sys
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from lumen_argus_core.build_info import BuildInfo
 from lumen_argus_core.limits import Limits
 from lumen_argus_core.loopback import bind_listener, is_loopback, listening_line
@@ -32,7 +33,7 @@ def create_proxy(identity: BuildInfo, loopback_port: int | None = None) -> web.A
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ready", "version": identity.version})
 
-    middlewares = [one_request_per_connection, json_errors]
+    middlewares: list[Middleware] = [one_request_per_connection, json_errors]
     if loopback_port is not None:
         middlewares.append(loopback_host_only(loopback_port))
     app = web.Application(middlewares=middlewares)
@@ -83,6 +84,7 @@ async def _serve(
     try:
         for runner, listener in zip(runners, (proxy_listener, dashboard_listener), strict=True):
             await runner.setup()
+            assert runner.server is not None, "AppRunner.setup() makes its server"
             guards.append(ConnectionGuard(limits, runner.server))
             servers.append(await loop.create_server(guards[-1], sock=listener))
         print(listening_line(proxy_listener), flush=True)

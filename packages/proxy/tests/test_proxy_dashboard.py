@@ -1,32 +1,21 @@
-"""The proxy and its dashboard as a real process: endpoints, password auth, refusals, shutdown."""
+"""The proxy and its dashboard as a real process: endpoints, password auth, refusals (its stop
+signals are tested with the relay's, in packages/core/tests/test_core_stop_signals.py)."""
 
-import signal
-import subprocess
 import sys
 import urllib.parse
 
 import pytest
 from lumen_argus_core.build_info import compute_build_id
 
-MODULE = "lumen_argus"
-PASSWORD = "correct horse battery staple"
-PORTS = ("serve", "--port", "0", "--dashboard-port", "0")
-
 
 @pytest.fixture
-def open_proxy(start_service, monkeypatch):
-    monkeypatch.delenv("LUMEN_ARGUS_DASHBOARD_PASSWORD", raising=False)
-    return start_service(MODULE, *PORTS, expect=("", "dashboard"))
+def open_proxy(start_service):
+    return start_service("proxy")
 
 
 @pytest.fixture
 def locked_proxy(start_service):
-    return start_service(
-        MODULE,
-        *PORTS,
-        env={"LUMEN_ARGUS_DASHBOARD_PASSWORD": PASSWORD},
-        expect=("", "dashboard"),
-    )
+    return start_service("proxy", locked=True)
 
 
 def login(http, proxy, password):
@@ -76,14 +65,14 @@ def test_no_session_is_refused(locked_proxy, http, path):
 
 
 def test_wrong_password_opens_no_session(locked_proxy, http):
-    status, headers, body = login(http, locked_proxy, PASSWORD + "x")
+    status, headers, body = login(http, locked_proxy, locked_proxy.password + "x")
     assert status == 401
     assert body == {"error": "invalid_password"}
     assert "Set-Cookie" not in headers
 
 
 def test_right_password_opens_a_session(locked_proxy, http):
-    status, headers, _ = login(http, locked_proxy, PASSWORD)
+    status, headers, _ = login(http, locked_proxy, locked_proxy.password)
     assert status == 200
     cookie = session_cookie(headers)
     status, _, body = http(locked_proxy.url("/api/v1/build", "dashboard"), cookie=cookie)
@@ -105,38 +94,15 @@ def test_health_needs_no_session(locked_proxy, http):
     assert (status, body["status"]) == (200, "ready")
 
 
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_stop_signals_exit_zero(open_proxy, signum):
-    assert open_proxy.stop(signum) == 0
-    assert "Traceback" not in open_proxy.full_output()
-
-
-@pytest.mark.needs_stop_signals
-@pytest.mark.parametrize("round_number", range(3))
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_repeated_stop_signals_exit_zero_without_a_traceback(open_proxy, signum, round_number):
-    assert open_proxy.stop_under_repeated_signals(signum) == 0
-    assert "Traceback" not in open_proxy.full_output()
-
-
-def test_non_loopback_without_password_refuses_to_start(monkeypatch):
-    monkeypatch.delenv("LUMEN_ARGUS_DASHBOARD_PASSWORD", raising=False)
-    result = subprocess.run(
-        [sys.executable, "-m", MODULE, "serve", "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def test_non_loopback_without_password_refuses_to_start(run_service):
+    result = run_service("proxy", "serve", "--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 2
     assert "without a password" in result.stderr
     assert "LUMEN_ARGUS_DASHBOARD_PASSWORD" in result.stderr
     assert "listening on" not in result.stdout
 
 
-def test_version_flag(pyproject_version):
-    result = subprocess.run(
-        [sys.executable, "-m", MODULE, "--version"], capture_output=True, text=True, timeout=30
-    )
+def test_version_flag(run_service, pyproject_version):
+    result = run_service("proxy", "--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"lumen-argus {pyproject_version('proxy')}"
