@@ -74,13 +74,7 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     for (name, component, args) in RUST_CHECKS {
         let sh = process::shell_in(&workspace.root)?;
-        // A toolchain installed with rustup's minimal profile has neither: say how to add them.
-        if process::read(cmd!(sh, "{cargo} {component} --version").quiet()).is_err() {
-            return Err(refuse(
-                format!("`cargo {}` is not installed: `cargo xtask test` runs {name}", args[0]),
-                format!("rustup component add {component} (CI: `components: clippy, rustfmt` on the toolchain step)"),
-            ));
-        }
+        require_cargo_subcommand(&sh, &cargo, args[0], component, name)?;
         let mut check = Command::from(cmd!(sh, "{cargo} {args...}"));
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }
@@ -113,6 +107,24 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     }
 
     report(&steps)
+}
+
+/// `cargo SUBCOMMAND` runs here, or the refusal says which rustup component adds it (a toolchain
+/// installed with rustup's minimal profile has neither clippy nor rustfmt).
+fn require_cargo_subcommand(
+    sh: &xshell::Shell,
+    cargo: &std::ffi::OsStr,
+    subcommand: &str,
+    component: &str,
+    check: &str,
+) -> anyhow::Result<()> {
+    if process::read(cmd!(sh, "{cargo} {subcommand} --version").quiet()).is_ok() {
+        return Ok(());
+    }
+    Err(refuse(
+        format!("`cargo {subcommand}` is not installed: `cargo xtask test` runs {check}"),
+        format!("rustup component add {component} (CI: `components: clippy, rustfmt` on the toolchain step)"),
+    ))
 }
 
 /// The table of every step, the closing `N passed, N failed` line, and the step summary.
@@ -223,6 +235,22 @@ fn number_before(text: &str, word: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Rust checks' subcommands are the ones cargo knows (the toolchain building this has them),
+    /// and one that does not run is refused with the rustup command that adds it.
+    #[test]
+    fn rust_checks_need_their_cargo_subcommands() {
+        use std::path::Path;
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let sh = process::shell_in(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+        for (name, component, args) in RUST_CHECKS {
+            require_cargo_subcommand(&sh, &cargo, args[0], component, name).unwrap();
+        }
+        let error = require_cargo_subcommand(&sh, &cargo, "no-such-subcommand", "clippy", "cargo clippy").unwrap_err();
+        let lines = crate::failure::lines(&error);
+        assert_eq!(lines.message, "`cargo no-such-subcommand` is not installed: `cargo xtask test` runs cargo clippy");
+        assert!(lines.hint.unwrap().starts_with("rustup component add clippy"));
+    }
 
     #[test]
     fn counts_cargo_test_result_lines() {
