@@ -258,7 +258,9 @@ fn start(xtask: &Path, clone: &Path, uv: &Path, setup: &Setup, temp: &Path) -> a
     for (key, value) in &setup.environment {
         xtask_under_test = xtask_under_test.env(key, value);
     }
-    let without_actions = xtask_under_test.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY");
+    // The scratch clone keeps its files in its own target/, where the leftover checks look.
+    let without_actions =
+        xtask_under_test.env_remove("GITHUB_ACTIONS").env_remove("GITHUB_STEP_SUMMARY").env_remove("CARGO_TARGET_DIR");
     let mut command = Command::from(without_actions.env_remove("GITHUB_OUTPUT"));
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = Supervised::spawn(&mut command, "the xtask under test")?;

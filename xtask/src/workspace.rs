@@ -254,9 +254,17 @@ impl Workspace {
 
 /// `CARGO_TARGET_DIR` when set (a relative one is relative to the current directory, as Cargo reads
 /// it), else `target/` in the repository.
+/// A `CARGO_TARGET_DIR` is often shared by every clone on a machine, while the xtask's files are
+/// one clone's (its build lock, its `uv sync` marker, its sidecar work folders): each clone gets a
+/// folder of its own in it, `xtask/<clone folder name>-<12 hex of its path>`.
 fn target_dir_of(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> PathBuf {
     match cargo_target_dir.filter(|dir| !dir.is_empty()) {
-        Some(dir) => std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir)),
+        Some(dir) => {
+            let shared = std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir));
+            let path_digest = crate::hashing::sha256_hex_of_bytes(root.as_os_str().as_encoded_bytes());
+            let name = root.file_name().map_or_else(|| "root".into(), |name| name.to_string_lossy().into_owned());
+            shared.join("xtask").join(format!("{name}-{}", &path_digest[..12]))
+        }
         None => root.join("target"),
     }
 }
@@ -569,9 +577,15 @@ mod tests {
         assert_eq!(target_dir_of(root, None), root.join("target"));
         assert_eq!(target_dir_of(root, Some("".into())), root.join("target"));
         let elsewhere = std::env::temp_dir().join("shared-target");
-        assert_eq!(target_dir_of(root, Some(elsewhere.clone().into())), elsewhere);
+        let mine = target_dir_of(root, Some(elsewhere.clone().into()));
+        assert_eq!(mine.parent().unwrap(), elsewhere.join("xtask"));
+        assert!(mine.file_name().unwrap().to_str().unwrap().starts_with("repo-"), "{}", mine.display());
+        // Two clones sharing one CARGO_TARGET_DIR never share a lock, a marker or a work folder.
+        let other_clone = target_dir_of(Path::new("/elsewhere/repo"), Some(elsewhere.clone().into()));
+        assert_ne!(mine, other_clone);
+        assert_eq!(target_dir_of(root, Some(elsewhere.into())), mine, "the same clone, the same folder");
         let relative = target_dir_of(root, Some("build/out".into()));
-        assert_eq!(relative, std::env::current_dir().unwrap().join("build/out"));
+        assert!(relative.starts_with(std::env::current_dir().unwrap().join("build/out/xtask")));
     }
     use crate::failure::Lines;
 

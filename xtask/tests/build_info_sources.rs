@@ -61,17 +61,28 @@ fn an_export_without_git_reports_unknown_with_a_warning() {
     assert!(version_line.len() > "VERSION = \"\"".len(), "{version_line}");
 }
 
-/// The xtask's own files follow `CARGO_TARGET_DIR` as Cargo's do: the build lock lands there and
-/// the clone gets no `target/` of its own.
+/// The xtask's own files follow `CARGO_TARGET_DIR` as Cargo's do, in a folder per clone: the build
+/// lock lands there, the clone gets no `target/` of its own, and two clones sharing one
+/// `CARGO_TARGET_DIR` build at the same time without taking each other's lock.
 #[test]
 fn the_xtask_files_follow_cargo_target_dir() {
     let (_folder, clone) = fresh_clone();
-    let elsewhere = tempfile::tempdir().unwrap();
-    let output = xtask_command(&clone, &["build-info", "--package", "agent"])
-        .env("CARGO_TARGET_DIR", elsewhere.path())
+    let (_other_folder, other_clone) = fresh_clone();
+    let shared = tempfile::tempdir().unwrap();
+    let locks = || -> Vec<std::path::PathBuf> {
+        let per_clone = std::fs::read_dir(shared.path().join("xtask")).unwrap();
+        per_clone.map(|entry| entry.unwrap().path().join("xtask-build.lock")).filter(|lock| lock.is_file()).collect()
+    };
+    let mut first = xtask_command(&clone, &["build-info", "--package", "agent"])
+        .env("CARGO_TARGET_DIR", shared.path())
+        .spawn()
+        .unwrap();
+    let second = xtask_command(&other_clone, &["build-info", "--package", "agent"])
+        .env("CARGO_TARGET_DIR", shared.path())
         .output()
         .unwrap();
-    succeeded(&output, "build-info with CARGO_TARGET_DIR");
-    assert!(elsewhere.path().join("xtask-build.lock").is_file(), "no build lock in CARGO_TARGET_DIR");
-    assert!(!clone.join("target").exists(), "the clone got a target/ folder");
+    assert!(first.wait().unwrap().success(), "build-info in the first clone");
+    succeeded(&second, "build-info in a second clone with the same CARGO_TARGET_DIR");
+    assert_eq!(locks().len(), 2, "one build lock per clone in CARGO_TARGET_DIR/xtask/");
+    assert!(!clone.join("target").exists() && !other_clone.join("target").exists(), "a clone got a target/ folder");
 }
