@@ -6,8 +6,9 @@
 //! a busy machine slows both sides alike. Ratios are `ours / baseline`; a goal holds when the median
 //! ratio is at most the goal.
 //!
-//! This file is the command; [`comparison`] names the comparisons, `measure` times them, `report`
-//! writes what they showed, and one module per comparison (or pair sharing a rotation) holds its body.
+//! This file runs the comparisons asked for (the command, `bench_command.rs`, hands it the flags);
+//! [`comparison`] names the comparisons, `measure` times them, `report` writes what they showed,
+//! and one module per comparison (or pair sharing a rotation) holds its body.
 
 mod archive;
 mod cold_build;
@@ -21,7 +22,6 @@ mod smoke;
 use std::time::Instant;
 
 use crate::failure::refuse;
-use crate::flags::BenchFlags;
 use crate::workspace::Workspace;
 use crate::{files, tools};
 
@@ -34,10 +34,11 @@ pub fn selection(only: &[Comparison]) -> Vec<Comparison> {
     Comparison::ALL.into_iter().filter(|comparison| only.is_empty() || only.contains(comparison)).collect()
 }
 
-pub fn run(flags: &BenchFlags) -> anyhow::Result<()> {
+/// Run the comparisons of `only` (all when empty): smaller inputs and fewer runs when `quick`.
+pub fn run(quick: bool, only: &[Comparison]) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
-    let selected = selection(&flags.only);
-    let plan = Plan::new(flags.quick);
+    let selected = selection(only);
+    let plan = Plan::new(quick);
     let context = BenchContext::new(&workspace, plan)?;
     check_tools(&selected)?;
     let load_at_start = load_average();
@@ -112,35 +113,10 @@ fn check_tools(selected: &[Comparison]) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    /// `cargo xtask bench ARGS...` as the real command line parses it: the bench's own matches.
-    fn bench_matches(args: &[&str]) -> Result<clap::ArgMatches, clap::Error> {
-        let mut matches = crate::flags::command().try_get_matches_from(["cargo xtask", "bench"].iter().chain(args))?;
-        Ok(matches.remove_subcommand().expect("bench is a subcommand").1)
-    }
-
     #[test]
     fn selection_keeps_table_order_and_each_comparison_once() {
         assert_eq!(selection(&[]), Comparison::ALL.to_vec());
         let only = [Comparison::Smoke, Comparison::Hash, Comparison::Smoke];
         assert_eq!(selection(&only), vec![Comparison::Hash, Comparison::Smoke]);
-    }
-
-    #[test]
-    fn only_parses_names_into_comparisons() {
-        let matches = bench_matches(&["--only", "cold-build,hash-limit", "--only", "hash"]).unwrap();
-        let only: Vec<Comparison> = matches.get_many::<Comparison>("only").unwrap().copied().collect();
-        assert_eq!(only, [Comparison::ColdBuild, Comparison::HashLimit, Comparison::Hash]);
-    }
-
-    #[test]
-    fn unknown_comparison_is_a_usage_error_listing_every_name() {
-        let Err(error) = bench_matches(&["--only", "hash,hashes"]) else { panic!("--only hashes was accepted") };
-        assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
-        assert_eq!(error.exit_code(), 2);
-        let message = error.to_string();
-        assert!(message.contains("invalid value 'hashes' for '--only <NAMES>'"), "{message}");
-        for comparison in Comparison::ALL {
-            assert!(message.contains(comparison.name()), "{} is not listed: {message}", comparison.name());
-        }
     }
 }

@@ -5,6 +5,7 @@
 mod archive;
 mod archive_command;
 mod bench;
+mod bench_command;
 mod build_cache;
 mod build_info;
 mod bump;
@@ -107,7 +108,7 @@ fn run(command: flags::Command) -> anyhow::Result<()> {
         Command::InstallCheck(flags) => install_check::run(&flags),
         Command::ImageCheck(flags) => image_check::run(&flags),
         Command::GithubRelease(flags) => github_release::run(&flags),
-        Command::Bench(flags) => bench::run(&flags),
+        Command::Bench(flags) => bench_command::run(&flags),
         Command::Archive(flags) => archive_command::run(&flags),
     }
 }

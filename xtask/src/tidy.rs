@@ -2,11 +2,16 @@
 //! (and the lock files and changelog history) writes that package's version; docs point at files
 //! that exist and name every module and command; only command modules read the parsed flags.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use xshell::cmd;
 
 use crate::workspace::{Workspace, find_root};
+
+mod module_graph;
+
+use module_graph::{Crate, cycles_of};
 
 /// Files allowed to carry package versions: the sources of truth, the locks and the history.
 fn may_mention_versions(path: &str) -> bool {
@@ -147,12 +152,6 @@ fn the_layout_page_names_every_module() {
     assert!(missing.is_empty(), "docs/development/layout.md does not name these modules:\n{}", missing.join("\n"));
 }
 
-/// The source of a Rust file without its `#[cfg(test)] mod tests { ... }` block (the last item of
-/// a file, by the crate's habit).
-fn without_tests(text: &str) -> &str {
-    text.find("\n#[cfg(test)]\nmod ").map_or(text, |start| &text[..start])
-}
-
 /// The command modules: those `lib.rs` dispatches a parsed command to (`=> sidecar::run(&flags)`).
 fn command_modules(lib: &str) -> Vec<String> {
     lib.lines()
@@ -160,127 +159,56 @@ fn command_modules(lib: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every `crate::` path in `code`, as segments: `crate::a::b::C` gives `[a, b, C]`, and a group
-/// `crate::{a::{B, C}, d}` gives `[a]` and `[d]` (the modules named before any inner group).
-fn crate_paths(code: &str) -> Vec<Vec<String>> {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let path_of = |text: &str| -> Vec<String> {
-        let mut segments = Vec::new();
-        for segment in text.trim_start().split("::") {
-            let word: String = segment.chars().take_while(|c| is_word(*c)).collect();
-            if word.is_empty() || word == "self" {
-                break;
-            }
-            let complete = word.len() == segment.len();
-            segments.push(word);
-            if !complete {
-                break;
-            }
-        }
-        segments
-    };
-    let mut paths = Vec::new();
-    for (start, _) in code.match_indices("crate::") {
-        if code[..start].chars().next_back().is_some_and(is_word) {
-            continue;
-        }
-        let rest = &code[start + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let (mut depth, mut item_start) = (0, 0);
-            for (offset, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => {
-                        paths.push(path_of(&group[item_start..offset]));
-                        break;
-                    }
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        paths.push(path_of(&group[item_start..offset]));
-                        item_start = offset + 1;
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            paths.push(path_of(rest));
-        }
-    }
-    paths.retain(|path| !path.is_empty());
-    paths
-}
-
-/// The source file a `crate::` path lands in: the longest prefix that is a module file under
-/// `source` (`[bench, comparison, Comparison]` is `bench/comparison.rs` when that file exists).
-fn module_file_of(source: &Path, path: &[String]) -> Option<String> {
-    (1..=path.len())
-        .rev()
-        .map(|length| path[..length].join("/"))
-        .find(|module| source.join(format!("{module}.rs")).is_file())
-}
-
-/// Every `.rs` file under `source`, as its module path (`bench/comparison`), sorted.
-fn module_files(source: &Path) -> Vec<String> {
-    let mut modules = Vec::new();
-    let mut pending = vec![source.to_path_buf()];
-    while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap().map(Result::unwrap) {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Some(module) = path.strip_prefix(source).unwrap().to_string_lossy().strip_suffix(".rs") {
-                modules.push(module.replace('\\', "/"));
-            }
-        }
-    }
-    modules.sort();
-    modules
+#[test]
+fn command_modules_are_read_from_the_dispatch() {
+    let lib = "    match command {\n        Command::Bump(flags) => bump::run(&flags),\n        \
+               Command::Targets(flags) => targets_command::run(&flags),\n    }\n";
+    assert_eq!(command_modules(lib), ["bump", "targets_command"]);
 }
 
 /// The flags are the edge of the crate: a command module reads its flags and hands plain values
 /// (a target, a package, a path) to everything else; `flags.rs` imports no command module, only
-/// the types it parses values into. So no module below a command depends on the command line,
-/// and the command line never pulls a command's internals into the parser.
+/// the modules of the types it parses values into. So nothing below a command depends on the
+/// command line, and the command line never pulls a command's internals into the parser.
 #[test]
 fn only_command_modules_use_the_flags() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let lib = std::fs::read_to_string(source.join("lib.rs")).unwrap();
+    let crate_source = Crate::read(&source);
+    let lib = crate_source.text("lib");
     let commands = command_modules(&lib);
     assert!(commands.len() >= 16 && commands.iter().any(|name| name == "bump"), "{commands:?}");
     let mut offenders = Vec::new();
-    // tidy.rs is test code as a whole; lib.rs parses and dispatches.
-    for module in module_files(&source).into_iter().filter(|module| module != "tidy" && module != "lib") {
-        let text = std::fs::read_to_string(source.join(format!("{module}.rs"))).unwrap();
-        let uses: Vec<String> =
-            crate_paths(without_tests(&text)).iter().filter_map(|path| module_file_of(&source, path)).collect();
+    // tidy is test code as a whole; lib.rs parses and dispatches (and re-exports none of the flags).
+    let checked = crate_source.modules.iter().filter(|module| *module != "lib" && !module.starts_with("tidy"));
+    for module in checked {
+        let uses = crate_source.imports_of(module);
         if module == "flags" {
             offenders.extend(uses.iter().filter(|used| commands.contains(used)).map(|used| {
                 format!("flags.rs imports the command module `{used}`: move the type it parses into a lower module")
             }));
-        } else if uses.iter().any(|used| used == "flags") && !commands.contains(&module) {
+        } else if uses.contains("flags") && !commands.contains(module) {
             offenders.push(format!("{module}.rs uses crate::flags but is not a command module: pass it plain values"));
         }
+    }
+    if lib.lines().any(|line| line.trim_start().starts_with("pub") && line.contains("use") && line.contains("flags")) {
+        offenders.push("lib.rs re-exports from the flags: other modules would reach them around this rule".into());
     }
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
 
-/// The modules import each other in one direction only: no cycle of `crate::` paths between
-/// files (a module's own sub-modules aside: `bench.rs` and `bench/report.rs` are one module). A
-/// cycle means neither side can be read, tested or moved without the other.
+/// The modules import each other in one direction only: no cycle of imports between the crate's
+/// modules, through any number of them. A module is its file with its sub-modules (`bench.rs` and
+/// `bench/report.rs` are one); a cycle means neither side can be read, tested or moved alone.
 #[test]
 fn no_module_imports_form_a_cycle() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let within_one_module =
-        |a: &str, b: &str| a == b || b.starts_with(&format!("{a}/")) || a.starts_with(&format!("{b}/"));
-    let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-    for module in module_files(&source) {
-        let text = std::fs::read_to_string(source.join(format!("{module}.rs"))).unwrap();
-        let used = crate_paths(without_tests(&text))
-            .iter()
-            .filter_map(|path| module_file_of(&source, path))
-            .filter(|used| !within_one_module(&module, used))
-            .collect();
-        imports.insert(module, used);
+    let crate_source = Crate::read(&source);
+    let top = |module: &str| module.split('/').next().unwrap().to_string();
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for module in crate_source.modules.iter().filter(|module| !module.starts_with("tidy")) {
+        let used =
+            crate_source.imports_of(module).into_iter().map(|used| top(&used)).filter(|used| *used != top(module));
+        imports.entry(top(module)).or_default().extend(used);
     }
     let cycles = cycles_of(&imports);
     assert!(
@@ -290,67 +218,23 @@ fn no_module_imports_form_a_cycle() {
     );
 }
 
-/// One cycle through each group of mutually importing modules, as `a -> b -> a`.
-fn cycles_of(imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
-    // Depth-first search; a module met again on the current path closes a cycle.
-    fn visit(
-        module: &str,
-        imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut std::collections::BTreeSet<String>,
-        cycles: &mut Vec<Vec<String>>,
-    ) {
-        if let Some(start) = path.iter().position(|on_path| on_path == module) {
-            let mut cycle = path[start..].to_vec();
-            cycle.push(module.to_string());
-            cycles.push(cycle);
-            return;
+/// Modules are reached only by their paths: no `#[path]` (a file from elsewhere) and no alias of
+/// the crate (`use crate as x`), which the rules above could not follow.
+#[test]
+fn modules_are_reached_only_by_their_paths() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let crate_source = Crate::read(&source);
+    let mut offenders = Vec::new();
+    for module in crate_source.modules.iter().filter(|module| !module.starts_with("tidy")) {
+        let text = crate_source.text(module);
+        let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (sign, what) in [("#[path", "a #[path] attribute"), ("crate as ", "an alias of the crate")] {
+            if squeezed.contains(sign) {
+                offenders.push(format!("{module}.rs has {what}"));
+            }
         }
-        if done.contains(module) {
-            return;
-        }
-        path.push(module.to_string());
-        for used in imports.get(module).into_iter().flatten() {
-            visit(used, imports, path, done, cycles);
-        }
-        path.pop();
-        done.insert(module.to_string());
     }
-    let (mut done, mut cycles) = (Default::default(), Vec::new());
-    for module in imports.keys() {
-        visit(module, imports, &mut Vec::new(), &mut done, &mut cycles);
-    }
-    cycles
-}
-
-#[test]
-fn cycles_are_found_through_any_number_of_modules() {
-    let graph = |edges: &[(&str, &str)]| {
-        let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
-        for (from, to) in edges {
-            imports.entry(from.to_string()).or_default().insert(to.to_string());
-            imports.entry(to.to_string()).or_default();
-        }
-        imports
-    };
-    assert!(cycles_of(&graph(&[("a", "b"), ("b", "c"), ("a", "c")])).is_empty());
-    assert_eq!(cycles_of(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])), [["a", "b", "c", "a"]]);
-    assert_eq!(cycles_of(&graph(&[("x", "y"), ("y", "x"), ("z", "x")])), [["x", "y", "x"]]);
-}
-
-#[test]
-fn crate_paths_are_read_from_uses_groups_and_expressions() {
-    let code = "use crate::failure::{WithHint, refuse};\nuse crate::{diff, files as f, process::{self, Echo}};\n\
-                let x = crate::bench::comparison::Comparison::Hash; mycrate::no;";
-    let paths: Vec<String> = crate_paths(code).iter().map(|path| path.join("::")).collect();
-    assert_eq!(paths, ["failure", "diff", "files", "process", "bench::comparison::Comparison::Hash"]);
-}
-
-#[test]
-fn command_modules_are_read_from_the_dispatch() {
-    let lib = "    match command {\n        Command::Bump(flags) => bump::run(&flags),\n        \
-               Command::Targets(flags) => targets_command::run(&flags),\n    }\n";
-    assert_eq!(command_modules(lib), ["bump", "targets_command"]);
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
 
 /// docs/reference/commands.md has a `## \`cargo xtask NAME ...\`` section for every subcommand and
