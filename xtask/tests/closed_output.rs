@@ -97,12 +97,21 @@ fn help_and_usage_errors_survive_a_closed_stdout() {
 
 #[test]
 fn a_failure_with_stdout_and_stderr_closed_still_exits_with_its_code() {
-    let output = xtask_command(&repository_root(), &["bump", "no-such-package", "patch", "--dry-run"])
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(closed_pipe()))
-        .stderr(Stdio::from(closed_pipe()))
-        .status()
-        .unwrap();
-    assert_eq!(output.code(), Some(1), "the error could not be printed, but the exit code still says it failed");
+    // A usage error (exit 2) and any other failure (exit 1).
+    let cases: [(&[&str], i32); 2] =
+        [(&["bump", "no-such-package", "patch", "--dry-run"], 2), (&["checksums", "no/such/folder"], 1)];
+    for (args, code) in cases {
+        let output = xtask_command(&repository_root(), args)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(closed_pipe()))
+            .stderr(Stdio::from(closed_pipe()))
+            .status()
+            .unwrap();
+        assert_eq!(
+            output.code(),
+            Some(code),
+            "{args:?}: the error could not be printed, but the exit code still says why"
+        );
+    }
 }
