@@ -91,14 +91,42 @@ pub fn lines(error: &anyhow::Error) -> Lines {
 /// otherwise.
 pub fn report(error: &anyhow::Error) -> ExitCode {
     let Lines { message, hint } = lines(error);
+    let message = printable(&message);
     gha::error_annotation(&message);
     // A closed stderr must not turn a clean failure into a panic: these writes may fail quietly.
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {message}");
     if let Some(hint) = hint {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", printable(&hint));
     }
     ExitCode::from(exit_code_of(error))
+}
+
+/// The longest line an error prints; a longer one (a value given on the command line, mostly)
+/// ends with how much was left out.
+const LONGEST_LINE: usize = 2000;
+
+/// `text` as the terminal may show it: control characters (an escape sequence, a carriage return
+/// inside a line) escaped as `\u{1b}`, and each line cut at [`LONGEST_LINE`] characters. A value
+/// from the command line or a file name reaches the terminal only through this.
+pub fn printable(text: &str) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let escaped: String = line
+                .chars()
+                .map(|c| if c.is_control() && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+                .collect();
+            let length = escaped.chars().count();
+            if length > LONGEST_LINE {
+                let kept: String = escaped.chars().take(LONGEST_LINE).collect();
+                format!("{kept}… ({} more characters)", length - LONGEST_LINE)
+            } else {
+                escaped
+            }
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// 130 after an interrupt, 2 for a usage error, 1 otherwise.
@@ -181,6 +209,15 @@ mod tests {
     use anyhow::Context;
 
     use super::*;
+
+    #[test]
+    fn printed_text_has_no_control_characters_and_no_endless_line() {
+        assert_eq!(printable("plain: `dist/a b`\tok"), "plain: `dist/a b`\tok");
+        assert_eq!(printable("a\u{1b}[2Jb\rc"), "a\\u{1b}[2Jb\\u{d}c");
+        assert_eq!(printable("two\nlines"), "two\nlines");
+        let long = printable(&"x".repeat(LONGEST_LINE + 5));
+        assert!(long.ends_with("… (5 more characters)") && long.chars().count() < LONGEST_LINE + 40, "{long}");
+    }
 
     #[test]
     fn hint_survives_added_context() {

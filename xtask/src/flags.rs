@@ -3,6 +3,7 @@
 //! and the flags each subcommand is handed once it parsed.
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::builder::EnumValueParser;
@@ -10,6 +11,7 @@ use clap::builder::TypedValueParser;
 use clap::{Arg, ArgAction, ArgMatches, value_parser};
 
 use crate::archive::ArchiveFormat;
+use crate::failure;
 use crate::targets::{self, Target};
 use crate::version::BumpTo;
 use crate::workspace::Tag;
@@ -41,7 +43,18 @@ pub enum Command {
 /// The process's command line. `--help` prints and exits 0; a usage error prints the usage and
 /// exits 2 (clap's handling).
 pub fn parse() -> Command {
-    Command::from_matches(command().get_matches())
+    match command().try_get_matches() {
+        Ok(matches) => Command::from_matches(matches),
+        // --help: clap prints it to stdout and exits 0.
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // clap's message quotes the value it refused: shown as `failure::report` shows values
+            // (control characters escaped, an endless value cut), so no argument reaches the
+            // terminal raw.
+            let _ = write!(std::io::stderr(), "{}", failure::printable(&error.render().to_string()));
+            std::process::exit(error.exit_code());
+        }
+    }
 }
 
 /// `cargo xtask` with every subcommand, its help text and its flags' rules.

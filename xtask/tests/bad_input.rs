@@ -556,3 +556,27 @@ fn release_refuses_bad_input_and_changes_nothing() {
     );
     report("release");
 }
+
+/// A value from the command line reaches the terminal escaped and cut, whoever refuses it: clap (an
+/// unsupported `--target`, an unknown flag) or the xtask (an unknown package). No escape sequence
+/// gets through, no line is endless, and the exit code is the usage error's.
+#[test]
+fn hostile_values_reach_the_terminal_escaped_and_cut() {
+    let root = repository_root();
+    let hostile = format!("x\u{1b}]0;owned\u{7}\u{1b}[2J\r{}", "y".repeat(100_000));
+    let cases: [&[&str]; 4] = [
+        &["sidecar", "--target", &hostile],
+        &["bump", &hostile, "patch"],
+        &["bump", "proxy", &hostile],
+        &["smoke", &format!("--{hostile}")],
+    ];
+    for args in cases {
+        let output = xtask_command(&root, args).output().unwrap();
+        let stderr = text(&output.stderr);
+        let shown = &stderr[..stderr.len().min(300)];
+        assert_eq!(output.status.code(), Some(2), "{shown}");
+        assert!(stderr.starts_with("error: ") && stderr.contains("\\u{1b}"), "{shown}");
+        assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r') && !stderr.contains('\u{7}'), "{shown}");
+        assert!(stderr.lines().all(|line| line.chars().count() < 2100), "an endless line: {shown}");
+    }
+}
