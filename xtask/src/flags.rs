@@ -103,7 +103,9 @@ pub fn command() -> clap::Command {
                         "With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR",
                     )
                     .value_parser(Checked(Tag::parse))
-                    .requires("verify"),
+                    .requires("verify")
+                    // The release is checked, not a folder: a DIR as well would be ignored.
+                    .conflicts_with("dir"),
                     text_option("repo", "OWNER/NAME", "With --release: the repository (default: GITHUB_REPOSITORY)")
                         .requires("release"),
                     path_option("download", "DIR", "With --release: also download every asset into this folder and hash it")
@@ -605,6 +607,7 @@ mod tests {
             &["github-release", "--tag", "v0.2.0 "],
             &["github-release", "--tag", "nightly"],
             &["checksums", "--verify", "--release", "v1..2"],
+            &["checksums", "dist", "--verify", "--release", "v1.0.0"],
         ];
         for args in refused {
             let matches = command().try_get_matches_from(std::iter::once("cargo xtask").chain(args.iter().copied()));
