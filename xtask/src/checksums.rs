@@ -101,6 +101,7 @@ fn no_build_yet(dist: &Path, verify: bool) -> anyhow::Error {
 pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<usize> {
     let mut hashes = gather(dir)?;
     let records = check_manifest(dir)?;
+    check_built_at_these_versions(workspace, dir, &records)?;
     let index_path = dir.join(sidecars_json::FILE_NAME);
     let index = sidecars_json::render(&records, &listed_files(dir, &hashes)?)?;
     if let Some(text) = &index {
@@ -143,6 +144,36 @@ pub fn write_release_files(workspace: &Workspace, dir: &Path) -> anyhow::Result<
 }
 
 /// `manifest.json` describes the files: when present it must be a JSON object; its records.
+/// The notes name this checkout's versions and tag: the folder's files must have been built at
+/// them. Files built before a `bump` (or in another checkout) are refused, not listed under
+/// versions they do not have.
+fn check_built_at_these_versions(
+    workspace: &Workspace,
+    dir: &Path,
+    records: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    let mut differing = std::collections::BTreeSet::new();
+    for record in records {
+        let (Some(name), Some(built)) = (record["package"].as_str(), record["version"].as_str()) else { continue };
+        if let Some(package) = workspace.packages.iter().find(|package| package.name == name)
+            && package.version != built
+        {
+            differing.insert(format!("{name} {built} (this checkout: {})", package.version));
+        }
+    }
+    if differing.is_empty() {
+        return Ok(());
+    }
+    Err(refuse(
+        format!(
+            "the files in {} were built at other versions than this checkout's: {}; their notes would name the wrong release",
+            dir.display(),
+            differing.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        "rebuild them here (`cargo xtask sidecar`), or run checksums in the checkout they were built from",
+    ))
+}
+
 fn check_manifest(dir: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     let path = dir.join(crate::manifest::FILE_NAME);
     let Ok(metadata) = std::fs::symlink_metadata(&path) else { return Ok(Vec::new()) };

@@ -296,3 +296,20 @@ fn a_fresh_clone_is_told_to_build_first() {
     let write_list = format!("`cargo xtask checksums {}`", shell_word(dist));
     assert!(hint.contains(&write_list) && hint.contains("point --verify at the folder"), "{hint}");
 }
+
+/// Files built at other versions than the checkout's (built, then `bump`ed) are refused: their
+/// notes would name the checkout's release and Docker tag next to archives of another version.
+#[test]
+fn files_built_at_other_versions_than_the_checkout_are_refused() {
+    let folder = release_folder();
+    let dir = folder.path();
+    let manifest = serde_json::json!({"artifacts": [
+        {"file": "lumen-argus-x86_64-unknown-linux-gnu", "kind": "binary", "package": "proxy", "version": "0.0.1"},
+    ]});
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+    assert_refused_untouched(
+        dir,
+        &[dir.to_str().unwrap()],
+        "were built at other versions than this checkout's: proxy 0.0.1",
+    );
+}
