@@ -28,11 +28,13 @@ fn the_readme_runs_both_services_from_source_without_uv() {
     let lines = source_run_lines(&readme);
     assert_eq!(lines.len(), 2, "the README starts both services: {lines:?}");
     for words in lines {
-        let program = if cfg!(windows) {
-            root.join(words[0].replace(".venv/bin/", ".venv/Scripts/") + ".exe")
-        } else {
-            root.join(&words[0])
-        };
+        // The README's `.venv` is uv's default; UV_PROJECT_ENVIRONMENT (as uv and the xtask read
+        // it) moves it.
+        let venv = std::env::var_os("UV_PROJECT_ENVIRONMENT").filter(|value| !value.is_empty());
+        let venv = venv.map_or_else(|| root.join(".venv"), |path| root.join(path));
+        let name = words[0].strip_prefix(".venv/bin/").expect("a README line starts with .venv/bin/");
+        let program =
+            if cfg!(windows) { venv.join("Scripts").join(format!("{name}.exe")) } else { venv.join("bin").join(name) };
         assert!(program.is_file(), "{} is missing: run `cargo xtask test` first (it syncs .venv)", program.display());
         // No uv anywhere on PATH: the line must not need it.
         let mut child = Command::new(&program)
