@@ -48,18 +48,29 @@ pub fn git_commit(root: &Path) -> anyhow::Result<String> {
     Ok(commit_or_unknown(head_or_warn(root)?))
 }
 
-/// `SOURCE_DATE_EPOCH` when set; a refusal when it is not a whole number of seconds.
+/// The last second a `BUILT_AT` (`YYYY-MM-DDTHH:MM:SSZ`) can write: 9999-12-31T23:59:59Z.
+const LAST_WRITABLE_SECOND: i64 = 253_402_300_799;
+
+/// `SOURCE_DATE_EPOCH` when set; a refusal when it is not a whole number of seconds between 1970
+/// and the end of year 9999 (what `BUILT_AT` can write).
 fn source_date_epoch_from_environment() -> anyhow::Result<Option<i64>> {
     let hint = "unset it, or set it to a Unix time such as $(git log -1 --format=%ct)";
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(text) => text
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| refuse(format!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds"), hint)),
+        Ok(text) => parse_source_date_epoch(&text).map(Some).map_err(|problem| refuse(problem, hint)),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(refuse("SOURCE_DATE_EPOCH is not text", hint)),
     }
+}
+
+fn parse_source_date_epoch(text: &str) -> Result<i64, String> {
+    let seconds = text
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("SOURCE_DATE_EPOCH={text:?} is not a whole number of seconds"))?;
+    if !(0..=LAST_WRITABLE_SECOND).contains(&seconds) {
+        return Err(format!("SOURCE_DATE_EPOCH={seconds} is not a time between 1970 and the end of year 9999"));
+    }
+    Ok(seconds)
 }
 
 /// HEAD of the checkout holding `root`, with a warning when there is none.
@@ -106,4 +117,19 @@ fn head_commit(root: &Path) -> anyhow::Result<Option<Head>> {
         format!("git cannot read HEAD of the checkout {}: {problem}", checkout.display()),
         "commit at least once, or repair the clone (`git status` says what is wrong)",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_date_epoch_is_a_time_built_at_can_write() {
+        assert_eq!(parse_source_date_epoch(" 1700000000\n"), Ok(1_700_000_000));
+        assert_eq!(parse_source_date_epoch("0"), Ok(0));
+        assert_eq!(parse_source_date_epoch("253402300799"), Ok(LAST_WRITABLE_SECOND));
+        for bad in ["-5", "253402300800", "99999999999999", "1.5", "", "now"] {
+            assert!(parse_source_date_epoch(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
