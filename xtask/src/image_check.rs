@@ -66,10 +66,9 @@ pub fn run(flags: &ImageCheckFlags) -> anyhow::Result<()> {
     .env(&password_env, &password);
     let started = process::run_within(run, limit)?;
     let started = started.stdout_if_success().map_err(|error| {
-        refuse(
-            format!("the image did not start: {error:#}"),
-            "build it for this machine's platform and load it first (docker/build-push-action with load: true)",
-        )
+        let message = format!("the image did not start: {error:#}");
+        let hint = not_started_hint(&message, image);
+        refuse(message, hint)
     })?;
     if container_id(&started).is_none() {
         bail!("`docker run --detach` printed {started:?}, not a container id");
@@ -178,9 +177,34 @@ fn container_id(printed: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// What a local user does when `docker run` failed: start the engine when docker could not reach
+/// it, else build and load the image for this machine (CI does it with build-push-action).
+fn not_started_hint(message: &str, image: &str) -> String {
+    if message.contains("Cannot connect to the Docker daemon") || message.contains("docker daemon is not running") {
+        return "start the Docker engine (`docker info` shows whether it answers), then run again".to_string();
+    }
+    format!(
+        "build and load it for this machine first: docker build -t {} . (in CI: docker/build-push-action with \
+         load: true)",
+        crate::failure::shell_quote(image)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_user_is_told_to_start_docker_or_build_the_image() {
+        let no_engine = "the image did not start: `docker run ...` failed (exit status: 125: docker: Cannot \
+                         connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?)";
+        assert!(not_started_hint(no_engine, "lumen-argus:ci").starts_with("start the Docker engine"));
+        let no_image = "the image did not start: `docker run ...` failed (Unable to find image 'x:ci' locally)";
+        assert!(
+            not_started_hint(no_image, "x:ci")
+                .starts_with("build and load it for this machine first: docker build -t x:ci .")
+        );
+    }
 
     #[test]
     fn reads_the_published_port_of_either_address_family() {

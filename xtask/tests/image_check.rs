@@ -119,7 +119,10 @@ fn an_image_that_does_not_exist_is_refused_with_how_to_build_it() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("error: the image did not start") && stderr.contains("Unable to find image"), "{stderr}");
-    assert!(stderr.contains("hint: build it for this machine's platform and load it first"), "{stderr}");
+    assert!(
+        stderr.contains("hint: build and load it for this machine first: docker build -t lumen-argus:never-built ."),
+        "{stderr}"
+    );
     for bad in ["", "--rm"] {
         let output = xtask(&repository_root(), &["image-check", "--image", bad]);
         assert_eq!(output.status.code(), Some(2), "--image {bad:?}: {}", text(&output.stderr));
