@@ -71,11 +71,12 @@ fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove:
 }
 
 pub fn run(flags: &GithubReleaseFlags) -> anyhow::Result<()> {
+    let repo = github_api::repository(flags.repo.as_deref())?;
     let token = Token::from_environment();
-    publish(flags, token.clone()).map_err(|error| github_api::scrub_error(error, token.as_ref()))
+    publish(flags, &repo, token.clone()).map_err(|error| github_api::scrub_error(error, token.as_ref()))
 }
 
-fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<()> {
+fn publish(flags: &GithubReleaseFlags, repo: &str, token: Option<Token>) -> anyhow::Result<()> {
     // An explicit --dir is relative to the current directory; the default is the repository's dist/.
     let dir = match &flags.dir {
         Some(dir) => dir.clone(),
@@ -103,7 +104,7 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
     release_folder::check_built_from_head(&dir, &folder.commit)?;
     check_named_files(flags, &folder)?;
     let anonymous = token.is_none();
-    let connection = github_api::connect(flags.repo.as_deref(), token)?;
+    let connection = github_api::connect(repo, token)?;
     if anonymous {
         println!(
             "note: no GITHUB_TOKEN: reading {} as anyone can; drafts are invisible, so a draft of {tag} would not show",

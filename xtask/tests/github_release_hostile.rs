@@ -671,3 +671,33 @@ fn dist_built_before_the_release_commit_is_refused() {
     failed_with(&release.output().unwrap(), 1, &["HEAD is", "cargo xtask sidecar"]);
     assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
 }
+
+/// A `--repo` that is not OWNER/NAME, or no repository at all, is a usage error of both commands,
+/// found before anything else: no release folder is read (here the folder does not even exist) and
+/// no request is sent.
+#[test]
+fn a_repository_that_is_not_owner_name_is_a_usage_error_before_any_work() {
+    let stand_in = stand_in();
+    let folder = tempfile::tempdir().unwrap();
+    let missing = folder.path().join("no release folder");
+    for (repo, expected) in [
+        (Some("a b"), "--repo \"a b\" is not OWNER/NAME"),
+        (Some("noslash"), "--repo \"noslash\" is not OWNER/NAME"),
+        (Some("o/n/x"), "--repo \"o/n/x\" is not OWNER/NAME"),
+        (Some(""), "--repo \"\" is not OWNER/NAME"),
+        (None, "GITHUB_REPOSITORY is not set"),
+    ] {
+        let publish = ["github-release", "--tag", TAG, "--dir", missing.to_str().unwrap()];
+        let verify = ["checksums", "--verify", "--release", TAG];
+        for args in [&publish[..], &verify[..]] {
+            let mut run = command(&stand_in, args, Some(&stand_in.token));
+            run.env_remove("GITHUB_REPOSITORY");
+            if let Some(repo) = repo {
+                run.args(["--repo", repo]);
+            }
+            let stderr = failed_with(&run.output().unwrap(), 2, &[expected, "hint: pass --repo OWNER/NAME"]);
+            assert!(!stderr.contains("no release folder"), "{args:?} read the folder first: {stderr}");
+        }
+    }
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}
