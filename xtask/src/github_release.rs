@@ -189,19 +189,20 @@ fn publish(flags: &GithubReleaseFlags, repo: &str, token: Option<Token>) -> anyh
     Ok(())
 }
 
-/// `--replace` names files of `checksums.txt`; `--remove` names none of them.
+/// `--replace` names files of `checksums.txt`; `--remove` names none of them. Both are flag values,
+/// so a name that breaks the rule is a usage error (exit 2).
 fn check_named_files(flags: &GithubReleaseFlags, folder: &ReleaseFolder) -> anyhow::Result<()> {
     let local = |name: &String| folder.files.iter().any(|file| &file.name == name);
     let unknown: Vec<&String> = flags.replace.iter().filter(|name| !local(name)).collect();
     if !unknown.is_empty() {
-        return Err(refuse(
+        return Err(failure::refuse_usage(
             format!("--replace names files that are not in {}: {unknown:?}", folder.dir.join(CHECKSUMS_FILE).display()),
             "pass the asset names exactly as checksums.txt lists them",
         ));
     }
     let listed: Vec<&String> = flags.remove.iter().filter(|name| local(name)).collect();
     if !listed.is_empty() {
-        return Err(refuse(
+        return Err(failure::refuse_usage(
             format!("--remove names files that checksums.txt lists, so they belong on the release: {listed:?}"),
             "--remove is for assets of the release that checksums.txt does not list",
         ));

@@ -701,3 +701,23 @@ fn a_repository_that_is_not_owner_name_is_a_usage_error_before_any_work() {
     }
     assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
 }
+
+/// `--replace` and `--remove` are flag values: naming a file `checksums.txt` does not list in
+/// `--replace`, or one it lists in `--remove`, is a usage error (exit 2), found before any request.
+#[test]
+fn replace_and_remove_names_that_break_their_rule_are_usage_errors() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    let replace_hint = "hint: pass the asset names exactly as checksums.txt lists them";
+    let remove_hint = "hint: --remove is for assets of the release that checksums.txt does not list";
+    for (extra, expected, hint) in [
+        (&["--replace", "not-listed.bin"][..], "--replace names files that are not in", replace_hint),
+        (&["--replace", BINARY, "--replace", "other.bin"], "[\"other.bin\"]", replace_hint),
+        (&["--remove", BINARY], "--remove names files that checksums.txt lists", remove_hint),
+        (&["--remove", "checksums.txt"], "so they belong on the release", remove_hint),
+    ] {
+        failed_with(&github_release(&stand_in, dir, extra), 2, &[expected, hint]);
+    }
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}
