@@ -52,6 +52,23 @@ case "$binary" in
     *) usage_error "unknown binary: $binary" "use --binary lumen-argus or --binary lumen-argus-agent" ;;
 esac
 
+# A release tag is v + a version: a digit first, then only the characters a PEP 440 version is
+# written with (no space, no slash: it becomes part of the download address).
+if [ -n "$version" ]; then
+    case "$version" in
+        v[0-9]*) ;;
+        *) usage_error "--version $version is not a release tag" "use v + the version, e.g. --version v1.2.3 or --version v1.2.3rc1" ;;
+    esac
+    case "$version" in
+        *[!0-9A-Za-z.+!_-]*) usage_error "--version $version is not a release tag" "use v + the version, e.g. --version v1.2.3 or --version v1.2.3rc1" ;;
+    esac
+fi
+
+case "$base_url" in
+    "" | https://?* | http://?* | file://?*) ;;
+    *) usage_error "--base-url $base_url is not an https://, http:// or file:// address" "e.g. --base-url https://mirror.example.com/lumen-argus/v1.2.3" ;;
+esac
+
 suffix=""
 os=$(uname -s)
 arch=$(uname -m)

@@ -15,7 +15,7 @@ use crate::requirements::{normalized_name, parse_requirement, widened};
 use crate::uv::Uv;
 use crate::version::{BumpTo, Version};
 use crate::workspace::{Package, Workspace};
-use crate::{diff, files};
+use crate::{diff, files, naming};
 
 pub fn run(flags: &BumpFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
@@ -68,7 +68,9 @@ fn write_all_or_nothing(edits: &[Edit]) -> anyhow::Result<()> {
     files::rename_all_into_place(staged)
 }
 
-/// A kind applied to `current`, or an explicit version; either must be newer than `current`.
+/// A kind applied to `current`, or an explicit version; either must be newer than `current`, and
+/// one the workspace can read back (the rule `[project].version` is read with), so that nothing is
+/// written that no later command could read or uv lock.
 pub fn next_version(current: &Version, to: &BumpTo) -> anyhow::Result<Version> {
     let next = match to {
         BumpTo::Kind(kind) => current.bump(*kind)?,
@@ -80,6 +82,8 @@ pub fn next_version(current: &Version, to: &BumpTo) -> anyhow::Result<Version> {
             "versions only go forward: pick a higher version or a bump kind",
         ));
     }
+    naming::check_version_for_file_names(&next.to_string())
+        .map_err(|problem| refuse_usage(format!("the new version {problem}"), naming::VERSION_RULE))?;
     Ok(next)
 }
 
@@ -405,6 +409,32 @@ mod tests {
             assert!(hint.is_some_and(|hint| hint.contains("higher version")), "{refused}");
             assert_eq!(crate::failure::exit_code_of(&error), 2, "{refused}");
         }
+    }
+
+    /// What a bump writes must read back: a version longer than the workspace reads, or with a
+    /// number uv cannot lock, is refused as a usage error before anything is written; so is a kind
+    /// that cannot apply to the current version.
+    #[test]
+    fn versions_the_workspace_could_not_read_back_and_kinds_that_cannot_apply_are_usage_errors() {
+        let to = |text: &str| BumpTo::parse(text).unwrap();
+        let long = format!("1{}", ".0".repeat(40));
+        for (current, to, expected) in [
+            ("0.2.5", to(&long), "is longer than 64 characters"),
+            ("0.2.5", to("1.0.0.post18446744073709551615"), "has a number over 18446744073709551614"),
+            ("0.2.5", to("18446744073709551615.0"), "has a number over 18446744073709551614"),
+            ("0.2.5", to("release"), "is already a release"),
+            ("0.2.5rc1", to("alpha"), "would go backwards"),
+            ("0.2.5.dev1", to("post"), "a post-release of it makes no sense"),
+            ("1.0.0.post18446744073709551614", to("post"), "the largest version number"),
+        ] {
+            let error = next_version(&version(current), &to).unwrap_err();
+            let Lines { message, hint } = crate::failure::lines(&error);
+            assert!(message.contains(expected), "{current} {to:?}: {message}");
+            assert!(hint.is_some(), "{current} {to:?}");
+            assert_eq!(crate::failure::exit_code_of(&error), 2, "{current} {to:?}");
+        }
+        let longest = format!("1{}", ".0".repeat(31));
+        assert_eq!(next_version(&version("0.2.5"), &to(&longest)).unwrap().to_string(), longest);
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::failure::{WithHint, refuse};
 use crate::flags::CollectFlags;
-use crate::github_api::releases;
+use crate::github_api::{self, releases};
 use crate::naming::shown;
 use crate::release_folder::MANIFEST_SIZE_LIMIT;
 use crate::sidecars_json::{self, PublishedSidecar};
@@ -40,6 +40,8 @@ pub struct RunnerFolder {
 }
 
 pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
+    // The repository of --previous-release comes from the command line: checked before any work.
+    let previous_repo = flags.previous_release.then(|| github_api::repository(flags.repo.as_deref())).transpose()?;
     let into = match &flags.into {
         Some(dir) => dir.clone(),
         None => Workspace::discover()?.dist_dir(),
@@ -70,7 +72,7 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
             .collect();
         require_all_targets(&merged, &expected)?;
     }
-    let (previous, previous_name) = previous_sidecars(flags)?;
+    let (previous, previous_name) = previous_sidecars(flags, previous_repo.as_deref())?;
     let rows = size_report::rows(&merged, &previous);
     let size_table = size_report::render_table(&rows, previous_name.as_deref());
     let budgets: BTreeMap<String, size_report::SizeBudget> = match &workspace {
@@ -120,9 +122,13 @@ pub fn run(flags: &CollectFlags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sidecars of the previous release to compare with (`--previous FILE` or
-/// `--previous-release`), and what to call that release in the table; none without either flag.
-fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidecar>, Option<String>)> {
+/// The sidecars of the previous release to compare with (`--previous FILE`, or the latest release
+/// of `previous_repo` for `--previous-release`), and what to call that release in the table; none
+/// without either flag.
+fn previous_sidecars(
+    flags: &CollectFlags,
+    previous_repo: Option<&str>,
+) -> anyhow::Result<(Vec<PublishedSidecar>, Option<String>)> {
     if let Some(path) = &flags.previous {
         let hint = "pass the sidecars.json of a published release to --previous";
         let metadata = std::fs::metadata(path).with_context(|| format!("reading {}", path.display())).hint(hint)?;
@@ -140,11 +146,11 @@ fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidec
         let name = path.file_name().map(|name| name.to_string_lossy().into_owned());
         return Ok((sidecars_json::parse(&text, &path.display().to_string())?, name));
     }
-    if !flags.previous_release {
+    let Some(repo) = previous_repo else {
         return Ok((Vec::new(), None));
-    }
-    let token = crate::github_api::Token::from_environment();
-    let connection = crate::github_api::connect(flags.repo.as_deref(), token.clone())?;
+    };
+    let token = github_api::Token::from_environment();
+    let connection = github_api::connect(repo, token.clone())?;
     let found = || -> anyhow::Result<Option<(Vec<PublishedSidecar>, String)>> {
         let Some(release) = releases::latest_release(&connection)? else {
             println!("{} has no published release yet: nothing to compare sizes with", connection.repo);
@@ -175,7 +181,7 @@ fn previous_sidecars(flags: &CollectFlags) -> anyhow::Result<(Vec<PublishedSidec
         let source = format!("{} of release {}", sidecars_json::FILE_NAME, release.tag);
         Ok(Some((sidecars_json::parse(&text, &source)?, release.tag)))
     };
-    let found = found().map_err(|error| crate::github_api::scrub_error(error, token.as_ref()))?;
+    let found = found().map_err(|error| github_api::scrub_error(error, token.as_ref()))?;
     Ok(found.map_or((Vec::new(), None), |(sidecars, tag)| (sidecars, Some(tag))))
 }
 

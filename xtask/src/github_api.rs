@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::failure::refuse;
+use crate::failure::{refuse, refuse_usage};
+use crate::naming::shown;
 
 pub mod releases;
 mod retries;
@@ -132,13 +133,9 @@ fn milliseconds_from_environment(variable: &str) -> Option<Duration> {
     std::env::var(variable).ok().and_then(|ms| ms.trim().parse().ok()).map(Duration::from_millis)
 }
 
-/// The connection described by the environment and the `--repo` flag.
-pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<Connection> {
-    let repo = match repo_flag {
-        Some(repo) => repo.to_string(),
-        None => std::env::var("GITHUB_REPOSITORY").unwrap_or_default(),
-    };
-    check_repo(&repo)?;
+/// The connection to `repo` (from [`repository`]) described by the environment.
+pub fn connect(repo: &str, token: Option<Token>) -> anyhow::Result<Connection> {
+    let repo = repo.to_string();
     let api_url = std::env::var("GITHUB_API_URL")
         .ok()
         .filter(|url| !url.trim().is_empty())
@@ -187,20 +184,40 @@ pub fn connect(repo_flag: Option<&str>, token: Option<Token>) -> anyhow::Result<
     Ok(Connection { agent, api_url, repo, token, backoff_base, idle_timeout, trusted_origins })
 }
 
-/// `owner/name`: two non-empty parts of letters, digits, `-`, `_` and `.`.
-pub fn check_repo(repo: &str) -> anyhow::Result<()> {
+/// What every `--repo` refusal says to do.
+pub const REPO_HINT: &str = "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lumen-argus";
+
+/// A repository's name, `OWNER/NAME`: two non-empty parts of letters, digits, `-`, `_` and `.`
+/// around one `/`. The one rule for `--repo` (a value parser for clap) and `GITHUB_REPOSITORY`.
+pub fn parse_repo_flag(text: &str) -> Result<String, String> {
     let valid_part = |part: &str| {
         !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
-    match repo.split_once('/') {
-        Some((owner, name)) if valid_part(owner) && valid_part(name) => Ok(()),
-        _ if repo.is_empty() => Err(refuse(
+    match text.split_once('/') {
+        Some((owner, name)) if valid_part(owner) && valid_part(name) => Ok(text.to_string()),
+        _ => Err(format!(
+            "{} is not OWNER/NAME (letters, digits, `-`, `_` and `.` on each side of one `/`)",
+            shown(text)
+        )),
+    }
+}
+
+/// The repository a command works on: `--repo`, else `GITHUB_REPOSITORY`. A `--repo` that is not
+/// OWNER/NAME, or neither of them, is a usage error (exit 2); a `GITHUB_REPOSITORY` that is not
+/// OWNER/NAME is the environment's fault (exit 1). Commands ask for it before any other work.
+pub fn repository(repo_flag: Option<&str>) -> anyhow::Result<String> {
+    if let Some(text) = repo_flag {
+        return parse_repo_flag(text).map_err(|problem| refuse_usage(format!("--repo {problem}"), REPO_HINT));
+    }
+    match std::env::var_os("GITHUB_REPOSITORY") {
+        Some(value) if !value.is_empty() => {
+            let text = value.to_string_lossy();
+            parse_repo_flag(&text)
+                .map_err(|problem| refuse(format!("GITHUB_REPOSITORY {problem}"), format!("unset it, or {REPO_HINT}")))
+        }
+        _ => Err(refuse_usage(
             "no repository: --repo is not given and GITHUB_REPOSITORY is not set",
             "pass --repo OWNER/NAME (GitHub Actions sets GITHUB_REPOSITORY)",
-        )),
-        _ => Err(refuse(
-            format!("{repo:?} is not OWNER/NAME"),
-            "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lumen-argus",
         )),
     }
 }
@@ -420,11 +437,28 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        assert!(check_repo("lumen-argus/lumen-argus").is_ok());
-        assert!(check_repo("a.b/c_d").is_ok());
-        for bad in ["", "owner", "owner/", "/name", "a/b/c", "a b/c", "owner/name?x"] {
-            assert!(check_repo(bad).is_err(), "{bad:?} accepted");
+        assert_eq!(parse_repo_flag("lumen-argus/lumen-argus").as_deref(), Ok("lumen-argus/lumen-argus"));
+        assert!(parse_repo_flag("a.b/c_d").is_ok());
+        for bad in
+            ["", "owner", "noslash", "owner/", "/name", "a/b/c", "o/n/x", "a b/c", "a b", "owner/name?x", "o/n\n"]
+        {
+            let problem = parse_repo_flag(bad).expect_err(bad);
+            assert!(problem.starts_with(&shown(bad)) && problem.contains("is not OWNER/NAME"), "{problem}");
         }
+        let long = format!("{}/x", "a".repeat(500));
+        assert!(parse_repo_flag(&format!("{long} ")).unwrap_err().contains("(503 characters)"));
+    }
+
+    #[test]
+    fn a_repo_flag_that_is_not_owner_name_is_a_usage_error() {
+        for bad in ["a b", "noslash", "o/n/x", ""] {
+            let error = repository(Some(bad)).expect_err(bad);
+            assert_eq!(crate::failure::exit_code_of(&error), 2, "{bad:?}");
+            let lines = crate::failure::lines(&error);
+            assert!(lines.message.starts_with("--repo ") && lines.message.contains("is not OWNER/NAME"), "{lines:?}");
+            assert_eq!(lines.hint.as_deref(), Some(REPO_HINT));
+        }
+        assert_eq!(repository(Some("o/n")).unwrap(), "o/n");
     }
 
     #[test]

@@ -71,11 +71,12 @@ fn rerun_command(flags: &GithubReleaseFlags, more_replace: &[&str], more_remove:
 }
 
 pub fn run(flags: &GithubReleaseFlags) -> anyhow::Result<()> {
+    let repo = github_api::repository(flags.repo.as_deref())?;
     let token = Token::from_environment();
-    publish(flags, token.clone()).map_err(|error| github_api::scrub_error(error, token.as_ref()))
+    publish(flags, &repo, token.clone()).map_err(|error| github_api::scrub_error(error, token.as_ref()))
 }
 
-fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<()> {
+fn publish(flags: &GithubReleaseFlags, repo: &str, token: Option<Token>) -> anyhow::Result<()> {
     // An explicit --dir is relative to the current directory; the default is the repository's dist/.
     let dir = match &flags.dir {
         Some(dir) => dir.clone(),
@@ -103,7 +104,7 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
     release_folder::check_built_from_head(&dir, &folder.commit)?;
     check_named_files(flags, &folder)?;
     let anonymous = token.is_none();
-    let connection = github_api::connect(flags.repo.as_deref(), token)?;
+    let connection = github_api::connect(repo, token)?;
     if anonymous {
         println!(
             "note: no GITHUB_TOKEN: reading {} as anyone can; drafts are invisible, so a draft of {tag} would not show",
@@ -188,19 +189,20 @@ fn publish(flags: &GithubReleaseFlags, token: Option<Token>) -> anyhow::Result<(
     Ok(())
 }
 
-/// `--replace` names files of `checksums.txt`; `--remove` names none of them.
+/// `--replace` names files of `checksums.txt`; `--remove` names none of them. Both are flag values,
+/// so a name that breaks the rule is a usage error (exit 2).
 fn check_named_files(flags: &GithubReleaseFlags, folder: &ReleaseFolder) -> anyhow::Result<()> {
     let local = |name: &String| folder.files.iter().any(|file| &file.name == name);
     let unknown: Vec<&String> = flags.replace.iter().filter(|name| !local(name)).collect();
     if !unknown.is_empty() {
-        return Err(refuse(
+        return Err(failure::refuse_usage(
             format!("--replace names files that are not in {}: {unknown:?}", folder.dir.join(CHECKSUMS_FILE).display()),
             "pass the asset names exactly as checksums.txt lists them",
         ));
     }
     let listed: Vec<&String> = flags.remove.iter().filter(|name| local(name)).collect();
     if !listed.is_empty() {
-        return Err(refuse(
+        return Err(failure::refuse_usage(
             format!("--remove names files that checksums.txt lists, so they belong on the release: {listed:?}"),
             "--remove is for assets of the release that checksums.txt does not list",
         ));

@@ -407,13 +407,17 @@ fn by_index(installed: &BTreeMap<String, Installed>) -> BTreeMap<String, Vec<Str
     grouped
 }
 
-/// The `*.whl` files of a folder: file name → SHA-256.
+/// The `*.whl` files of a folder: file name → SHA-256. A folder that is not there is the wrong
+/// `--wheels` (a usage error, exit 2); a folder or a wheel that cannot be read, or a `*.whl` that is
+/// not a regular file (a fifo would be read without end), is the machine's (exit 1).
 fn built_wheels(folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let entries = std::fs::read_dir(folder).map_err(|error| {
-        refuse_usage(
-            format!("--wheels {}: {error}", folder.display()),
-            "give the folder the wheels were uploaded from (publish.yml: dist/python)",
-        )
+        let message = format!("--wheels {}: {error}", folder.display());
+        let hint = "give the folder the wheels were uploaded from (publish.yml: dist/python)";
+        match error.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => refuse_usage(message, hint),
+            _ => refuse(message, hint),
+        }
     })?;
     let mut wheels = BTreeMap::new();
     for entry in entries {
@@ -421,9 +425,14 @@ fn built_wheels(folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
         let Some(name) = path.file_name().and_then(|name| name.to_str()).filter(|name| name.ends_with(".whl")) else {
             continue;
         };
-        let hash = hashing::sha256_hex_of_file(&path).map_err(|error| {
-            refuse_usage(format!("--wheels: cannot read {}: {error:#}", path.display()), "remove or replace that file")
-        })?;
+        let unreadable = |problem: String| {
+            refuse(format!("--wheels: cannot read {}: {problem}", path.display()), "remove or replace that file")
+        };
+        let metadata = std::fs::metadata(&path).map_err(|error| unreadable(error.to_string()))?;
+        if !metadata.is_file() {
+            return Err(unreadable("it is not a regular file".to_string()));
+        }
+        let hash = hashing::sha256_hex_of_file(&path).map_err(|error| unreadable(format!("{error:#}")))?;
         wheels.insert(name.to_string(), hash);
     }
     Ok(wheels)

@@ -149,13 +149,24 @@ pub fn check_service_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A version is part of archive names: PEP 440, and only the characters PEP 440 spells it with.
+/// The most characters of a version: it is part of archive names.
+pub const LONGEST_VERSION: usize = 64;
+
+/// A version is part of archive names: PEP 440, only the characters PEP 440 spells it with, at most
+/// [`LONGEST_VERSION`] of them, and no number uv cannot lock. The rule of `[project].version` as
+/// the workspace reads it, and of every version `bump` writes.
 pub fn check_version_for_file_names(version: &str) -> Result<(), String> {
+    use crate::version::{LARGEST_NUMBER, Version};
     let plain = !version.is_empty()
-        && version.len() <= 64
         && version.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!'));
-    if !plain || crate::version::Version::parse(version).is_err() {
+    let Some(parsed) = Version::parse(version).ok().filter(|_| plain) else {
         return Err(format!("{} is not a PEP 440 version", shown(version)));
+    };
+    if version.len() > LONGEST_VERSION {
+        return Err(format!("{} is longer than {LONGEST_VERSION} characters", shown(version)));
+    }
+    if parsed.largest_number() > LARGEST_NUMBER {
+        return Err(format!("{} has a number over {LARGEST_NUMBER}, more than uv can lock", shown(version)));
     }
     Ok(())
 }
@@ -321,6 +332,26 @@ mod tests {
             assert!(check_version_for_file_names(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(check_version_for_file_names("0.2.0rc1"), Ok(()));
+        let long_version = format!("1{}", ".0".repeat(40));
+        let refused = check_version_for_file_names(&long_version).unwrap_err();
+        assert!(refused.ends_with("(81 characters) is longer than 64 characters"), "{refused}");
+        assert!(check_version_for_file_names(&long_version[..63]).is_ok());
+        for (version, ok) in [
+            ("1.0.0.post18446744073709551614", true),
+            ("1.0.0.post18446744073709551615", false),
+            ("18446744073709551615!1.0", false),
+            ("18446744073709551615.0", false),
+            ("1.0rc18446744073709551615", false),
+            ("1.0.dev18446744073709551615", false),
+            // uv reads a local label's numbers, however large.
+            ("1.0+18446744073709551615", true),
+        ] {
+            let checked = check_version_for_file_names(version);
+            assert_eq!(checked.is_ok(), ok, "{version}: {checked:?}");
+            if !ok {
+                assert!(checked.unwrap_err().contains("has a number over 18446744073709551614"), "{version}");
+            }
+        }
         assert_eq!(check_service_name("lumen-argus"), Ok(()));
         assert!(check_service_name("bell\u{7}").is_err());
         assert!(shown(&long.repeat(3)).ends_with("(195 characters)"));

@@ -14,12 +14,13 @@ use crate::github_api::releases::{self, Asset};
 use crate::github_api::{self, Token, scrub_error};
 use crate::workspace::Tag;
 
-pub fn run(tag: &Tag, repo: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
+pub fn run(tag: &Tag, repo_flag: Option<&str>, download: Option<&Path>) -> anyhow::Result<()> {
+    let repo = github_api::repository(repo_flag)?;
     let token = Token::from_environment();
-    verify_release(tag.as_str(), repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
+    verify_release(tag.as_str(), &repo, download, token.clone()).map_err(|error| scrub_error(error, token.as_ref()))
 }
 
-fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token: Option<Token>) -> anyhow::Result<()> {
+fn verify_release(tag: &str, repo: &str, download: Option<&Path>, token: Option<Token>) -> anyhow::Result<()> {
     let connection = github_api::connect(repo, token)?;
     let Some(release) = releases::find_release(&connection, tag)? else {
         return Err(refuse(
@@ -83,10 +84,8 @@ fn verify_release(tag: &str, repo: Option<&str>, download: Option<&Path>, token:
         }
     }
     if !problems.is_empty() {
-        let mut plan = format!("cargo xtask github-release --tag {} --dry-run", shell_quote(tag));
-        if let Some(repo) = repo {
-            plan.push_str(&format!(" --repo {}", shell_quote(repo)));
-        }
+        let plan =
+            format!("cargo xtask github-release --tag {} --dry-run --repo {}", shell_quote(tag), shell_quote(repo));
         return Err(refuse(
             format!(
                 "release {tag} of {} does not match its {CHECKSUMS_FILE}: {}",

@@ -7,7 +7,7 @@ use std::fmt;
 
 use clap::ValueEnum;
 
-use crate::failure::refuse;
+use crate::failure::{refuse, refuse_usage};
 
 mod specifier;
 
@@ -303,11 +303,20 @@ impl Version {
         Version { local: None, ..self.clone() }
     }
 
+    /// The largest of the numbers of the public version: epoch, release, pre-, post- and dev-release
+    /// (a local label is text to uv, whatever its digits).
+    pub fn largest_number(&self) -> u64 {
+        let parts =
+            [self.epoch, self.pre.map_or(0, |(_, number)| number), self.post.unwrap_or(0), self.dev.unwrap_or(0)];
+        parts.into_iter().chain(self.release.iter().copied()).max().unwrap_or(0)
+    }
+
     pub fn is_prerelease(&self) -> bool {
         self.pre.is_some() || self.dev.is_some()
     }
 
     /// The next version for a bump kind; the semantics are documented in docs/reference/versions.md.
+    /// A kind that cannot apply to this version is a usage error (exit 2): the kind is a flag value.
     pub fn bump(&self, kind: BumpKind) -> anyhow::Result<Version> {
         let same_release = || Version { local: None, ..self.clone() };
         let next = match kind {
@@ -336,7 +345,7 @@ impl Version {
                         Version { pre: Some((wanted, 1)), post: None, dev: None, ..same_release() }
                     }
                     Some(_) => {
-                        return Err(refuse(
+                        return Err(refuse_usage(
                             format!("{kind} after {self} would go backwards"),
                             "use `release` to finish this pre-release, or give the version explicitly",
                         ));
@@ -347,7 +356,7 @@ impl Version {
                 (Some(_), Some(_)) => Version { dev: None, ..same_release() },
                 (Some(post), None) => Version { post: Some(increment(post)?), ..same_release() },
                 (None, Some(_)) => {
-                    return Err(refuse(
+                    return Err(refuse_usage(
                         format!("{self} is a development release: a post-release of it makes no sense"),
                         "use `release` or `dev`, or give the version explicitly",
                     ));
@@ -364,7 +373,7 @@ impl Version {
             },
             BumpKind::Release => {
                 if self.is_final() || (self.pre.is_none() && self.dev.is_none()) {
-                    return Err(refuse(
+                    return Err(refuse_usage(
                         format!("{self} is already a release"),
                         "use major, minor or patch to start the next one",
                     ));
@@ -411,10 +420,17 @@ impl Version {
     }
 }
 
-/// `number + 1`, refused (not a panic) at the top of the range.
+/// The largest number of a version's epoch, release, pre-, post- or dev-release that uv reads: it
+/// refuses `u64::MAX`, so a version with a larger one is a `pyproject.toml` nothing can lock.
+pub const LARGEST_NUMBER: u64 = u64::MAX - 1;
+
+/// `number + 1`, refused (a usage error of the bump kind, not a panic) past [`LARGEST_NUMBER`].
 fn increment(number: u64) -> anyhow::Result<u64> {
-    number.checked_add(1).ok_or_else(|| {
-        refuse(format!("{number} is the largest version number this tool can count to"), "give the version explicitly")
+    number.checked_add(1).filter(|next| *next <= LARGEST_NUMBER).ok_or_else(|| {
+        refuse_usage(
+            format!("{number} is the largest version number this tool can count to"),
+            "give the version explicitly",
+        )
     })
 }
 
@@ -589,6 +605,7 @@ mod tests {
             let kind = BumpKind::from_str(kind, false).unwrap();
             let error = Version::parse(start).unwrap().bump(kind).unwrap_err();
             assert!(crate::failure::lines(&error).hint.is_some(), "{start} {kind} has no hint");
+            assert_eq!(crate::failure::exit_code_of(&error), 2, "{start} {kind} is not a usage error");
         }
     }
 
@@ -628,6 +645,14 @@ mod tests {
         let top = Version::parse(&format!("1.2.{}", u64::MAX)).unwrap();
         assert!(top.bump(BumpKind::Patch).is_err());
         assert!(top.bump(BumpKind::Dev).is_err());
+        // uv's largest number is one less: a bump never writes a number uv refuses.
+        let largest = Version::parse(&format!("1.2.3.post{LARGEST_NUMBER}")).unwrap();
+        let error = largest.bump(BumpKind::Post).unwrap_err();
+        assert_eq!(crate::failure::exit_code_of(&error), 2);
+        let below = Version::parse(&format!("1.2.3.post{}", LARGEST_NUMBER - 1)).unwrap();
+        assert_eq!(below.bump(BumpKind::Post).unwrap().post, Some(LARGEST_NUMBER));
+        assert_eq!(largest.largest_number(), LARGEST_NUMBER);
+        assert_eq!(Version::parse("3!1.20rc4.post5.dev6+99").unwrap().largest_number(), 20);
     }
 }
 

@@ -1,6 +1,6 @@
-//! Bad input and hostile environments for `bump`, `checksums` and `release`: malformed and partial
-//! TOML, odd encodings, hostile names, read-only and full output folders, missing tools, shallow
-//! clones, exports without `.git` and a detached HEAD. Every case checks the exit code, the
+//! Bad input and hostile environments for `bump`, `checksums`, `release` and `archive`: malformed
+//! and partial TOML, odd encodings, hostile names, read-only and full output folders, special files,
+//! missing tools, shallow clones, exports without `.git` and a detached HEAD. Every case checks the exit code, the
 //! `error:` line naming the cause (and the `hint:` where there is one), that nothing panicked, and
 //! that nothing outside the intended output changed (a snapshot of the whole tree, git state included).
 //!
@@ -579,4 +579,81 @@ fn hostile_values_reach_the_terminal_escaped_and_cut() {
         assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r') && !stderr.contains('\u{7}'), "{shown}");
         assert!(stderr.lines().all(|line| line.chars().count() < 2100), "an endless line: {shown}");
     }
+}
+
+/// `cargo xtask archive` under `timeout`: a run that would read a fifo without end fails the case
+/// (exit 124) instead of hanging the test.
+fn archive_with_deadline(dir: &Path, args: &[&str]) -> Command {
+    let plain = xtask_command(dir, &[&["archive"], args].concat());
+    let mut command = Command::new("timeout");
+    command.arg("60").arg(plain.get_program()).args(plain.get_args()).current_dir(dir);
+    for (key, value) in plain.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command.env("SOURCE_DATE_EPOCH", "1700000000");
+    command
+}
+
+/// `archive` in a folder of temporary files: a `--name` that is not a plain file name, an `--out`
+/// that is FILE itself (by its path, a symlink or a hard link) or is not a regular file, and an input
+/// that is not a regular file are refused, and nothing in the folder changes: FILE keeps its bytes,
+/// a fifo stays a fifo. Only fifos and folders stand in for special files: never a device as --out.
+#[test]
+fn archive_refuses_bad_names_and_paths_and_changes_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let root = folder.path();
+    std::fs::write(root.join("tool"), b"#!/bin/sh\necho tool\n").unwrap();
+    std::os::unix::fs::symlink("tool", root.join("link-to-tool")).unwrap();
+    std::fs::hard_link(root.join("tool"), root.join("hard-link")).unwrap();
+    assert!(Command::new("mkfifo").arg(root.join("fifo")).status().unwrap().success());
+    std::fs::create_dir(root.join("folder")).unwrap();
+    let usage = |error: &'static [&'static str]| Expect { code: 2, error, hint: true, writes: &[] };
+    let refused = |error: &'static [&'static str]| Expect { code: 1, error, hint: true, writes: &[] };
+
+    let long = "x".repeat(101);
+    for name in ["", "a/b", "/etc/passwd", "a\\b", ".", "..", "bell\u{7}", "line\nbreak", &long] {
+        case(
+            &format!("--name {name:?}"),
+            root,
+            &mut archive_with_deadline(root, &["tool", "--out", "out.tar.gz", "--name", name]),
+            usage(&["--name ", "is not a plain file name", "hint: pass --name NAME"]),
+        );
+    }
+    for out in ["tool", "./tool", "link-to-tool", "hard-link"] {
+        case(
+            &format!("--out {out} is FILE"),
+            root,
+            &mut archive_with_deadline(root, &["tool", "--out", out]),
+            usage(&["is FILE", "itself", "FILE was not touched"]),
+        );
+    }
+    for out in ["fifo", "folder"] {
+        case(
+            &format!("--out {out}"),
+            root,
+            &mut archive_with_deadline(root, &["tool", "--out", out]),
+            refused(&["exists and is not a regular file", "nothing was written"]),
+        );
+    }
+    for input in ["fifo", "folder"] {
+        case(
+            &format!("input {input}"),
+            root,
+            &mut archive_with_deadline(root, &[input, "--out", "out.tar.gz", "--name", "x"]),
+            refused(&["is not a regular file"]),
+        );
+    }
+    // The same folder still archives: a regular --out is replaced, under the name given.
+    std::fs::write(root.join("old.tar.gz"), b"an old archive").unwrap();
+    case(
+        "a regular --out is replaced",
+        root,
+        &mut archive_with_deadline(root, &["tool", "--out", "old.tar.gz", "--name", "lumen-argus"]),
+        Expect { code: 0, error: &[], hint: false, writes: &["old.tar.gz"] },
+    );
+    assert_ne!(std::fs::read(root.join("old.tar.gz")).unwrap(), b"an old archive");
+    report("archive");
 }

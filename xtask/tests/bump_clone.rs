@@ -68,8 +68,13 @@ fn a_minor_bump_of_core_edits_the_version_the_requirements_and_the_lock() {
 #[test]
 fn every_refusal_leaves_the_tree_untouched() {
     let (_folder, clone) = fresh_clone();
-    let cases: [(&[&str], &str); 6] = [
+    let long = format!("1{}", ".0".repeat(40));
+    let cases: [(&[&str], &str); 10] = [
         (&["bump", "nope", "patch"], "no package named `nope`"),
+        (&["bump", "proxy", "release"], "is already a release"),
+        (&["bump", "proxy", &long], "is longer than 64 characters"),
+        (&["bump", "proxy", "1.0.0.post18446744073709551615"], "has a number over 18446744073709551614"),
+        (&["bump", "proxy", "18446744073709551615.0"], "has a number over 18446744073709551614"),
         (&["bump", "proxy", "huge"], "neither a bump kind nor a PEP 440 version"),
         (&["bump", "proxy", "1.2.x"], "neither a bump kind nor a PEP 440 version"),
         (&["bump", "proxy", "0.0.1"], "is not newer than"),
@@ -91,6 +96,10 @@ fn every_refusal_leaves_the_tree_untouched() {
         ("[project\nname = ", "TOML"),
         ("[project]\nname = \"lumen-argus-proxy\"\n", "[project].version is missing"),
         ("[project]\nname = \"lumen-argus-proxy\"\ndynamic = [\"version\"]\n", "dynamic"),
+        (
+            "[project]\nname = \"lumen-argus-proxy\"\nversion = \"1.0.post18446744073709551615\"\n",
+            "has a number over 18446744073709551614",
+        ),
     ] {
         std::fs::write(&proxy, broken).unwrap();
         let output = xtask(&clone, &["bump", "proxy", "patch"]);

@@ -356,3 +356,30 @@ fn a_budget_that_does_not_read_fails_the_merge_instead_of_checking_nothing() {
 fn stdout(output: &std::process::Output) -> String {
     text(&output.stdout)
 }
+
+/// `--repo` of `--previous-release` is a flag value: one that is not OWNER/NAME, or no repository
+/// at all, is a usage error before any runner folder is read (here: a folder that does not exist).
+#[test]
+fn a_previous_release_repository_that_is_not_owner_name_is_refused_before_any_work() {
+    let folder = tempfile::tempdir().unwrap();
+    let missing = folder.path().join("no runner here");
+    for (repo, expected) in [
+        (Some("a b"), "--repo \"a b\" is not OWNER/NAME"),
+        (Some("noslash"), "--repo \"noslash\" is not OWNER/NAME"),
+        (Some("o/n/x"), "--repo \"o/n/x\" is not OWNER/NAME"),
+        (Some(""), "--repo \"\" is not OWNER/NAME"),
+        (None, "GITHUB_REPOSITORY is not set"),
+    ] {
+        let mut command = xtask_command(&repository_root(), &["collect", "--previous-release", "--into"]);
+        command.arg(folder.path().join("into")).arg(&missing).env_remove("GITHUB_REPOSITORY");
+        if let Some(repo) = repo {
+            command.args(["--repo", repo]);
+        }
+        let output = command.output().unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{repo:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains("hint: pass --repo OWNER/NAME"), "{repo:?}: {stderr}");
+        assert!(!stderr.contains("no runner here"), "{repo:?}: a folder was read first: {stderr}");
+    }
+    assert!(!folder.path().join("into").exists());
+}

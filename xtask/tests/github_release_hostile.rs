@@ -671,3 +671,53 @@ fn dist_built_before_the_release_commit_is_refused() {
     failed_with(&release.output().unwrap(), 1, &["HEAD is", "cargo xtask sidecar"]);
     assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
 }
+
+/// A `--repo` that is not OWNER/NAME, or no repository at all, is a usage error of both commands,
+/// found before anything else: no release folder is read (here the folder does not even exist) and
+/// no request is sent.
+#[test]
+fn a_repository_that_is_not_owner_name_is_a_usage_error_before_any_work() {
+    let stand_in = stand_in();
+    let folder = tempfile::tempdir().unwrap();
+    let missing = folder.path().join("no release folder");
+    for (repo, expected) in [
+        (Some("a b"), "--repo \"a b\" is not OWNER/NAME"),
+        (Some("noslash"), "--repo \"noslash\" is not OWNER/NAME"),
+        (Some("o/n/x"), "--repo \"o/n/x\" is not OWNER/NAME"),
+        (Some(""), "--repo \"\" is not OWNER/NAME"),
+        (None, "GITHUB_REPOSITORY is not set"),
+    ] {
+        let publish = ["github-release", "--tag", TAG, "--dir", missing.to_str().unwrap()];
+        let verify = ["checksums", "--verify", "--release", TAG];
+        for args in [&publish[..], &verify[..]] {
+            let mut run = command(&stand_in, args, Some(&stand_in.token));
+            run.env_remove("GITHUB_REPOSITORY");
+            if let Some(repo) = repo {
+                run.args(["--repo", repo]);
+            }
+            let stderr = failed_with(&run.output().unwrap(), 2, &[expected, "hint: pass --repo OWNER/NAME"]);
+            assert!(!stderr.contains("no release folder"), "{args:?} read the folder first: {stderr}");
+        }
+    }
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}
+
+/// `--replace` and `--remove` are flag values: naming a file `checksums.txt` does not list in
+/// `--replace`, or one it lists in `--remove`, is a usage error (exit 2), found before any request.
+#[test]
+fn replace_and_remove_names_that_break_their_rule_are_usage_errors() {
+    let stand_in = stand_in();
+    let folder = release_folder();
+    let dir = folder.path();
+    let replace_hint = "hint: pass the asset names exactly as checksums.txt lists them";
+    let remove_hint = "hint: --remove is for assets of the release that checksums.txt does not list";
+    for (extra, expected, hint) in [
+        (&["--replace", "not-listed.bin"][..], "--replace names files that are not in", replace_hint),
+        (&["--replace", BINARY, "--replace", "other.bin"], "[\"other.bin\"]", replace_hint),
+        (&["--remove", BINARY], "--remove names files that checksums.txt lists", remove_hint),
+        (&["--remove", "checksums.txt"], "so they belong on the release", remove_hint),
+    ] {
+        failed_with(&github_release(&stand_in, dir, extra), 2, &[expected, hint]);
+    }
+    assert!(stand_in.requests().is_empty(), "{:?}", stand_in.requests());
+}

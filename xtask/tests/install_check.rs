@@ -195,3 +195,61 @@ fn an_index_that_is_not_http_or_is_the_fallback_is_a_usage_error() {
         assert!(text(&output.stderr).contains("hint: "), "{args:?}: {}", text(&output.stderr));
     }
 }
+
+/// Only a wrong `--wheels` is a usage error (a folder that is not there, a file): a wheel in it that
+/// cannot be read is the machine's, exit 1, and a `*.whl` that is a fifo is refused, not read
+/// without end. All before any index is asked.
+#[cfg(unix)]
+#[test]
+fn a_wheel_that_cannot_be_read_is_exit_1_and_only_a_wrong_wheels_folder_is_a_usage_error() {
+    let folder = tempfile::tempdir().unwrap();
+    let as_file = folder.path().join("wheels.txt");
+    std::fs::write(&as_file, b"not a folder").unwrap();
+    /// What to put in the --wheels folder.
+    type Fill = fn(&Path);
+    let cases: [(&str, Fill, i32, &str); 4] = [
+        ("a file as --wheels", |_| {}, 2, "--wheels"),
+        (
+            "a dangling symlink",
+            |dir| std::os::unix::fs::symlink("gone.whl", dir.join("lumen_argus_core-0.3.1-py3-none-any.whl")).unwrap(),
+            1,
+            "cannot read",
+        ),
+        (
+            "a fifo",
+            |dir| {
+                let fifo = dir.join("lumen_argus_core-0.3.1-py3-none-any.whl");
+                assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+            },
+            1,
+            "it is not a regular file",
+        ),
+        (
+            "a folder",
+            |dir| std::fs::create_dir(dir.join("lumen_argus_core-0.3.1-py3-none-any.whl")).unwrap(),
+            1,
+            "it is not a regular file",
+        ),
+    ];
+    for (what, make, code, expected) in cases {
+        let wheels = tempfile::tempdir().unwrap();
+        make(wheels.path());
+        let wheels_flag = if what == "a file as --wheels" { as_file.clone() } else { wheels.path().to_path_buf() };
+        // Under `timeout`: before the fix a fifo was read without end.
+        let plain =
+            xtask_command(&repository_root(), &["install-check", "--index-url", "https://test.pypi.org/simple/"]);
+        let mut command = Command::new("timeout");
+        command.arg("60").arg(plain.get_program()).args(plain.get_args()).arg("--wheels").arg(&wheels_flag);
+        command.current_dir(repository_root());
+        for (key, value) in plain.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let output = command.output().unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{what}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.contains("hint: "), "{what}: {stderr}");
+    }
+}

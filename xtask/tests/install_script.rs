@@ -111,18 +111,49 @@ fn a_failed_download_installs_nothing() {
 /// before anything is downloaded.
 #[test]
 fn bad_options_are_usage_errors() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 16] = [
         (&["--binary", "nope"], "error: unknown binary: nope"),
         (&["--to"], "error: --to needs a value"),
         (&["--version", ""], "error: --version needs a value"),
         (&["--bogus"], "error: unknown option: --bogus"),
         (&["extra"], "error: unknown option: extra"),
+        (&["--version", "1.2.3"], "error: --version 1.2.3 is not a release tag"),
+        (&["--version", "v"], "error: --version v is not a release tag"),
+        (&["--version", "vX"], "error: --version vX is not a release tag"),
+        (&["--version", "v1.2.3 "], "is not a release tag"),
+        (&["--version", "v1.2 3"], "is not a release tag"),
+        (&["--version", "v1.2.3/../../x"], "is not a release tag"),
+        (&["--version", "v1.2.3;true"], "is not a release tag"),
+        (&["--base-url", "ftp://mirror.example/x"], "error: --base-url ftp://mirror.example/x is not an https://"),
+        (&["--base-url", "mirror.example/x"], "is not an https://, http:// or file:// address"),
+        (&["--base-url", "https://"], "is not an https://, http:// or file:// address"),
+        (&["--base-url", " https://mirror.example/x"], "is not an https://, http:// or file:// address"),
     ];
+    // The server holds a release that installs: a bad flag value must stop the script before that.
+    let served = tempfile::tempdir().unwrap();
+    release(served.path(), b"#!/bin/sh\necho proxy\n");
+    let server = FileServer::serve(served.path());
+    let destination = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", server.port);
     for (args, expected) in cases {
-        let output = Command::new("sh").arg(repository_root().join("scripts/install.sh")).args(args).output().unwrap();
+        // Flags before the bad one that would otherwise download: a mirror and a destination.
+        let output = Command::new("sh")
+            .arg(repository_root().join("scripts/install.sh"))
+            .args(["--base-url", &url, "--to"])
+            .arg(destination.path())
+            .args(args)
+            .output()
+            .unwrap();
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected) && stderr.contains("\nhint: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("download"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_dir(destination.path()).unwrap().count(), 0, "something was installed");
+    // Release tags as GitHub has them are taken.
+    for version in ["v1.2.3", "v1.2.3rc1", "v0.2.0.post1", "v1!2.0"] {
+        let output = install(&server, &destination.path().join(version), &["--version", version]);
+        succeeded(&output, version);
     }
 }
 
