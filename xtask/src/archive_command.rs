@@ -9,33 +9,8 @@ use anyhow::Context;
 
 use crate::failure::{refuse, refuse_usage};
 use crate::flags::ArchiveFlags;
-use crate::naming::shown;
+use crate::naming::{ENTRY_NAME_HINT, check_entry_name};
 use crate::{archive, files};
-
-/// The most bytes of an entry's name: a ustar header holds 100.
-const LONGEST_ENTRY_NAME: usize = 100;
-
-/// What a refused entry name says to do.
-const ENTRY_NAME_HINT: &str = "pass --name NAME: a plain file name such as lumen-argus or lumen-argus.exe";
-
-/// `--name`: the one entry's name is a plain file name: 1 to 100 bytes (a ustar header's name
-/// field), no `/` or `\`, not `.` or `..`, no control character. A value parser for clap.
-pub fn check_entry_name(text: &str) -> Result<(), String> {
-    let plain = !text.is_empty()
-        && text.len() <= LONGEST_ENTRY_NAME
-        && !text.contains(['/', '\\'])
-        && text != "."
-        && text != ".."
-        && !text.chars().any(char::is_control);
-    if !plain {
-        return Err(format!(
-            "{} is not a plain file name of 1 to {LONGEST_ENTRY_NAME} bytes (no `/`, `\\`, `.`, `..` or control \
-             character)",
-            shown(text)
-        ));
-    }
-    Ok(())
-}
 
 pub fn run(flags: &ArchiveFlags) -> anyhow::Result<()> {
     let entry_name = match &flags.name {
@@ -149,19 +124,6 @@ fn modification_time(file: &Path, metadata: &Metadata) -> anyhow::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_entry_name_is_a_plain_file_name() {
-        for good in ["lumen-argus", "lumen-argus.exe", "a b", ".hidden", "...", &"x".repeat(100)] {
-            assert_eq!(check_entry_name(good), Ok(()), "{good:?}");
-        }
-        for bad in ["", "a/b", "/abs", "a\\b", ".", "..", "bell\u{7}", "line\nbreak", "tab\t", &"x".repeat(101)] {
-            let problem = check_entry_name(bad).expect_err(bad);
-            assert!(problem.starts_with(&shown(bad)) && problem.contains("is not a plain file name"), "{problem}");
-        }
-        // 100 bytes, not 100 characters: the tar header counts bytes.
-        assert!(check_entry_name(&"é".repeat(51)).is_err());
-    }
 
     #[test]
     fn a_path_without_a_plain_name_needs_name() {

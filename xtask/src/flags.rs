@@ -15,6 +15,7 @@ use crate::failure;
 use crate::targets::{self, Target};
 use crate::version::BumpTo;
 use crate::workspace::Tag;
+use crate::{github_api, naming};
 
 /// The default `--fallback-index-url` of install-check: PyPI's simple index.
 pub const PYPI_SIMPLE: &str = "https://pypi.org/simple";
@@ -102,11 +103,12 @@ pub fn command() -> clap::Command {
                         "TAG",
                         "With --verify: check the GitHub Release of this tag against the assets' digests instead of DIR",
                     )
-                    .value_parser(Checked(Tag::parse))
+                    .value_parser(Checked(Tag::parse, None))
                     .requires("verify")
                     // The release is checked, not a folder: a DIR as well would be ignored.
                     .conflicts_with("dir"),
                     text_option("repo", "OWNER/NAME", "With --release: the repository (default: GITHUB_REPOSITORY)")
+                        .value_parser(Checked(github_api::parse_repo_flag, Some(github_api::REPO_HINT)))
                         .requires("release"),
                     path_option("download", "DIR", "With --release: also download every asset into this folder and hash it")
                         .requires("release"),
@@ -187,6 +189,7 @@ pub fn command() -> clap::Command {
                          (none yet: nothing to compare with)",
                     ),
                     text_option("repo", "OWNER/NAME", "owner/name for --previous-release (default: $GITHUB_REPOSITORY)")
+                        .value_parser(Checked(github_api::parse_repo_flag, Some(github_api::REPO_HINT)))
                         .requires("previous-release")
                         .conflicts_with("previous"),
                 ]),
@@ -201,13 +204,14 @@ pub fn command() -> clap::Command {
                         "TAG",
                         "The release's tag, e.g. v0.2.0 (a PEP 440 pre-release version makes a GitHub pre-release)",
                     )
-                    .value_parser(Checked(Tag::parse))
+                    .value_parser(Checked(Tag::parse, None))
                     .required(true),
                     text_option(
                         "repo",
                         "OWNER/NAME",
                         "The repository (default: GITHUB_REPOSITORY); the token comes from GITHUB_TOKEN only",
-                    ),
+                    )
+                    .value_parser(Checked(github_api::parse_repo_flag, Some(github_api::REPO_HINT))),
                     path_option(
                         "dir",
                         "DIR",
@@ -263,7 +267,8 @@ pub fn command() -> clap::Command {
                         .value_parser(EnumValueParser::<ArchiveFormat>::new())
                         .default_value(ArchiveFormat::TarGz.extension())
                         .help("Archive format"),
-                    text_option("name", "NAME", "Name of the entry inside the archive (default: the file's name)"),
+                    text_option("name", "NAME", "Name of the entry inside the archive (default: the file's name)")
+                        .value_parser(Checked(|name| naming::check_entry_name(name).map(|()| name.to_string()), Some(naming::ENTRY_NAME_HINT))),
                 ]),
             clap::Command::new("install-check")
                 .about(
@@ -305,11 +310,12 @@ pub fn command() -> clap::Command {
         ])
 }
 
-/// A value parser from a function that says what is wrong with a value in its own words: the
-/// error is clap's usage error (exit 2), and it shows the value only as the function does (so a
-/// huge or hostile value is shortened, not echoed).
+/// A value parser from a function that says what is wrong with a value in its own words, and the
+/// fix when there is one more to say: the error is clap's usage error (exit 2), printed as the
+/// xtask's own refusals are (`error:` and `hint:` lines), and it shows the value only as the
+/// function does (so a huge or hostile value is shortened, not echoed).
 #[derive(Clone)]
-struct Checked<T>(fn(&str) -> Result<T, String>);
+struct Checked<T>(fn(&str) -> Result<T, String>, Option<&'static str>);
 
 impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
     type Value = T;
@@ -321,7 +327,9 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Checked<T> {
             None => Err("is not UTF-8".to_string()),
         };
         checked.map_err(|problem| {
-            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{name} {problem}\n")).with_cmd(command)
+            let hint = self.1.map(|hint| format!("hint: {hint}\n")).unwrap_or_default();
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{name} {problem}\n{hint}"))
+                .with_cmd(command)
         })
     }
 }
@@ -608,6 +616,11 @@ mod tests {
             &["github-release", "--tag", "nightly"],
             &["checksums", "--verify", "--release", "v1..2"],
             &["checksums", "dist", "--verify", "--release", "v1.0.0"],
+            &["checksums", "--verify", "--release", "v1.0.0", "--repo", "a b"],
+            &["github-release", "--tag", "v1.0.0", "--repo", "noslash"],
+            &["collect", "a", "--previous-release", "--repo", "o/n/x"],
+            &["archive", "f", "--out", "o", "--name", "../../etc/passwd"],
+            &["archive", "f", "--out", "o", "--name", ""],
         ];
         for args in refused {
             let matches = command().try_get_matches_from(std::iter::once("cargo xtask").chain(args.iter().copied()));
