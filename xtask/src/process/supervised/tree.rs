@@ -117,6 +117,7 @@ pub fn is_alive(member: &Member) -> bool {
 #[cfg(all(unix, not(target_os = "linux")))]
 pub fn is_alive(member: &Member) -> bool {
     let Ok(pid) = libc::pid_t::try_from(member.pid) else { return false };
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
