@@ -47,7 +47,9 @@ fn plain_name(file: &Path) -> anyhow::Result<String> {
 
 /// FILE must be a regular file: a device or a fifo would be read without end.
 fn input_metadata(file: &Path) -> anyhow::Result<Metadata> {
-    let metadata = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?;
+    let metadata = std::fs::metadata(file).map_err(|error| {
+        refuse(format!("reading {}: {error}", file.display()), "pass the path of an existing file to archive")
+    })?;
     if !metadata.is_file() {
         return Err(refuse(
             format!("{} is not a regular file", file.display()),

@@ -11,10 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-// The format's names stay reachable here for the modules that take them from the command
-// (`collect`, `fault_injection`, `fault_rehearsal`).
-use crate::checksums_file::render_checksums;
-use crate::checksums_file::{CHECKSUMS_FILE, NOTES_FILE, check_file_name, parse_lines};
+use crate::checksums_file::{CHECKSUMS_FILE, NOTES_FILE, check_file_name, parse_lines, render_checksums};
 use crate::failure::refuse;
 use crate::flags::ChecksumsFlags;
 use crate::folder_verification::{

@@ -191,7 +191,10 @@ pub const REPO_HINT: &str = "pass --repo OWNER/NAME, e.g. --repo lumen-argus/lum
 /// around one `/`. The one rule for `--repo` (a value parser for clap) and `GITHUB_REPOSITORY`.
 pub fn parse_repo_flag(text: &str) -> Result<String, String> {
     let valid_part = |part: &str| {
-        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
     match text.split_once('/') {
         Some((owner, name)) if valid_part(owner) && valid_part(name) => Ok(text.to_string()),
@@ -439,9 +442,22 @@ mod tests {
     fn repository_names() {
         assert_eq!(parse_repo_flag("lumen-argus/lumen-argus").as_deref(), Ok("lumen-argus/lumen-argus"));
         assert!(parse_repo_flag("a.b/c_d").is_ok());
-        for bad in
-            ["", "owner", "noslash", "owner/", "/name", "a/b/c", "o/n/x", "a b/c", "a b", "owner/name?x", "o/n\n"]
-        {
+        for bad in [
+            "",
+            "owner",
+            "noslash",
+            "owner/",
+            "/name",
+            "a/b/c",
+            "o/n/x",
+            "a b/c",
+            "a b",
+            "owner/name?x",
+            "o/n\n",
+            "../..",
+            "./x",
+            "o/..",
+        ] {
             let problem = parse_repo_flag(bad).expect_err(bad);
             assert!(problem.starts_with(&shown(bad)) && problem.contains("is not OWNER/NAME"), "{problem}");
         }

@@ -17,7 +17,6 @@ use crate::failure::{self, refuse, shell_quote};
 use crate::flags::GithubReleaseFlags;
 use crate::gha;
 use crate::github_api::releases::{self, Asset, Release, asset_sha256};
-// `collect` takes it from here.
 use crate::github_api::{self, Connection, Token};
 use crate::release_folder::{self, LocalFile, ReleaseFolder};
 

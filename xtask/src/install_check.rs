@@ -90,7 +90,8 @@ pub fn run(flags: &InstallCheckFlags) -> anyhow::Result<()> {
         if !missing.is_empty() {
             return Err(refuse_usage(
                 format!("--wheels {} holds no {}", folder.display(), missing.join(", ")),
-                "give the folder the wheels of these versions were uploaded from (publish.yml: dist/python)",
+                "give the folder the wheels of these versions were uploaded from: `cargo xtask wheels` writes them \
+                 into dist/python (publish.yml uploads that folder)",
             ));
         }
     }
@@ -407,17 +408,18 @@ fn by_index(installed: &BTreeMap<String, Installed>) -> BTreeMap<String, Vec<Str
     grouped
 }
 
-/// The `*.whl` files of a folder: file name → SHA-256. A folder that is not there is the wrong
-/// `--wheels` (a usage error, exit 2); a folder or a wheel that cannot be read, or a `*.whl` that is
-/// not a regular file (a fifo would be read without end), is the machine's (exit 1).
+/// The `*.whl` files of a folder: file name → SHA-256. A folder that is not there (exit 1, as for
+/// every path the xtask cannot find), a folder or a wheel that cannot be read, or a `*.whl` that is
+/// not a regular file (a fifo would be read without end) is refused; wheels of other versions than
+/// the workspace's are the wrong `--wheels` (a usage error, exit 2).
 fn built_wheels(folder: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let entries = std::fs::read_dir(folder).map_err(|error| {
         let message = format!("--wheels {}: {error}", folder.display());
-        let hint = "give the folder the wheels were uploaded from (publish.yml: dist/python)";
-        match error.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => refuse_usage(message, hint),
-            _ => refuse(message, hint),
-        }
+        refuse(
+            message,
+            "give the folder the wheels were uploaded from: `cargo xtask wheels` writes them into dist/python \
+             (publish.yml uploads that folder)",
+        )
     })?;
     let mut wheels = BTreeMap::new();
     for entry in entries {

@@ -57,6 +57,14 @@ const CHECKS: [(&str, &[&str], Option<&str>); 7] = [
 pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
     let workspace = Workspace::discover()?;
     tools::find_python()?;
+    // A toolchain without clippy or rustfmt is told so before the first (long) uv sync.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    if !flags.long {
+        let sh = process::shell_in(&workspace.root)?;
+        for (name, component, args) in RUST_CHECKS {
+            require_cargo_subcommand(&sh, &cargo, args[0], component, name)?;
+        }
+    }
     let uv = Uv::get(&workspace)?;
     gha::group("uv sync --locked", || uv::sync(&workspace, &uv, Groups::All))?;
 
@@ -71,10 +79,8 @@ pub fn run(flags: &TestFlags) -> anyhow::Result<()> {
         steps.push(("fault injection", Tally { passed: counted.passed, failed: counted.failed, skipped: 0 }));
         return report(&steps);
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for (name, component, args) in RUST_CHECKS {
+    for (name, _, args) in RUST_CHECKS {
         let sh = process::shell_in(&workspace.root)?;
-        require_cargo_subcommand(&sh, &cargo, args[0], component, name)?;
         let mut check = Command::from(cmd!(sh, "{cargo} {args...}"));
         steps.push((name, gha::group(name, || run_check(&mut check))?));
     }

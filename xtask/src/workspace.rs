@@ -261,6 +261,8 @@ fn target_dir_of(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> P
     match cargo_target_dir.filter(|dir| !dir.is_empty()) {
         Some(dir) => {
             let shared = std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir));
+            // One clone, one folder, however its path is spelled (a symlink, a drive letter's case).
+            let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
             let path_digest = crate::hashing::sha256_hex_of_bytes(root.as_os_str().as_encoded_bytes());
             let name = root.file_name().map_or_else(|| "root".into(), |name| name.to_string_lossy().into_owned());
             shared.join("xtask").join(format!("{name}-{}", &path_digest[..12]))

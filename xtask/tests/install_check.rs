@@ -188,7 +188,6 @@ fn an_index_that_is_not_http_or_is_the_fallback_is_a_usage_error() {
     for args in [
         &["install-check", "--index-url", "test.pypi.org/simple"][..],
         &["install-check", "--index-url", "https://pypi.org/simple/"][..],
-        &["install-check", "--index-url", "https://test.pypi.org/simple/", "--wheels", "/nonexistent/wheels"][..],
     ] {
         let output = xtask(&repository_root(), args);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", text(&output.stderr));
@@ -196,19 +195,20 @@ fn an_index_that_is_not_http_or_is_the_fallback_is_a_usage_error() {
     }
 }
 
-/// Only a wrong `--wheels` is a usage error (a folder that is not there, a file): a wheel in it that
-/// cannot be read is the machine's, exit 1, and a `*.whl` that is a fifo is refused, not read
-/// without end. All before any index is asked.
+/// A `--wheels` folder that is not there or is a file is refused like every path the xtask cannot
+/// find (exit 1), as is a wheel in it that cannot be read; a `*.whl` that is a fifo is refused, not
+/// read without end. All before any index is asked.
 #[cfg(unix)]
 #[test]
-fn a_wheel_that_cannot_be_read_is_exit_1_and_only_a_wrong_wheels_folder_is_a_usage_error() {
+fn wheels_that_cannot_be_read_are_refused_before_any_index_is_asked() {
     let folder = tempfile::tempdir().unwrap();
     let as_file = folder.path().join("wheels.txt");
     std::fs::write(&as_file, b"not a folder").unwrap();
     /// What to put in the --wheels folder.
     type Fill = fn(&Path);
-    let cases: [(&str, Fill, i32, &str); 4] = [
-        ("a file as --wheels", |_| {}, 2, "--wheels"),
+    let cases: [(&str, Fill, i32, &str); 5] = [
+        ("a file as --wheels", |_| {}, 1, "--wheels"),
+        ("a folder that is not there", |_| {}, 1, "--wheels"),
         (
             "a dangling symlink",
             |dir| std::os::unix::fs::symlink("gone.whl", dir.join("lumen_argus_core-0.3.1-py3-none-any.whl")).unwrap(),
@@ -234,7 +234,11 @@ fn a_wheel_that_cannot_be_read_is_exit_1_and_only_a_wrong_wheels_folder_is_a_usa
     for (what, make, code, expected) in cases {
         let wheels = tempfile::tempdir().unwrap();
         make(wheels.path());
-        let wheels_flag = if what == "a file as --wheels" { as_file.clone() } else { wheels.path().to_path_buf() };
+        let wheels_flag = match what {
+            "a file as --wheels" => as_file.clone(),
+            "a folder that is not there" => folder.path().join("gone"),
+            _ => wheels.path().to_path_buf(),
+        };
         // Under `timeout`: before the fix a fifo was read without end.
         let plain =
             xtask_command(&repository_root(), &["install-check", "--index-url", "https://test.pypi.org/simple/"]);

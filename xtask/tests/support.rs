@@ -27,8 +27,8 @@ pub fn fresh_clone() -> (tempfile::TempDir, PathBuf) {
 /// The xtask binary under test, to run in `dir`. Reuses the repository's uv when it has one.
 pub fn xtask_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    // Each clone keeps its own target/: a CARGO_TARGET_DIR meant for the outer build would make
-    // every clone share one build lock and cache.
+    // Each clone keeps its own target/: a CARGO_TARGET_DIR meant for the outer build would put the
+    // clones' files outside the temporary folders the tests remove.
     command
         .current_dir(dir)
         .args(args)
