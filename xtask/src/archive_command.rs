@@ -9,15 +9,13 @@ use anyhow::Context;
 
 use crate::failure::{refuse, refuse_usage};
 use crate::flags::ArchiveFlags;
-use crate::naming::{ENTRY_NAME_HINT, check_entry_name};
+use crate::naming::check_entry_name;
 use crate::{archive, files};
 
 pub fn run(flags: &ArchiveFlags) -> anyhow::Result<()> {
     let entry_name = match &flags.name {
-        Some(name) => {
-            check_entry_name(name).map_err(|problem| refuse_usage(format!("--name {problem}"), ENTRY_NAME_HINT))?;
-            name.clone()
-        }
+        // clap read it with `naming::check_entry_name` (flags.rs).
+        Some(name) => name.clone(),
         None => plain_name(&flags.file)?,
     };
     let input = input_metadata(&flags.file)?;
